@@ -1,0 +1,54 @@
+"""scrapekit: session crawlers — polite, logged-in, scheduled web scraping that keeps its data.
+
+Only the names in `__all__` are the stable public API; every other module may change.
+"""
+
+from __future__ import annotations
+
+from scrapekit._version import __version__
+from scrapekit.engine import crawl, crawl_async
+from scrapekit.exceptions import (
+    CloseSpider,
+    ConfigError,
+    DropItem,
+    FetchError,
+    HttpStatusError,
+    NotConfigured,
+    ScrapekitError,
+    SettingsError,
+    SpiderNotFound,
+)
+from scrapekit.pipelines import Pipeline
+from scrapekit.request import Request
+from scrapekit.response import Response
+from scrapekit.session import Session
+from scrapekit.settings import Settings
+from scrapekit.spider import Spider
+
+__all__ = [
+    "CloseSpider",
+    "ConfigError",
+    "DropItem",
+    "FetchError",
+    "HttpStatusError",
+    "NotConfigured",
+    "Pipeline",
+    "Request",
+    "Response",
+    "ScrapekitError",
+    "Session",
+    "Settings",
+    "SettingsError",
+    "Spider",
+    "SpiderNotFound",
+    "__version__",
+    "crawl",
+    "crawl_async",
+]
+
+# Public classes report themselves as scrapekit.X, not scrapekit.module.X.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type):
+        _obj.__module__ = "scrapekit"
+del _name, _obj

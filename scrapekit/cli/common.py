@@ -1,0 +1,43 @@
+"""What several commands share: finding the project and loading its settings and spiders."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from scrapekit.exceptions import ProjectError
+from scrapekit.project import SETTINGS_FILE, activate, find_project
+from scrapekit.settings import Settings
+from scrapekit.spider import Spider
+from scrapekit.spiderloader import SpiderLoader
+
+
+def load_project_settings(
+    cmdline: Sequence[str] = (),
+    *,
+    spider_cls: type[Spider] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[Path, Settings]:
+    """The project root and its validated settings; ProjectError outside a project."""
+    root = find_project()
+    if root is None:
+        raise ProjectError(
+            f"no {SETTINGS_FILE} in {Path.cwd()} or any folder above it; run scrapekit inside a "
+            f"project (a folder with {SETTINGS_FILE} and a spiders/ package)"
+        )
+    activate(root)
+    settings = Settings.load(
+        project_file=root / SETTINGS_FILE,
+        spider_cls=spider_cls,
+        env=os.environ,
+        cmdline=cmdline,
+        overrides=overrides,
+    )
+    return root, settings
+
+
+def spider_loader(settings: Settings) -> SpiderLoader:
+    """The spiders of the project's SPIDER_MODULES."""
+    return SpiderLoader(settings["SPIDER_MODULES"])

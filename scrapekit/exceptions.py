@@ -1,0 +1,201 @@
+"""Everything scrapekit raises, under one root, plus the control-flow exceptions.
+
+The error tree::
+
+    ScrapekitError
+    ├── ConfigError                 bad configuration: exit code 2, before anything is fetched
+    │   ├── SettingsError           an unknown key or a bad value, naming where it came from
+    │   ├── SpiderNotFound          no spider by that name (lists close matches)
+    │   ├── ComponentError          a dotted path that does not import or build
+    │   ├── ProjectError            no settings.toml found, or a spider module that fails to import
+    │   └── UsageError              bad command-line arguments
+    ├── FetchError                  one request could not be fetched (carries .request, maybe .response)
+    │   ├── TransportError          connect/read/write errors, resets, protocol errors
+    │   ├── FetchTimeout            a connect, read, write or pool timeout
+    │   ├── TooManyRedirects        the redirect limit was reached
+    │   ├── InvalidURL              a URL that cannot be fetched (bad syntax, not http or https)
+    │   ├── ResponseTooLarge        the body passed MAX_RESPONSE_BYTES
+    │   ├── DecodingError           a body whose Content-Encoding is corrupt
+    │   └── HttpStatusError         a response status the callback did not ask for (e.g. 404)
+    ├── NotHTMLError                .css() on a response that is not HTML or XML (an image, a PDF)
+    ├── CallbackError               a callback or errback raised (wraps the original, names the URL)
+    ├── PipelineError               a pipeline's open() or close() failed
+    └── CrawlError                  the crawl itself could not run or finish
+
+Control-flow exceptions are not failures, so they do not derive from `ScrapekitError`:
+`DropItem` (a pipeline discards an item), `CloseSpider` (a callback ends the crawl) and
+`NotConfigured` (a component switches itself off).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scrapekit.request import Request
+    from scrapekit.response import Response
+
+
+class ScrapekitError(Exception):
+    """Root of every error scrapekit raises on purpose."""
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+class ConfigError(ScrapekitError):
+    """The crawl cannot start because of how it is configured (exit code 2)."""
+
+
+class SettingsError(ConfigError):
+    """A setting is unknown or has a bad value; the message names the key, the type and the source."""
+
+    def __init__(self, key: str, problem: str, source: str | None = None) -> None:
+        self.key = key
+        self.problem = problem
+        self.source = source
+        where = f" ({source})" if source else ""
+        super().__init__(f"{key}{where}: {problem}")
+
+
+class SpiderNotFound(ConfigError):
+    """No spider has the requested name."""
+
+    def __init__(self, name: str, known: list[str], close: list[str]) -> None:
+        self.name = name
+        if close:
+            hint = f"did you mean {', '.join(repr(c) for c in close)}?"
+        elif known:
+            hint = f"known spiders: {', '.join(sorted(known))}"
+        else:
+            hint = "no spiders were found; check SPIDER_MODULES"
+        super().__init__(f"no spider named {name!r}: {hint} (see `scrapekit list`)")
+
+
+class ComponentError(ConfigError):
+    """A component given by dotted path cannot be imported or built."""
+
+
+class ProjectError(ConfigError):
+    """The project cannot be found or its spider modules cannot be imported."""
+
+
+class UsageError(ConfigError):
+    """The command line is wrong."""
+
+
+# -- fetching -------------------------------------------------------------------------------
+
+
+class FetchError(ScrapekitError):
+    """A request could not be fetched. `request` is always set; `response` when one arrived."""
+
+    reason = "fetch error"
+
+    def __init__(
+        self, message: str, *, request: Request | None = None, response: Response | None = None
+    ) -> None:
+        super().__init__(message)
+        self.request = request
+        self.response = response
+
+
+class TransportError(FetchError):
+    """The connection failed: refused, reset, broken protocol."""
+
+    reason = "transport error"
+
+
+class FetchTimeout(FetchError):
+    """A connect, read, write or pool timeout expired (DOWNLOAD_TIMEOUT)."""
+
+    reason = "timeout"
+
+
+class TooManyRedirects(FetchError):
+    """More redirects than REDIRECT_MAX_TIMES, or a redirect loop."""
+
+    reason = "too many redirects"
+
+
+class InvalidURL(FetchError, ValueError):
+    """A URL that cannot be fetched: malformed, or its scheme is not http or https."""
+
+    reason = "invalid url"
+
+    def __init__(self, url: str, problem: str) -> None:
+        self.url = url
+        super().__init__(f"cannot fetch {url!r}: {problem}")
+
+
+class ResponseTooLarge(FetchError):
+    """The (decompressed) body grew past MAX_RESPONSE_BYTES and was cut off."""
+
+    reason = "response too large"
+
+
+class DecodingError(FetchError):
+    """The body's Content-Encoding (gzip, deflate, br) is corrupt."""
+
+    reason = "decoding error"
+
+
+class HttpStatusError(FetchError):
+    """The response status is not 2xx and the callback did not ask for it (HTTPERROR_ALLOWED_CODES)."""
+
+    reason = "http status"
+
+
+class NotHTMLError(ScrapekitError, TypeError):
+    """`.css()` was called on a response whose Content-Type is not HTML or XML."""
+
+    def __init__(self, url: str, content_type: str) -> None:
+        self.url = url
+        self.content_type = content_type
+        super().__init__(
+            f"cannot select from {url}: its Content-Type is {content_type!r}, not HTML; "
+            "check response.is_html or use response.body"
+        )
+
+
+# -- running ---------------------------------------------------------------------------------
+
+
+class CallbackError(ScrapekitError):
+    """A callback or errback raised; the original exception is the __cause__."""
+
+    def __init__(self, callback: str, url: str, error: BaseException) -> None:
+        self.callback = callback
+        self.url = url
+        super().__init__(f"{callback} failed on {url}: {type(error).__name__}: {error}")
+
+
+class PipelineError(ScrapekitError):
+    """A pipeline could not open or close; the crawl cannot keep its items safe."""
+
+
+class CrawlError(ScrapekitError):
+    """The crawl could not run to the end (exit code 1)."""
+
+
+# -- control flow (not errors) ----------------------------------------------------------------
+
+
+class DropItem(Exception):  # noqa: N818 - the name Scrapy users know
+    """Raised by a pipeline's process_item to discard an item; the message is the drop reason.
+
+    Not an error: a validation pipeline drops items as its normal work. Drops are counted by
+    reason in the crawl stats.
+    """
+
+
+class CloseSpider(Exception):  # noqa: N818 - the name Scrapy users know
+    """Raised by a callback to stop the crawl gracefully, as the first SIGINT would."""
+
+    def __init__(self, reason: str = "cancelled") -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class NotConfigured(Exception):  # noqa: N818 - the name Scrapy users know
+    """Raised by a component's constructor to switch itself off for this crawl."""

@@ -1,0 +1,250 @@
+"""Response: what a callback receives — body, decoded text, CSS selection and link following.
+
+Text is decoded once, on first use, with the charset from the Content-Type header, then a
+byte-order mark, then a ``<meta>`` declaration, then detection; undecodable bytes become U+FFFD
+instead of raising. The HTML tree (selectolax's lexbor backend) is built once, on first `css()`.
+Links that cannot be followed (``mailto:``, ``javascript:``, malformed) never raise from
+`follow()`/`follow_all()`: they are skipped and counted in `dropped_links` by reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+import httpx
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from scrapekit._types import CallbackRef
+from scrapekit.exceptions import InvalidURL, NotHTMLError
+from scrapekit.request import Request
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_:.\-]+)""", re.IGNORECASE
+)
+_BASE_TAG = re.compile(rb"<base\s", re.IGNORECASE)
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):")
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+# Browsers (WHATWG Encoding) read these labels as windows-1252, and so do servers' authors.
+_ALIASES = {"iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp1252", "ascii": "cp1252",
+            "us-ascii": "cp1252", "iso8859-1": "cp1252"}
+_NOT_MARKUP = ("image/", "audio/", "video/", "font/", "application/pdf", "application/zip",
+               "application/octet-stream", "application/json", "application/gzip")
+
+
+def _codec(label: str | None) -> str | None:
+    """Python's codec name for a charset label, or None when unknown."""
+    if not label:
+        return None
+    label = label.strip().strip("\"'").lower()
+    label = _ALIASES.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def detect_encoding(body: bytes, content_type: str | None) -> str:
+    """The encoding to decode `body` with: header, then BOM, then <meta>, then detection."""
+    if content_type and "charset=" in content_type.lower():
+        label = content_type.lower().split("charset=", 1)[1].split(";", 1)[0]
+        if (codec := _codec(label)) is not None:
+            return codec
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            return codec
+    if (match := _META_CHARSET.search(body, 0, 4096)) is not None and (
+        codec := _codec(match.group(1).decode("ascii"))
+    ) is not None:
+        return codec
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return "utf-8"
+    from charset_normalizer import from_bytes  # imported late: only non-UTF-8 pages need it
+
+    best = from_bytes(body[:65536]).best()
+    # UTF-16/32 without a BOM is a misreading of short 8-bit text; browsers fall back to 1252.
+    if best is None or best.encoding.startswith(("utf_16", "utf_32")):
+        return "cp1252"
+    return _codec(best.encoding) or "cp1252"
+
+
+class Response:
+    """An HTTP response handed to a callback, bound to the Request that produced it."""
+
+    __slots__ = (
+        "_base_url",
+        "_text",
+        "_tree",
+        "body",
+        "dropped_links",
+        "elapsed",
+        "headers",
+        "http_version",
+        "request",
+        "status",
+        "url",
+    )
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        status: int = 200,
+        headers: httpx.Headers | Mapping[str, str] | None = None,
+        body: bytes = b"",
+        request: Request | None = None,
+        elapsed: float = 0.0,
+        http_version: str = "HTTP/1.1",
+    ) -> None:
+        self.url = url
+        self.status = status
+        self.headers = headers if isinstance(headers, httpx.Headers) else httpx.Headers(headers)
+        self.body = body
+        self.request = request if request is not None else Request(url)
+        self.elapsed = elapsed
+        self.http_version = http_version
+        #: Links follow()/follow_all() skipped, by reason ("link scheme mailto", "link malformed").
+        self.dropped_links: Counter[str] = Counter()
+        self._text: str | None = None
+        self._tree: LexborHTMLParser | None = None
+        self._base_url: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<{self.status} {self.url}>"
+
+    # -- content ---------------------------------------------------------------------------
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The request's meta dict, shared with it."""
+        return self.request.meta
+
+    @property
+    def content_type(self) -> str:
+        """The media type without parameters, lower-cased ("" when absent)."""
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+    @property
+    def is_html(self) -> bool:
+        """Whether the body is markup that `css()` can select from (HTML, XML or unlabelled)."""
+        ctype = self.content_type
+        return not ctype.startswith(_NOT_MARKUP) and not ctype.endswith("+json")
+
+    @property
+    def encoding(self) -> str:
+        """The codec the body is decoded with (see `detect_encoding`)."""
+        return detect_encoding(self.body, self.headers.get("content-type"))
+
+    @property
+    def text(self) -> str:
+        """The body decoded to str; bytes that do not decode become U+FFFD."""
+        if self._text is None:
+            self._text = self.body.decode(self.encoding, errors="replace")
+        return self._text
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.text)
+
+    # -- selection -------------------------------------------------------------------------
+
+    @property
+    def tree(self) -> LexborHTMLParser:
+        """The parsed HTML document (built once)."""
+        if self._tree is None:
+            if not self.is_html:
+                raise NotHTMLError(self.url, self.content_type)
+            self._tree = LexborHTMLParser(self.text)
+        return self._tree
+
+    def css(self, selector: str) -> list[LexborNode]:
+        """All nodes matching a CSS selector."""
+        return self.tree.css(selector)  # type: ignore[no-any-return]
+
+    def css_first(self, selector: str) -> LexborNode | None:
+        """The first node matching a CSS selector, or None."""
+        return self.tree.css_first(selector)
+
+    # -- links -----------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The URL relative links resolve against: the page's <base href> if any, else its URL."""
+        if self._base_url is None:
+            self._base_url = self.url
+            if self.is_html and _BASE_TAG.search(self.body, 0, 8192):
+                node = self.tree.css_first("base[href]")
+                href = node.attributes.get("href") if node is not None else None
+                if href:
+                    self._base_url = urljoin(self.url, href.strip())
+        return self._base_url
+
+    def urljoin(self, url: str) -> str:
+        """Resolve a (possibly relative) URL against this page."""
+        return urljoin(self.base_url, url.strip())
+
+    def follow(
+        self, url: str | LexborNode, callback: CallbackRef = None, **kwargs: Any
+    ) -> Request | None:
+        """A Request for a link (an href string or an <a>/<link>/<img> node), or None to skip it.
+
+        Unfollowable links (no href, non-http(s) schemes, malformed URLs) give None and are
+        counted in `dropped_links`; they never raise, so one odd link cannot lose a page.
+        """
+        href = url if isinstance(url, str) else _node_href(url)
+        if href is None or not (href := href.strip()):
+            self.dropped_links["link empty"] += 1
+            return None
+        if (match := _SCHEME.match(href)) is not None:
+            scheme = match.group(1).lower()
+            if scheme not in ("http", "https"):
+                self.dropped_links[f"link scheme {scheme}"] += 1
+                return None
+        try:
+            return Request(urljoin(self.base_url, href), callback=callback, **kwargs)
+        except (InvalidURL, ValueError):  # urljoin raises ValueError on e.g. "http://[broken"
+            self.dropped_links["link malformed"] += 1
+            return None
+
+    def follow_all(
+        self,
+        urls: Iterable[str | LexborNode] | None = None,
+        callback: CallbackRef = None,
+        *,
+        css: str | None = None,
+        **kwargs: Any,
+    ) -> list[Request]:
+        """Requests for every followable link in `urls` and/or the nodes matching `css`."""
+        targets: list[str | LexborNode] = list(urls) if urls is not None else []
+        if css is not None:
+            targets.extend(self.css(css))
+        out = []
+        for target in targets:
+            request = self.follow(target, callback, **kwargs)
+            if request is not None:
+                out.append(request)
+        return out
+
+
+def _node_href(node: LexborNode) -> str | None:
+    attrs = node.attributes
+    href = attrs.get("href")
+    if href is None:
+        href = attrs.get("src")
+    return href  # type: ignore[no-any-return]

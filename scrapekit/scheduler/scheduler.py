@@ -1,0 +1,135 @@
+"""Scheduler: admits requests through the filters into the frontier and hands them to workers.
+
+Stage 2 of the flow. It alone knows when a crawl is over: nothing pending, nothing in flight
+and no producer (the spider's `start()`) still running. Every request it refuses is counted by
+reason ("duplicate", "offsite", "depth", and the link reasons workers report).
+Reads DEPTH_LIMIT (through DepthFilter) and the spider's allowed_domains (OffsiteFilter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from scrapekit.request import Request
+from scrapekit.scheduler.filters import DepthFilter, OffsiteFilter
+from scrapekit.scheduler.fingerprint import fingerprint
+from scrapekit.scheduler.frontier.base import Frontier, FrontierStatistics
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerStatistics:
+    """Requests admitted and dropped (by reason), and the frontier's own counters."""
+
+    enqueued: int
+    dropped: Mapping[str, int]
+    in_flight: int
+    frontier: FrontierStatistics
+
+
+class Scheduler:
+    """Decides what is fetched next; the only way requests reach workers."""
+
+    def __init__(
+        self,
+        frontier: Frontier,
+        *,
+        offsite: OffsiteFilter | None = None,
+        depth: DepthFilter | None = None,
+    ) -> None:
+        self.frontier = frontier
+        self._offsite = offsite or OffsiteFilter(())
+        self._depth = depth or DepthFilter(0)
+        self._dropped: Counter[str] = Counter()
+        self._enqueued = 0
+        self._in_flight = 0
+        self._producers = 0
+        self._wakeup = asyncio.Event()
+        self.close_reason: str | None = None
+
+    # -- admission ---------------------------------------------------------------------------
+
+    async def enqueue(self, request: Request) -> bool:
+        """Filter a request into the frontier; return whether it was admitted."""
+        if not self._offsite.allows(request):
+            self._dropped["offsite"] += 1
+            return False
+        if not self._depth.allows(request):
+            self._dropped["depth"] += 1
+            return False
+        if not request.dont_filter and not await self.frontier.add_seen(fingerprint(request)):
+            self._dropped["duplicate"] += 1
+            return False
+        await self.frontier.push(request)
+        self._enqueued += 1
+        self._wakeup.set()
+        return True
+
+    def count_drops(self, reasons: Mapping[str, int]) -> None:
+        """Count requests dropped before they reached the scheduler (e.g. unfollowable links)."""
+        self._dropped.update(reasons)
+
+    # -- hand-out ----------------------------------------------------------------------------
+
+    def producer_started(self) -> None:
+        """A producer (the start-request feeder) may still enqueue: the crawl is not over."""
+        self._producers += 1
+
+    def producer_finished(self) -> None:
+        """A producer is done; if nothing else is left the crawl can finish."""
+        self._producers -= 1
+        self._wakeup.set()
+
+    async def next_request(self) -> Request | None:
+        """Wait for the next request to fetch.
+
+        Return None if and only if the crawl is over for this worker: the scheduler was closed,
+        or nothing is pending, nothing is in flight and no producer is running.
+        """
+        while self.close_reason is None:
+            request = await self.frontier.pop()
+            if request is not None:
+                self._in_flight += 1
+                return request
+            if self._in_flight == 0 and self._producers == 0:
+                self._wakeup.set()  # let every other waiting worker see the end too
+                return None
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        return None
+
+    async def done(self, request: Request) -> None:
+        """A request handed out by next_request() is finished and its outputs are enqueued."""
+        self._in_flight -= 1
+        await self.frontier.ack(request)
+        if self._in_flight == 0:
+            self._wakeup.set()
+
+    def close(self, reason: str) -> None:
+        """Stop handing out requests (graceful stop); in-flight ones still finish."""
+        if self.close_reason is None:
+            self.close_reason = reason
+        self._wakeup.set()
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Requests waiting in the frontier."""
+        return len(self.frontier)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests handed to workers and not yet done."""
+        return self._in_flight
+
+    def statistics(self) -> SchedulerStatistics:
+        """A snapshot of the scheduler's counters."""
+        return SchedulerStatistics(
+            enqueued=self._enqueued,
+            dropped=dict(self._dropped),
+            in_flight=self._in_flight,
+            frontier=self.frontier.statistics(),
+        )

@@ -1,0 +1,87 @@
+"""Finds Spider subclasses in the modules named by SPIDER_MODULES.
+
+A package is searched with its submodules. A module that fails to import, and two spiders with
+one name, are configuration errors naming the module and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import pkgutil
+import traceback
+from collections.abc import Iterable, Iterator
+from types import ModuleType
+
+from scrapekit.exceptions import ProjectError, SpiderNotFound
+from scrapekit.spider import Spider
+
+
+def _import(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name or name.startswith(f"{exc.name}."):
+            raise ProjectError(
+                f"spider module {name!r} (SPIDER_MODULES) not found; check SPIDER_MODULES in "
+                "settings.toml and that you run scrapekit inside the project"
+            ) from None
+        raise _import_error(name, exc) from exc
+    except Exception as exc:
+        raise _import_error(name, exc) from exc
+
+
+def _import_error(name: str, exc: Exception) -> ProjectError:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f" ({exc.filename}:{exc.lineno})"
+    return ProjectError(
+        f"cannot import spider module {name!r}: {type(exc).__name__}: {exc}{where}"
+    )
+
+
+def _walk(names: Iterable[str]) -> Iterator[ModuleType]:
+    for name in names:
+        module = _import(name)
+        yield module
+        if hasattr(module, "__path__"):
+            for info in pkgutil.walk_packages(module.__path__, prefix=f"{name}."):
+                yield _import(info.name)
+
+
+class SpiderLoader:
+    """Maps spider names to classes for the modules in SPIDER_MODULES."""
+
+    def __init__(self, modules: Iterable[str]) -> None:
+        self._spiders: dict[str, type[Spider]] = {}
+        for module in _walk(modules):
+            for obj in vars(module).values():
+                if not (
+                    inspect.isclass(obj)
+                    and issubclass(obj, Spider)
+                    and obj.__module__ == module.__name__
+                    and obj.name
+                ):
+                    continue
+                other = self._spiders.get(obj.name)
+                if other is not None and other is not obj:
+                    raise ProjectError(
+                        f"two spiders are named {obj.name!r}: {other.__module__}."
+                        f"{other.__qualname__} and {obj.__module__}.{obj.__qualname__}; "
+                        "rename one"
+                    )
+                self._spiders[obj.name] = obj
+
+    def list(self) -> list[str]:
+        """Every spider name, sorted."""
+        return sorted(self._spiders)
+
+    def load(self, name: str) -> type[Spider]:
+        """The spider class called `name`; SpiderNotFound lists close matches."""
+        try:
+            return self._spiders[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, self._spiders, n=3, cutoff=0.6)
+            raise SpiderNotFound(name, list(self._spiders), close) from None

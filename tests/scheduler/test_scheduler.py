@@ -1,0 +1,103 @@
+"""Scheduler: admission filters, priority order, and knowing when the crawl is over."""
+
+from __future__ import annotations
+
+import asyncio
+
+from scrapekit import Request
+from scrapekit.scheduler import DepthFilter, MemoryFrontier, OffsiteFilter, Scheduler
+
+
+def make(allowed: list[str] | None = None, depth: int = 0) -> Scheduler:
+    """A scheduler over an in-memory frontier."""
+    return Scheduler(MemoryFrontier(), offsite=OffsiteFilter(allowed or []), depth=DepthFilter(depth))
+
+
+async def test_duplicates_are_dropped_unless_dont_filter() -> None:
+    """The second request for a canonical URL is counted as a duplicate; dont_filter passes."""
+    scheduler = make()
+    assert await scheduler.enqueue(Request("http://shop.test/a?x=1&y=2"))
+    assert not await scheduler.enqueue(Request("http://SHOP.test/a?y=2&x=1#frag"))
+    assert await scheduler.enqueue(Request("http://shop.test/a?x=1&y=2", dont_filter=True))
+    assert scheduler.statistics().dropped == {"duplicate": 1}
+    assert scheduler.pending == 2
+
+
+async def test_offsite_requests_are_dropped() -> None:
+    """Only allowed domains and their subdomains pass; ports in entries are honoured."""
+    scheduler = make(["shop.test", "127.0.0.1:8000"])
+    urls = {
+        "http://shop.test/": True,
+        "http://www.shop.test/": True,
+        "http://evilshop.test/": False,
+        "http://shop.test.evil.test/": False,
+        "http://127.0.0.1:8000/": True,
+        "http://127.0.0.1:9000/": False,
+    }
+    for url, expected in urls.items():
+        assert await scheduler.enqueue(Request(url)) is expected, url
+    assert await scheduler.enqueue(Request("http://other.test/", meta={"allow_offsite": True}))
+    assert scheduler.statistics().dropped == {"offsite": 3}
+
+
+async def test_depth_limit_drops_deeper_requests() -> None:
+    """Requests deeper than DEPTH_LIMIT are counted as depth drops."""
+    scheduler = make(depth=2)
+    assert await scheduler.enqueue(Request("http://shop.test/2", depth=2))
+    assert not await scheduler.enqueue(Request("http://shop.test/3", depth=3))
+    assert scheduler.statistics().dropped == {"depth": 1}
+
+
+async def test_higher_priority_first_then_fifo() -> None:
+    """next_request() hands out higher priorities first, in arrival order among equals."""
+    scheduler = make()
+    for name, priority in [("a", 0), ("b", 5), ("c", 0), ("d", 5)]:
+        await scheduler.enqueue(Request(f"http://shop.test/{name}", priority=priority))
+    order = []
+    for _ in range(4):
+        request = await scheduler.next_request()
+        assert request is not None
+        order.append(request.url[-1])
+        await scheduler.done(request)
+    assert order == ["b", "d", "a", "c"]
+
+
+async def test_next_request_waits_for_in_flight_work_then_ends() -> None:
+    """A waiting worker gets requests enqueued by in-flight ones and None once all is done."""
+    scheduler = make()
+    await scheduler.enqueue(Request("http://shop.test/1"))
+    first = await scheduler.next_request()
+    assert first is not None
+    waiter = asyncio.create_task(scheduler.next_request())
+    await asyncio.sleep(0.01)
+    assert not waiter.done()  # the in-flight request may still produce work
+    await scheduler.enqueue(Request("http://shop.test/2"))
+    second = await asyncio.wait_for(waiter, 1)
+    assert second is not None and second.url.endswith("/2")
+    await scheduler.done(first)
+    late = asyncio.create_task(scheduler.next_request())
+    await asyncio.sleep(0.01)
+    assert not late.done()
+    await scheduler.done(second)
+    assert await asyncio.wait_for(late, 1) is None
+
+
+async def test_a_running_producer_keeps_the_crawl_open() -> None:
+    """While start() may still yield, an empty scheduler does not end the crawl."""
+    scheduler = make()
+    scheduler.producer_started()
+    waiter = asyncio.create_task(scheduler.next_request())
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+    scheduler.producer_finished()
+    assert await asyncio.wait_for(waiter, 1) is None
+
+
+async def test_close_stops_handing_out_requests() -> None:
+    """After close() pending requests stay queued and next_request() returns None."""
+    scheduler = make()
+    await scheduler.enqueue(Request("http://shop.test/1"))
+    scheduler.close("shutdown")
+    assert await scheduler.next_request() is None
+    assert scheduler.pending == 1
+    assert scheduler.close_reason == "shutdown"
