@@ -43,7 +43,7 @@ class Project:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        (root / "spiders").mkdir()
+        (root / "spiders").mkdir(parents=True)
         (root / "spiders" / "__init__.py").write_text("")
         self.write_settings('SPIDER_MODULES = ["spiders"]\n')
 

@@ -1,0 +1,90 @@
+"""SIGINT/SIGTERM during a real crawl: output files stay complete and valid."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scrapekit.demo import DemoSite
+from tests.conftest import REPO, child_env
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
+
+
+@pytest.fixture
+def slow_site() -> Iterator[DemoSite]:
+    """A demo site answering every request after 0.2 s, so a crawl takes several seconds."""
+    with DemoSite(delay=0.2) as site:
+        yield site
+
+
+def start_crawl(site: DemoSite, out: Path, stats: Path) -> subprocess.Popen[str]:
+    """`scrapekit crawl demo -O out` as a child process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "scrapekit", "crawl", "demo", "-O", str(out),
+         "-a", f"base_url={site.url}", "-s", f"STATS_FILE={stats}", "--log-format", "json"],
+        cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def wait_for_items(site: DemoSite, count: int, timeout: float = 20) -> None:
+    """Wait (bounded) until the site has served `count` product pages."""
+    deadline = time.monotonic() + timeout
+    while site.stats.by_path.get("/catalogue/product/", 0) < count:
+        assert time.monotonic() < deadline, "the crawl did not get going"
+        time.sleep(0.05)
+
+
+def read_items(path: Path) -> list[dict[str, object]]:
+    """Items from a .json, .jsonl or .csv feed; fails if the file is not valid."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        items = json.loads(text)
+        assert isinstance(items, list)
+        return items
+    if path.suffix == ".csv":
+        return list(csv.DictReader(text.splitlines()))
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl", ".csv"])
+def test_first_sigint_finishes_in_flight_requests_and_closes_feeds(
+    slow_site: DemoSite, tmp_path: Path, suffix: str
+) -> None:
+    """One SIGINT stops scheduling; the feed is valid and holds every item scraped (exit 3)."""
+    out, stats_file = tmp_path / f"items{suffix}", tmp_path / "stats.json"
+    child = start_crawl(slow_site, out, stats_file)
+    wait_for_items(slow_site, 20)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 3, err
+    stats = json.loads(stats_file.read_text())
+    items = read_items(out)
+    assert stats["finish_reason"] == "shutdown"
+    assert 0 < len(items) == stats["items"] < len(slow_site.products)
+    assert any(json.loads(line)["event"] == "shutting down" for line in err.splitlines() if line.startswith("{"))
+
+
+def test_second_signal_stops_at_once_and_feed_stays_valid(
+    slow_site: DemoSite, tmp_path: Path
+) -> None:
+    """SIGTERM then SIGINT cancels in-flight requests; the JSON array is still closed."""
+    out, stats_file = tmp_path / "items.json", tmp_path / "stats.json"
+    child = start_crawl(slow_site, out, stats_file)
+    wait_for_items(slow_site, 20)
+    child.send_signal(signal.SIGTERM)
+    time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    child.communicate(timeout=30)
+    assert child.returncode == 3
+    stats = json.loads(stats_file.read_text())
+    assert stats["finish_reason"] == "killed"
+    assert len(read_items(out)) == stats["items"] > 0
