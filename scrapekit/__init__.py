@@ -3,8 +3,6 @@
 Only the names in `__all__` are the stable public API; every other module may change.
 """
 
-from __future__ import annotations
-
 from scrapekit._version import __version__
 from scrapekit.engine import crawl, crawl_async
 from scrapekit.exceptions import (

@@ -1,0 +1,112 @@
+"""Every setting's default: the one place that lists scrapekit's settings.
+
+Every UPPER_CASE name in this module is a setting, collected into `DEFAULTS` at the bottom.
+Rules for adding one (after Scrapy's `settings/default_settings.py`):
+
+- put it in its subsystem's group, keeping keys alphabetical within the group;
+- give it a one-line attribute docstring saying what it does and its unit;
+- add its validator to `validate.VALIDATORS` and its row to docs/settings.md.
+
+tests/settings/test_settings_reference.py checks all of this.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapekit._version import __version__
+
+# -- project ----------------------------------------------------------------------------------
+
+SPIDER_MODULES = ["spiders"]
+"""Modules searched for Spider subclasses (dotted names, importable from the project root)."""
+
+STATE_DIR = ".scrapekit"
+"""Folder for crawl state (frontier, cookies, run lock), relative to the project root."""
+
+# -- engine and workers -----------------------------------------------------------------------
+
+CLOSESPIDER_ERRORCOUNT = 0
+"""Stop the crawl after this many callback or fetch errors (0 = off)."""
+
+CLOSESPIDER_ITEMCOUNT = 0
+"""Stop the crawl after this many items have passed the pipelines (0 = off)."""
+
+CLOSESPIDER_PAGECOUNT = 0
+"""Stop the crawl after this many responses have been received (0 = off)."""
+
+CLOSESPIDER_TIMEOUT = 0.0
+"""Stop the crawl after it has run this many seconds (0 = off)."""
+
+CONCURRENCY = 16
+"""Number of worker tasks, i.e. requests in flight at once (also the HTTP connection pool size)."""
+
+DEPTH_LIMIT = 0
+"""Deepest link depth followed from the start requests, which are depth 0 (0 = unlimited)."""
+
+# -- session and HTTP -------------------------------------------------------------------------
+
+DEFAULT_REQUEST_HEADERS = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Accept-Language": "en",
+}
+"""Headers sent with every request unless the request or the spider sets them."""
+
+DOWNLOAD_TIMEOUT = 30.0
+"""Seconds to wait to connect, and then between bytes of a response, before giving up."""
+
+HTTP2 = False
+"""Offer HTTP/2 to servers that support it (needs the `scrapekit[http2]` extra)."""
+
+HTTPERROR_ALLOWED_CODES: list[int] = []
+"""Non-2xx HTTP status codes whose responses still reach callbacks instead of failing."""
+
+MAX_RESPONSE_BYTES = 33554432
+"""Largest (decompressed) response body in bytes; larger ones fail (0 = no limit; 32 MiB)."""
+
+REDIRECT_ENABLED = True
+"""Follow HTTP redirects (3xx with a Location header)."""
+
+REDIRECT_MAX_TIMES = 20
+"""Most redirects followed for one request before it fails as too many redirects."""
+
+USER_AGENT = f"scrapekit/{__version__}"
+"""User-Agent header sent with every request unless the request or the spider sets one."""
+
+WARN_RESPONSE_BYTES = 0
+"""Log a warning for a response body larger than this many bytes (0 = off)."""
+
+# -- pipelines and feeds ----------------------------------------------------------------------
+
+FEEDS: dict[str, dict[str, Any]] = {}
+"""Output files: path -> options ("format": jsonl/json/csv, "overwrite": bool); -o/-O add one."""
+
+FEED_EXPORT_FIELDS: list[str] = []
+"""Fields written to feeds, in this order (CSV columns); empty = the first item's fields."""
+
+PIPELINES: dict[str, int | bool] = {}
+"""The project's item pipelines: dotted path -> order (lower runs first), or false to disable."""
+
+PIPELINES_BASE: dict[str, int | bool] = {}
+"""Built-in item pipelines, merged under PIPELINES (dotted path -> order, or false)."""
+
+# -- logging and stats ------------------------------------------------------------------------
+
+LOG_FORMAT = "auto"
+"""Log renderer: "console", "json", or "auto" (console on a terminal, JSON otherwise)."""
+
+LOG_LEVEL = "INFO"
+"""Lowest level logged: DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)."""
+
+LOG_STATS_INTERVAL = 60.0
+"""Seconds between periodic stats log lines during a crawl (0 = off)."""
+
+PROGRESS = True
+"""Show a live progress line on stderr when it is a terminal."""
+
+STATS_FILE = ""
+"""Path of a JSON file the final crawl stats are written to (empty = none)."""
+
+
+DEFAULTS: dict[str, Any] = {name: value for name, value in globals().items() if name.isupper()}
+"""Every setting and its default, in the order above; `Settings()` deep-copies it."""

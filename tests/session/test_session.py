@@ -1,0 +1,146 @@
+"""Session: one shared client, and httpx failures turned into scrapekit errors with context."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request as WRequest
+from werkzeug import Response as WResponse
+
+from scrapekit import Request, __version__
+from scrapekit.exceptions import (
+    DecodingError,
+    FetchTimeout,
+    InvalidURL,
+    ResponseTooLarge,
+    TooManyRedirects,
+    TransportError,
+)
+from scrapekit.session import Session
+from scrapekit.settings import Settings
+
+
+def settings(**overrides: object) -> Settings:
+    """Validated defaults plus overrides."""
+    return Settings.load(project_file=None, spider_cls=None, env={}, overrides=overrides)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[Session]:
+    """A session with default settings and a 1 MiB body limit."""
+    async with Session.from_settings(settings(MAX_RESPONSE_BYTES=1 << 20, DOWNLOAD_TIMEOUT=2.0)) as s:
+        yield s
+
+
+@pytest.fixture
+def unreachable_url() -> Iterator[str]:
+    """A URL on a port that is bound but never listens: connections are refused."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    sock.close()
+
+
+async def test_default_headers_name_scrapekit(httpserver: HTTPServer, session: Session) -> None:
+    """Every request carries the scrapekit User-Agent and the default Accept headers."""
+    httpserver.expect_request("/echo").respond_with_handler(
+        lambda r: WResponse(r.headers.get("User-Agent", "") + "|" + r.headers.get("Accept", ""))
+    )
+    response = await session.fetch(Request(httpserver.url_for("/echo")))
+    agent, accept = response.text.split("|")
+    assert agent == f"scrapekit/{__version__}"
+    assert accept.startswith("text/html")
+
+
+async def test_request_headers_and_body_are_sent(httpserver: HTTPServer, session: Session) -> None:
+    """A POST sends its headers and form body; the Response keeps status, headers and request."""
+    httpserver.expect_request(
+        "/form", method="POST", headers={"X-Trace": "1"}, data="q=caf%C3%A9"
+    ).respond_with_data("ok", status=201, headers={"X-Reply": "yes"})
+    request = Request(httpserver.url_for("/form"), data={"q": "café"}, headers={"X-Trace": "1"})
+    response = await session.fetch(request)
+    assert (response.status, response.headers["x-reply"], response.request) == (201, "yes", request)
+    assert response.elapsed > 0
+
+
+async def test_redirects_are_followed_and_the_final_url_kept(
+    httpserver: HTTPServer, session: Session
+) -> None:
+    """A 302 is followed; response.url is where the body came from."""
+    httpserver.expect_request("/old").respond_with_data("", status=302, headers={"Location": "/new"})
+    httpserver.expect_request("/new").respond_with_data("new")
+    response = await session.fetch(Request(httpserver.url_for("/old")))
+    assert (response.url, response.text) == (httpserver.url_for("/new"), "new")
+
+
+async def test_redirect_loop_is_a_clear_error(httpserver: HTTPServer, session: Session) -> None:
+    """A redirect loop raises TooManyRedirects naming the URL and the setting."""
+    httpserver.expect_request("/loop").respond_with_data("", status=302, headers={"Location": "/loop"})
+    request = Request(httpserver.url_for("/loop"))
+    with pytest.raises(TooManyRedirects, match="REDIRECT_MAX_TIMES") as info:
+        await session.fetch(request)
+    assert info.value.request is request
+
+
+async def test_connection_refused_is_a_transport_error(
+    unreachable_url: str, session: Session
+) -> None:
+    """A refused connection raises TransportError with the request and the httpx cause."""
+    request = Request(unreachable_url)
+    with pytest.raises(TransportError) as info:
+        await session.fetch(request)
+    assert info.value.request is request
+    assert info.value.__cause__ is not None
+    assert session.statistics().errors == {"transport error": 1}
+
+
+async def test_per_request_timeout_from_meta(httpserver: HTTPServer, session: Session) -> None:
+    """meta['download_timeout'] overrides DOWNLOAD_TIMEOUT for one request."""
+
+    def slow(_: WRequest) -> WResponse:
+        time.sleep(0.5)
+        return WResponse("late")
+
+    httpserver.expect_request("/slow").respond_with_handler(slow)
+    with pytest.raises(FetchTimeout):
+        await session.fetch(Request(httpserver.url_for("/slow"), meta={"download_timeout": 0.1}))
+
+
+async def test_body_over_the_limit_is_cut_off(httpserver: HTTPServer, session: Session) -> None:
+    """A body past MAX_RESPONSE_BYTES raises ResponseTooLarge, also when only the gzip is small."""
+    bomb = gzip.compress(b"\0" * (4 << 20))
+    httpserver.expect_request("/bomb").respond_with_data(bomb, headers={"Content-Encoding": "gzip"})
+    httpserver.expect_request("/big").respond_with_data(b"x" * (2 << 20))
+    assert len(bomb) < 1 << 20
+    with pytest.raises(ResponseTooLarge, match="MAX_RESPONSE_BYTES"):
+        await session.fetch(Request(httpserver.url_for("/bomb")))
+    with pytest.raises(ResponseTooLarge, match="Content-Length"):
+        await session.fetch(Request(httpserver.url_for("/big")))
+
+
+async def test_corrupt_gzip_is_a_decoding_error(httpserver: HTTPServer, session: Session) -> None:
+    """A body that claims gzip but is not raises DecodingError."""
+    httpserver.expect_request("/bad").respond_with_data(b"not gzip", headers={"Content-Encoding": "gzip"})
+    with pytest.raises(DecodingError):
+        await session.fetch(Request(httpserver.url_for("/bad")))
+
+
+async def test_redirect_to_another_scheme_is_invalid(httpserver: HTTPServer, session: Session) -> None:
+    """A redirect to ftp:// raises InvalidURL instead of crashing."""
+    httpserver.expect_request("/ftp").respond_with_data("", status=302, headers={"Location": "ftp://x/"})
+    with pytest.raises(InvalidURL):
+        await session.fetch(Request(httpserver.url_for("/ftp")))
+
+
+async def test_headers_set_on_the_session_apply_to_later_requests(
+    httpserver: HTTPServer, session: Session
+) -> None:
+    """session.headers persists across requests; get()/post() go through the same client."""
+    httpserver.expect_request("/h", headers={"X-Api": "k"}).respond_with_data("yes")
+    session.headers["X-Api"] = "k"
+    assert (await session.get(httpserver.url_for("/h"))).text == "yes"

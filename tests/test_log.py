@@ -1,0 +1,98 @@
+"""Logging: secret redaction, renderer choice, and the live progress line on a terminal."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+import structlog
+
+from scrapekit import log
+from scrapekit.demo import DemoSite
+from tests.conftest import REPO, child_env
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        pytest.param("password", "hunter2", "***", id="password"),
+        pytest.param("Authorization", "Bearer abc", "***", id="auth-header-field"),
+        pytest.param("cookie", "sessionid=abc", "***", id="cookie"),
+        pytest.param("csrf_token", "t0k", "***", id="csrf"),
+        pytest.param("headers", {"Authorization": "Basic eA==", "Accept": "x"},
+                     {"Authorization": "***", "Accept": "x"}, id="nested-headers"),
+        pytest.param("form", [{"user": "u", "passwd": "p"}], [{"user": "u", "passwd": "***"}], id="nested-list"),
+        pytest.param("url", "http://user:pw@shop.test/a", "http://user:***@shop.test/a", id="url-password"),
+        pytest.param("url", "http://shop.test/a?b=1", "http://shop.test/a?b=1", id="plain-url"),
+        pytest.param("status", 200, 200, id="harmless"),
+    ],
+)
+def test_redact_secrets(field: str, value: object, expected: object) -> None:
+    """Secret-looking fields, nested ones and URL passwords are replaced with ***."""
+    event = log.redact_secrets(None, "info", {"event": "x", field: value})
+    assert event[field] == expected
+
+
+def test_json_lines_when_not_a_terminal() -> None:
+    """LOG_FORMAT=auto renders one JSON object per line when the stream is not a TTY."""
+    stream = io.StringIO()
+    log.configure("INFO", "auto", stream)
+    structlog.get_logger("t").info("response", url="http://x.test/", password="p")
+    structlog.get_logger("t").debug("hidden")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    event = json.loads(lines[0])
+    assert (event["event"], event["level"], event["password"]) == ("response", "info", "***")
+    assert "timestamp" in event
+
+
+def test_console_format_is_human_readable() -> None:
+    """LOG_FORMAT=console renders key=value text, not JSON."""
+    stream = io.StringIO()
+    log.configure("INFO", "console", stream)
+    structlog.get_logger("t").warning("request failed", url="http://x.test/")
+    line = stream.getvalue().strip()
+    assert "request failed" in line and "url=http://x.test/" in line
+    assert not line.startswith("{")
+
+
+@pytest.mark.subprocess
+def test_live_progress_line_on_a_terminal(tmp_path: object) -> None:
+    """On a TTY the crawl redraws a progress line in place (carriage return, clear line)."""
+    with DemoSite(products=60, delay=0.05) as site:
+        leader, follower = pty.openpty()
+        child = subprocess.Popen(
+            [sys.executable, "-m", "scrapekit", "crawl", "demo", "-a", f"base_url={site.url}",
+             "-s", "CONCURRENCY=2"],
+            cwd=REPO, env=child_env({"TERM": "xterm"}), stdin=follower, stdout=follower,
+            stderr=follower,
+        )
+        os.close(follower)
+        output = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            elif child.poll() is not None:
+                break
+        child.wait(timeout=10)
+        os.close(leader)
+    text = output.decode(errors="replace")
+    assert child.returncode == 0, text
+    assert "\r\x1b[Kpages " in text
+    assert "pages/s" in text and "items " in text
+    assert "crawl finished" in text

@@ -1,0 +1,27 @@
+"""The public API: `scrapekit.__all__` is complete, sorted and importable."""
+
+from __future__ import annotations
+
+import scrapekit
+
+
+def test_all_is_sorted() -> None:
+    """__all__ stays sorted so additions are easy to review."""
+    assert scrapekit.__all__ == sorted(scrapekit.__all__)
+
+
+def test_every_public_name_is_in_all() -> None:
+    """Every public attribute of the package is listed in __all__ (submodules excepted)."""
+    import types
+
+    public = {
+        name for name, value in vars(scrapekit).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public == set(scrapekit.__all__) - {"__version__"}
+
+
+def test_public_classes_present_as_scrapekit_names() -> None:
+    """Exported classes report scrapekit.X in reprs, whatever module defines them."""
+    assert scrapekit.Request.__module__ == "scrapekit"
+    assert repr(scrapekit.Spider).startswith("<class 'scrapekit.Spider'")
