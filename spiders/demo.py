@@ -40,7 +40,7 @@ class DemoSpider(Spider):
     def parse(self, response: Response) -> Iterator[Request | None]:
         """A listing page: every product, then the next page."""
         yield from response.follow_all(css="article.product h3 a", callback=self.parse_product)
-        next_link = response.css_first("li.next a")
+        next_link = response.css_first("ul.pager li.next a")
         if next_link is not None:
             yield response.follow(next_link, callback=self.parse)
 
@@ -51,16 +51,11 @@ class DemoSpider(Spider):
             return node.text(strip=True) if node is not None else None
 
         stock = response.css_first("p.stock")
-        info = {
-            row.css_first("th").text(strip=True): row.css_first("td").text(strip=True)
-            for row in response.css("table.product-info tr")
-            if row.css_first("th") is not None and row.css_first("td") is not None
-        }
         yield {
             "title": text("h1"),
             "price": text("p.price"),
-            "upc": info.get("UPC"),
-            "category": info.get("Category"),
+            "upc": text("table.product-info tr.upc td"),
+            "category": text("table.product-info tr.category td"),
             "stock": int(stock.attributes["data-stock"]) if stock is not None else None,
             "url": response.url,
         }

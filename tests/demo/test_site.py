@@ -1,0 +1,440 @@
+"""The demo site over real loopback HTTP: catalogue, login with CSRF, sessions, CLI."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urljoin
+
+import httpx
+import pytest
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from scrapekit.demo import DemoSite
+from scrapekit.demo.site import CATEGORIES, build_catalogue
+
+HOME = "/catalogue/page-1.html"
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[DemoSite]:
+    with DemoSite() as demo:
+        yield demo
+
+
+@pytest.fixture
+def client(site: DemoSite) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=site.url, timeout=5) as http:
+        yield http
+
+
+def parse(response: httpx.Response) -> LexborHTMLParser:
+    return LexborHTMLParser(response.text)
+
+
+def first(page: LexborHTMLParser | LexborNode, selector: str) -> LexborNode:
+    node = page.css_first(selector)
+    assert node is not None, selector
+    return node
+
+
+def css_text(page: LexborHTMLParser | LexborNode, selector: str) -> str:
+    return first(page, selector).text(strip=True)
+
+
+def csrf_token(http: httpx.Client, path: str = "/login") -> str:
+    """GET the login form (which sets the csrftoken cookie) and return its hidden token."""
+    page = parse(http.get(path))
+    token = first(page, 'form[action="/login"] input[name="csrf_token"]').attributes["value"]
+    assert token
+    return token
+
+
+def log_in(http: httpx.Client, password: str = "demo", **extra: str) -> httpx.Response:
+    data = {"csrf_token": csrf_token(http), "username": "demo", "password": password, **extra}
+    return http.post("/login", data=data)
+
+
+def crawl_listing(http: httpx.Client, start: str) -> tuple[list[str], list[str]]:
+    """Follow `li.next a` from `start`; return the pages visited and the product paths found."""
+    url, pages, products = start, [], []
+    while url:
+        response = http.get(url)
+        assert response.status_code == 200, url
+        page = parse(response)
+        pages.append(httpx.URL(url).path)
+        products += [
+            httpx.URL(urljoin(url, a.attributes["href"] or "")).path
+            for a in page.css("article.product h3 a")
+        ]
+        next_link = page.css_first("ul.pager li.next a")
+        url = urljoin(url, next_link.attributes["href"] or "") if next_link else ""
+    return pages, products
+
+
+def test_root_redirects_to_first_listing_page(client: httpx.Client) -> None:
+    """`/` is a 302 to the first listing page."""
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["location"] == HOME
+
+
+def test_listing_pages_link_every_product_once(site: DemoSite, client: httpx.Client) -> None:
+    """Following the pager visits 25 pages of 20 products and finds each product exactly once."""
+    pages, products = crawl_listing(client, site.url + HOME)
+    assert pages == [f"/catalogue/page-{n}.html" for n in range(1, 26)]
+    assert products == [p.path for p in site.products]
+    last = parse(client.get("/catalogue/page-25.html"))
+    assert css_text(last, "ul.pager li.current") == "Page 25 of 25"
+    assert first(last, "ul.pager li.previous a").attributes["href"] == "page-24.html"
+
+
+def test_listing_page_shape(site: DemoSite, client: httpx.Client) -> None:
+    """A listing page is a 5-10 KB HTML5 page with prices, categories and the odd footer links."""
+    response = client.get(HOME)
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert 5_000 < len(response.content) < 10_500
+    page = parse(response)
+    article = first(page, "article.product")
+    assert css_text(article, "p.price") == site.products[0].price_text
+    assert first(article, "h3 a").attributes["title"] == site.products[0].title
+    categories = [a.attributes["href"] for a in page.css("ul.categories a")]
+    assert categories == [f"/catalogue/category/{slug}/" for slug, _ in CATEGORIES]
+    hrefs = {a.attributes["href"] for a in page.css("footer a")}
+    odd = {"mailto:", "tel:", "javascript:void(0)", "#content", "http://[broken"}
+    assert all(any(marker in (h or "") for h in hrefs) for marker in odd)
+    assert page.css_first("a.login") is not None
+    assert page.css_first("ul.pager li.previous") is None
+
+
+def test_category_pages_partition_the_catalogue(site: DemoSite, client: httpx.Client) -> None:
+    """Each category's paginated listing holds exactly the products of that category."""
+    seen: list[str] = []
+    for slug, _name in CATEGORIES:
+        _, paths = crawl_listing(client, f"{site.url}/catalogue/category/{slug}/")
+        assert paths == [p.path for p in site.products if p.category_slug == slug]
+        seen += paths
+    assert sorted(seen) == sorted(p.path for p in site.products)
+
+
+def test_product_page_fields(site: DemoSite, client: httpx.Client) -> None:
+    """A product page shows title, price, UPC, category and the unicode description, no stock."""
+    product = next(p for p in site.products if "\n" in p.description and not p.title.isascii())
+    page = parse(client.get(product.path))
+    assert css_text(page, "h1") == product.title
+    assert css_text(page, "p.price") == product.price_text
+    assert css_text(page, "table.product-info tr.upc td") == product.upc
+    assert css_text(page, "table.product-info tr.category td") == product.category
+    assert css_text(page, "div.description") == product.description
+    assert page.css_first("p.stock") is None
+    assert first(page, "p.login-required a").attributes["href"] == "/login"
+    base = site.url + product.path
+    crumbs = [urljoin(base, a.attributes["href"] or "") for a in page.css(".breadcrumb a")]
+    assert crumbs == [site.url + HOME, f"{site.url}/catalogue/category/{product.category_slug}/"]
+
+
+def test_every_product_has_a_unique_upc(site: DemoSite, client: httpx.Client) -> None:
+    """All 500 product pages serve, each with its own UPC."""
+    upcs = [css_text(parse(client.get(p.path)), "tr.upc td") for p in site.products]
+    assert upcs == [p.upc for p in site.products]
+    assert len(set(upcs)) == 500
+
+
+def test_catalogue_is_deterministic() -> None:
+    """Products are the same on every run and do not depend on the catalogue size."""
+    products = build_catalogue(500)
+    assert build_catalogue(20) == products[:20]
+    one = products[0]
+    assert (one.title, one.upc, str(one.price)) == ("The Frozen Fjord", "5128a184c5000001", "46.80")
+    assert any("📚" in p.title for p in products)
+    assert any("“" in p.title and "," in p.title for p in products)
+
+
+def test_login_shows_stock_and_logout_marker(site: DemoSite, client: httpx.Client) -> None:
+    """GET form, POST with its CSRF token: 302 home, an HttpOnly sessionid, then stock is shown."""
+    logins = site.stats.logins
+    response = log_in(client)
+    assert response.status_code == 302
+    assert response.headers["location"] == HOME
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("sessionid=")
+    assert "HttpOnly" in cookie
+    assert "Path=/" in cookie
+    assert "expires" not in cookie.lower(), "a session cookie has no expiry"
+    assert "max-age" not in cookie.lower()
+    product = site.products[3]
+    page = parse(client.get(product.path))
+    stock = first(page, "p.stock")
+    assert stock.attributes["data-stock"] == str(product.stock)
+    assert stock.text() == f"In stock ({product.stock} available)"
+    assert page.css_first("a.logout") is not None
+    assert page.css_first("a.login") is None
+    assert site.stats.logins == logins + 1
+
+
+def test_login_returns_to_next(site: DemoSite, client: httpx.Client) -> None:
+    """A login started from `/login?next=PATH` redirects back to PATH."""
+    target = site.products[1].path
+    token = csrf_token(client, f"/login?next={target}")
+    data = {"csrf_token": token, "username": "demo", "password": "demo", "next": target}
+    assert client.post("/login", data=data).headers["location"] == target
+
+
+def test_wrong_password_shows_error(site: DemoSite, client: httpx.Client) -> None:
+    """Wrong credentials give the form again (200) with an error, and no session."""
+    failed = site.stats.failed_logins
+    response = log_in(client, password="nope")
+    assert response.status_code == 200
+    page = parse(response)
+    assert css_text(page, "p.error") == "Invalid username or password"
+    assert page.css_first('form input[name="csrf_token"]') is not None
+    assert "sessionid" not in client.cookies
+    assert site.stats.failed_logins == failed + 1
+
+
+@pytest.mark.parametrize(
+    ("token", "with_cookie"),
+    [
+        pytest.param(None, True, id="missing-token"),
+        pytest.param("forged", True, id="wrong-token"),
+        pytest.param("form", False, id="no-cookie"),
+    ],
+)
+def test_bad_csrf_is_forbidden(client: httpx.Client, token: str | None, with_cookie: bool) -> None:
+    """A login POST without a token matching the csrftoken cookie gets 403."""
+    form_token = csrf_token(client)
+    if not with_cookie:
+        client.cookies.clear()
+    data = {"username": "demo", "password": "demo"}
+    if token is not None:
+        data["csrf_token"] = form_token if token == "form" else token
+    assert client.post("/login", data=data).status_code == 403
+
+
+def test_session_expires_after_max_requests() -> None:
+    """Past session_max_requests, product pages redirect to /login?next=... and listings don't."""
+    with (
+        DemoSite(products=40, session_max_requests=3) as demo,
+        httpx.Client(base_url=demo.url) as http,
+    ):
+        log_in(http)
+        product = demo.products[0].path
+        for _ in range(3):
+            assert parse(http.get(product)).css_first("p.stock") is not None
+        expired = http.get(product)
+        assert expired.status_code == 302
+        assert expired.headers["location"] == f"/login?next={product}"
+        listing = http.get(HOME)
+        assert listing.status_code == 200
+        assert parse(listing).css_first("a.login") is not None
+        assert demo.stats.session_expiries == 1
+        log_in(http)
+        assert parse(http.get(product)).css_first("p.stock") is not None
+
+
+def test_session_expires_after_max_age() -> None:
+    """A session older than session_max_age is sent to the login page."""
+    with (
+        DemoSite(products=20, session_max_age=0.2) as demo,
+        httpx.Client(base_url=demo.url) as http,
+    ):
+        log_in(http)
+        product = demo.products[0].path
+        assert http.get(product).status_code == 200
+        time.sleep(0.25)
+        assert http.get(product).headers["location"] == f"/login?next={product}"
+
+
+def test_unknown_or_ended_sessions_count_as_expired(site: DemoSite, client: httpx.Client) -> None:
+    """A forged sessionid, or one ended by `expire_sessions()`, is sent to the login page."""
+    product = site.products[0].path
+    client.cookies.set("sessionid", "forged")
+    assert client.get(product).headers["location"] == f"/login?next={product}"
+    client.cookies.clear()
+    log_in(client)
+    assert client.get(product).status_code == 200
+    site.expire_sessions()
+    assert client.get(product).status_code == 302
+
+
+def test_require_login_redirects_catalogue() -> None:
+    """With require_login, every catalogue page redirects anonymous visitors to /login."""
+    with DemoSite(products=20, require_login=True) as demo, httpx.Client(base_url=demo.url) as http:
+        assert http.get(HOME).headers["location"] == f"/login?next={HOME}"
+        assert http.get("/api/products").status_code == 401
+        log_in(http)
+        assert http.get(HOME).status_code == 200
+
+
+def test_logout_clears_the_session(site: DemoSite, client: httpx.Client) -> None:
+    """`/logout` expires the cookie, redirects to /login, and stock is hidden again."""
+    log_in(client)
+    response = client.get("/logout")
+    assert response.status_code == 302
+    assert response.headers["location"] == "/login"
+    assert "Max-Age=0" in response.headers["set-cookie"]
+    assert "sessionid" not in client.cookies
+    page = parse(client.get(site.products[0].path))
+    assert page.css_first("p.login-required") is not None
+
+
+def test_unknown_paths_are_404_html(client: httpx.Client) -> None:
+    """Unknown paths, pages past the end and wrong slugs are 404 HTML pages."""
+    for path in ["/nope", "/catalogue/page-26.html", "/catalogue/product/wrong-1/index.html"]:
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        assert css_text(parse(response), "h1") == "Page not found"
+
+
+def test_post_to_a_page_is_405(client: httpx.Client) -> None:
+    """Only /login accepts POST."""
+    response = client.post(HOME, data={"a": "b"})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+
+
+def test_head_matches_get_without_body(client: httpx.Client) -> None:
+    """HEAD sends GET's status and Content-Length with no body."""
+    get, head = client.get(HOME), client.head(HOME)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(get.content))
+
+
+def test_json_api(site: DemoSite, client: httpx.Client) -> None:
+    """`/api/products?page=N` lists that page's products; bad pages are 400/404 JSON."""
+    response = client.get("/api/products", params={"page": 2})
+    assert response.headers["content-type"] == "application/json"
+    data = response.json()
+    assert (data["page"], data["pages"], data["total"]) == (2, 25, 500)
+    assert data["next"] == "/api/products?page=3"
+    assert [p["upc"] for p in data["products"]] == [p.upc for p in site.products[20:40]]
+    assert "stock" not in data["products"][0]
+    assert client.get("/api/products", params={"page": 26}).status_code == 404
+    assert client.get("/api/products", params={"page": "x"}).status_code == 400
+
+
+def test_robots_txt(client: httpx.Client) -> None:
+    """robots.txt allows everything."""
+    response = client.get("/robots.txt")
+    assert response.text == "User-agent: *\nAllow: /\n"
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+def test_keep_alive_reuses_the_connection(site: DemoSite) -> None:
+    """Two requests travel over one HTTP/1.1 connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=5)
+    try:
+        conn.request("GET", HOME)
+        response = conn.getresponse()
+        response.read()
+        sock = conn.sock
+        conn.request("GET", "/robots.txt")
+        second = conn.getresponse()
+        assert second.read() == b"User-agent: *\nAllow: /\n"
+        assert not response.will_close
+        assert conn.sock is sock
+    finally:
+        conn.close()
+
+
+def test_stats_count_concurrent_requests() -> None:
+    """Counters stay exact under concurrent requests."""
+    with DemoSite(products=20) as demo:
+
+        def fetch(_: int) -> None:
+            with httpx.Client(base_url=demo.url) as http:
+                for _ in range(10):
+                    http.get(HOME)
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(fetch, range(8)))
+        stats = demo.stats
+        assert stats.requests == 80
+        assert stats.by_path == {"/catalogue/page-": 80}
+
+
+def test_delay_and_slow_endpoint() -> None:
+    """`delay` slows every reply and `/slow?seconds=N` waits N seconds."""
+    with DemoSite(products=1, delay=0.15) as demo, httpx.Client(base_url=demo.url) as http:
+        started = time.monotonic()
+        http.get("/robots.txt")
+        assert time.monotonic() - started >= 0.15
+        started = time.monotonic()
+        assert http.get("/slow", params={"seconds": 0.1}).status_code == 200
+        assert time.monotonic() - started >= 0.25
+
+
+def test_client_disconnects_are_quiet(site: DemoSite, capfd: pytest.CaptureFixture[str]) -> None:
+    """Clients that vanish mid-request or mid-response make the server print nothing."""
+    with socket.create_connection(("127.0.0.1", site.port)) as sock:
+        sock.sendall(b"GET /catalogue/page-1.html HTTP/1.1\r\nHost: x\r\n")  # never finished
+    with socket.create_connection(("127.0.0.1", site.port)) as sock:
+        sock.sendall(b"GET /catalogue/page-2.html HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    assert httpx.get(site.url + "/robots.txt").status_code == 200
+    time.sleep(0.05)
+    assert capfd.readouterr() == ("", "")
+
+
+def test_stop_is_idempotent_and_closes_connections() -> None:
+    """`stop()` twice is fine, and open keep-alive connections are closed by it."""
+    demo = DemoSite(products=1)
+    url = demo.start()
+    assert demo.start() == url
+    with httpx.Client() as http:
+        assert http.get(url + "/robots.txt").status_code == 200
+        demo.stop()
+        demo.stop()
+        with pytest.raises(httpx.TransportError):
+            http.get(url + "/robots.txt")
+    with pytest.raises(RuntimeError):
+        demo.start()
+
+
+async def test_async_context_manager() -> None:
+    """`async with DemoSite()` starts and stops the site without blocking the loop."""
+    async with DemoSite(products=1) as demo, httpx.AsyncClient(base_url=demo.url) as http:
+        assert (await http.get("/robots.txt")).status_code == 200
+    assert "stopped" in repr(demo)
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_cli_serve(tmp_path: Path, signum: signal.Signals) -> None:
+    """`serve` prints its URL first, writes --url-file, serves, and exits 0 on the signal."""
+    url_file = tmp_path / "url.txt"
+    command = [sys.executable, "-m", "scrapekit.demo", "serve", "--port", "0"]
+    command += ["--url-file", str(url_file), "--products", "30", "--session-max-requests", "5"]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not url_file.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no URL file within 10 s"
+            time.sleep(0.02)
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()  # printed (and flushed) before the file is written
+        assert url.startswith("http://127.0.0.1:")
+        assert url_file.read_text() == url + "\n"
+        page = parse(httpx.get(url + "/catalogue/page-2.html"))
+        assert css_text(page, "ul.pager li.current") == "Page 2 of 2"
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=5)
+        assert proc.returncode == 0, stderr
+        assert (stdout, stderr) == ("", "")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
