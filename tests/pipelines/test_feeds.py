@@ -1,0 +1,215 @@
+"""Tests for scrapekit.pipelines.feeds: FEEDS entries written through the pipeline manager."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from scrapekit.exceptions import ComponentError, DropItem, PipelineError
+from scrapekit.pipelines import FeedPipeline, PipelineManager
+
+
+class FakeSettings(dict[str, Any]):
+    """A stand-in for scrapekit.settings.Settings: a dict that knows where values came from."""
+
+    def source(self, key: str) -> str:
+        return "cmdline"
+
+
+@dataclasses.dataclass
+class FakeCrawler:
+    settings: FakeSettings
+    spider: object = None
+
+
+def crawler(**settings: Any) -> FakeCrawler:
+    defaults: dict[str, Any] = {
+        "PIPELINES_BASE": {},
+        "PIPELINES": {},
+        "FEEDS": {},
+        "FEED_EXPORT_FIELDS": [],
+    }
+    return FakeCrawler(FakeSettings({**defaults, **settings}))
+
+
+class DropOdd:
+    def process_item(self, item: dict[str, Any], spider: Any) -> dict[str, Any]:
+        if item["n"] % 2:
+            raise DropItem("odd")
+        return item
+
+
+@dataclasses.dataclass
+class Product:
+    name: str
+    price: float
+
+
+class FrozenMapping(Mapping[str, Any]):
+    def __init__(self, **data: Any) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+async def crawl(feeds: dict[str, dict[str, Any]], items: list[Any], **settings: Any) -> None:
+    manager = PipelineManager.from_crawler(crawler(FEEDS=feeds, **settings))
+    async with manager:
+        for item in items:
+            await manager.process_item(item)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("name", "format", "want"),
+    [
+        pytest.param("items.jsonl", None, "jsonl", id="extension"),
+        pytest.param("items.data", "csv", "csv", id="explicit"),
+    ],
+)
+def test_format_from_entry_or_extension(name: str, format: str | None, want: str) -> None:
+    """The feed's format is the entry's, else the file extension's."""
+    assert FeedPipeline(name, overwrite=False, format=format).format == want
+
+
+def test_unknown_extension_fails_at_construction() -> None:
+    """An unknown extension fails before anything is opened, naming FEEDS and its source."""
+    with pytest.raises(ComponentError) as info:
+        PipelineManager.from_crawler(crawler(FEEDS={"items.txt": {"overwrite": True}}))
+    assert str(info.value) == (
+        "FEEDS from cmdline: cannot tell the feed format of 'items.txt' from its extension:"
+        " use .jsonl, .jl, .ndjson, .json, .csv or give a format"
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param(True, id="not-a-table"),
+        pytest.param({"overwrite": True, "indent": 2}, id="unknown-option"),
+    ],
+)
+def test_bad_feed_options_fail_in_one_line(options: object) -> None:
+    """A FEEDS entry whose options are not {overwrite, format} is refused in one line."""
+    with pytest.raises(ComponentError, match=r"^FEEDS from cmdline: ") as info:
+        PipelineManager.from_crawler(crawler(FEEDS={"items.json": options}))
+    assert "\n" not in str(info.value)
+
+
+async def test_feed_gets_the_items_that_survive(tmp_path: Path) -> None:
+    """Feeds run after the user pipelines, so dropped items are not exported."""
+    path = tmp_path / "out" / "items.json"
+    await crawl(
+        {str(path): {"overwrite": True}}, [{"n": n} for n in range(5)], PIPELINES={DropOdd: 1}
+    )
+    assert read_json(path) == [{"n": 0}, {"n": 2}, {"n": 4}]
+
+
+async def test_every_feed_gets_every_item(tmp_path: Path) -> None:
+    """Two FEEDS entries each get the same items, in their own formats."""
+    jsonl, csv_path = tmp_path / "a.jsonl", tmp_path / "a.csv"
+    feeds = {str(jsonl): {"overwrite": True}, str(csv_path): {"overwrite": True}}
+    await crawl(feeds, [{"n": 1, "s": "x"}, {"n": 2, "s": "y"}])
+    assert jsonl.read_text(encoding="utf-8") == '{"n": 1, "s": "x"}\n{"n": 2, "s": "y"}\n'
+    assert csv_path.read_bytes() == b"n,s\r\n1,x\r\n2,y\r\n"
+
+
+async def test_dataclass_and_mapping_items_are_exported(tmp_path: Path) -> None:
+    """Items may be dataclasses or any Mapping, not only dicts."""
+    path = tmp_path / "items.jsonl"
+    await crawl({str(path): {}}, [Product("tea", 2.5), FrozenMapping(name="cup", price=4)])
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"name": "tea", "price": 2.5},
+        {"name": "cup", "price": 4},
+    ]
+
+
+async def test_feed_export_fields_choose_the_columns(tmp_path: Path) -> None:
+    """FEED_EXPORT_FIELDS reach the exporter."""
+    path = tmp_path / "items.csv"
+    await crawl({str(path): {}}, [{"a": 1, "b": 2}], FEED_EXPORT_FIELDS=["b"])
+    assert path.read_bytes() == b"b\r\n2\r\n"
+
+
+async def test_append_then_overwrite(tmp_path: Path) -> None:
+    """`-o` twice appends to a valid array; `-O` then starts the file over."""
+    path = tmp_path / "items.json"
+    await crawl({str(path): {"overwrite": False}}, [{"n": 1}])
+    await crawl({str(path): {"overwrite": False}}, [{"n": 2}])
+    assert read_json(path) == [{"n": 1}, {"n": 2}]
+    await crawl({str(path): {"overwrite": True}}, [{"n": 3}])
+    assert read_json(path) == [{"n": 3}]
+
+
+async def test_append_onto_a_non_array_fails_at_open(tmp_path: Path) -> None:
+    """Appending to a JSON file that is not an array stops the crawl at open, in one line."""
+    path = tmp_path / "items.json"
+    path.write_text('{"not": "an array"}', encoding="utf-8")
+    with pytest.raises(PipelineError) as info:
+        await crawl({str(path): {}}, [{"n": 1}])
+    assert str(info.value) == (
+        f"pipeline FeedPipeline failed to open: {path} is not a JSON array;"
+        " use -O to overwrite it"
+    )
+
+
+async def test_cancelled_crawl_leaves_a_valid_json_file(tmp_path: Path) -> None:
+    """A crawl cancelled mid-way still gets its closing bracket from aclose()."""
+    path = tmp_path / "items.json"
+    manager = PipelineManager.from_crawler(crawler(FEEDS={str(path): {"overwrite": True}}))
+    exported = asyncio.Event()
+
+    async def run() -> None:
+        async with manager:
+            for n in range(3):
+                await manager.process_item({"n": n})
+            exported.set()
+            await asyncio.sleep(3600)
+
+    task = asyncio.create_task(run())
+    await exported.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert read_json(path) == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+async def test_close_logs_the_item_count(tmp_path: Path) -> None:
+    """Closing a feed logs "feed written" with its path and the number of items."""
+    path = tmp_path / "items.jsonl"
+    with capture_logs() as logs:
+        await crawl({str(path): {}}, [{"n": 1}, {"n": 2}])
+    [written] = [entry for entry in logs if entry["event"] == "feed written"]
+    assert (written["path"], written["items"]) == (str(path), 2)
+
+
+def test_item_before_open_is_an_error(tmp_path: Path) -> None:
+    """process_item before open() raises instead of losing the item silently."""
+    feed = FeedPipeline(tmp_path / "items.jsonl", overwrite=True)
+    with pytest.raises(RuntimeError, match="before open"):
+        feed.process_item({"n": 1}, None)
+
+
+def test_close_without_open_is_harmless(tmp_path: Path) -> None:
+    """Closing a feed that never opened does nothing and creates no file."""
+    feed = FeedPipeline(tmp_path / "items.jsonl", overwrite=True)
+    feed.close(None)
+    assert not (tmp_path / "items.jsonl").exists()
