@@ -17,6 +17,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check scrapekit spiders tests bench
+	$(BIN)/ruff format --check scrapekit spiders tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

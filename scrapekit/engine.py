@@ -140,7 +140,9 @@ async def _run(
 
     async def feed_start_requests() -> None:
         try:
-            await pool.route(run_callback(spider.start), url="start()", depth=0, callback=spider.start)
+            await pool.route(
+                run_callback(spider.start), url="start()", depth=0, callback=spider.start
+            )
         finally:
             scheduler.producer_finished()
 
@@ -157,7 +159,9 @@ async def _run(
     def on_signal(signame: str) -> None:
         if scheduler.close_reason is None:
             log.warning(
-                "shutting down", signal=signame, hint="in-flight requests finish; signal again to stop now"
+                "shutting down",
+                signal=signame,
+                hint="in-flight requests finish; signal again to stop now",
             )
             stats.finish_reason = "shutdown"
             scheduler.close("shutdown")

@@ -9,7 +9,7 @@ The error tree::
     │   ├── ComponentError          a dotted path that does not import or build
     │   ├── ProjectError            no settings.toml found, or a spider module that fails to import
     │   └── UsageError              bad command-line arguments
-    ├── FetchError                  one request could not be fetched (carries .request, maybe .response)
+    ├── FetchError                  a request could not be fetched (.request, maybe .response)
     │   ├── TransportError          connect/read/write errors, resets, protocol errors
     │   ├── FetchTimeout            a connect, read, write or pool timeout
     │   ├── TooManyRedirects        the redirect limit was reached
@@ -19,8 +19,7 @@ The error tree::
     │   └── HttpStatusError         a response status the callback did not ask for (e.g. 404)
     ├── NotHTMLError                .css() on a response that is not HTML or XML (an image, a PDF)
     ├── CallbackError               a callback or errback raised (wraps the original, names the URL)
-    ├── PipelineError               a pipeline's open() or close() failed
-    └── CrawlError                  the crawl itself could not run or finish
+    └── PipelineError               a pipeline's open() or close() failed
 
 Control-flow exceptions are not failures, so they do not derive from `ScrapekitError`:
 `DropItem` (a pipeline discards an item), `CloseSpider` (a callback ends the crawl) and
@@ -48,7 +47,7 @@ class ConfigError(ScrapekitError):
 
 
 class SettingsError(ConfigError):
-    """A setting is unknown or has a bad value; the message names the key, the type and the source."""
+    """A setting is unknown or has a bad value; the message names key, type and source."""
 
     def __init__(self, key: str, problem: str, source: str | None = None) -> None:
         self.key = key
@@ -141,7 +140,7 @@ class DecodingError(FetchError):
 
 
 class HttpStatusError(FetchError):
-    """The response status is not 2xx and the callback did not ask for it (HTTPERROR_ALLOWED_CODES)."""
+    """A non-2xx status the callback did not ask for (see HTTPERROR_ALLOWED_CODES)."""
 
     reason = "http status"
 
@@ -174,14 +173,10 @@ class PipelineError(ScrapekitError):
     """A pipeline could not open or close; the crawl cannot keep its items safe."""
 
 
-class CrawlError(ScrapekitError):
-    """The crawl could not run to the end (exit code 1)."""
-
-
 # -- control flow (not errors) ----------------------------------------------------------------
 
 
-class DropItem(Exception):  # noqa: N818 - the name Scrapy users know
+class DropItem(Exception):
     """Raised by a pipeline's process_item to discard an item; the message is the drop reason.
 
     Not an error: a validation pipeline drops items as its normal work. Drops are counted by
@@ -189,7 +184,7 @@ class DropItem(Exception):  # noqa: N818 - the name Scrapy users know
     """
 
 
-class CloseSpider(Exception):  # noqa: N818 - the name Scrapy users know
+class CloseSpider(Exception):
     """Raised by a callback to stop the crawl gracefully, as the first SIGINT would."""
 
     def __init__(self, reason: str = "cancelled") -> None:
@@ -197,5 +192,5 @@ class CloseSpider(Exception):  # noqa: N818 - the name Scrapy users know
         super().__init__(reason)
 
 
-class NotConfigured(Exception):  # noqa: N818 - the name Scrapy users know
+class NotConfigured(Exception):
     """Raised by a component's constructor to switch itself off for this crawl."""

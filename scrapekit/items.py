@@ -15,9 +15,7 @@ from scrapekit._types import ItemLike
 
 def is_item(obj: object) -> bool:
     """Whether a callback output is an item (a Mapping or a dataclass instance)."""
-    return isinstance(obj, Mapping) or (
-        dataclasses.is_dataclass(obj) and not isinstance(obj, type)
-    )
+    return isinstance(obj, Mapping) or (dataclasses.is_dataclass(obj) and not isinstance(obj, type))
 
 
 def to_dict(item: ItemLike) -> dict[str, Any]:

@@ -108,7 +108,9 @@ def use_console(fmt: str, stream: TextIO) -> bool:
     return fmt == "console"
 
 
-def configure(level: str = "INFO", fmt: str = "auto", stream: TextIO | None = None) -> TerminalWriter:
+def configure(
+    level: str = "INFO", fmt: str = "auto", stream: TextIO | None = None
+) -> TerminalWriter:
     """Configure structlog for a crawl and return the writer that owns the output stream."""
     stream = stream if stream is not None else sys.stderr
     writer = TerminalWriter(stream)

@@ -9,7 +9,7 @@ SETTINGS_FILE = "settings.toml"
 
 
 def find_project(start: Path | None = None) -> Path | None:
-    """The nearest folder at or above `start` (default: the working directory) with settings.toml."""
+    """The nearest folder at or above `start` (default: the working directory) with the file."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / SETTINGS_FILE).is_file():

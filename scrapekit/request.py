@@ -102,7 +102,9 @@ class Request:
         if params:
             query = urlencode(params, doseq=True)
             base, _, fragment = url.partition("#")
-            url = base + ("&" if "?" in base else "?") + query + (f"#{fragment}" if fragment else "")
+            url = (
+                base + ("&" if "?" in base else "?") + query + (f"#{fragment}" if fragment else "")
+            )
         payload = body
         if json is not None:
             payload = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":")).encode()
@@ -113,7 +115,8 @@ class Request:
             elif isinstance(data, str):
                 payload = data.encode()
             else:
-                payload = urlencode(data, doseq=True).encode()
+                pairs = data.items() if isinstance(data, Mapping) else data
+                payload = urlencode(list(pairs), doseq=True).encode()
                 self.headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         self.url = url
         self.method = (method or ("POST" if payload is not None else "GET")).upper()

@@ -38,10 +38,25 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 # Browsers (WHATWG Encoding) read these labels as windows-1252, and so do servers' authors.
-_ALIASES = {"iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp1252", "ascii": "cp1252",
-            "us-ascii": "cp1252", "iso8859-1": "cp1252"}
-_NOT_MARKUP = ("image/", "audio/", "video/", "font/", "application/pdf", "application/zip",
-               "application/octet-stream", "application/json", "application/gzip")
+_ALIASES = {
+    "iso-8859-1": "cp1252",
+    "latin-1": "cp1252",
+    "latin1": "cp1252",
+    "ascii": "cp1252",
+    "us-ascii": "cp1252",
+    "iso8859-1": "cp1252",
+}
+_NOT_MARKUP = (
+    "image/",
+    "audio/",
+    "video/",
+    "font/",
+    "application/pdf",
+    "application/zip",
+    "application/octet-stream",
+    "application/json",
+    "application/gzip",
+)
 
 
 def _codec(label: str | None) -> str | None:
@@ -138,7 +153,8 @@ class Response:
     @property
     def content_type(self) -> str:
         """The media type without parameters, lower-cased ("" when absent)."""
-        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        value: str = self.headers.get("content-type", "")
+        return value.split(";", 1)[0].strip().lower()
 
     @property
     def is_html(self) -> bool:
@@ -175,7 +191,7 @@ class Response:
 
     def css(self, selector: str) -> list[LexborNode]:
         """All nodes matching a CSS selector."""
-        return self.tree.css(selector)  # type: ignore[no-any-return]
+        return self.tree.css(selector)
 
     def css_first(self, selector: str) -> LexborNode | None:
         """The first node matching a CSS selector, or None."""
@@ -247,4 +263,4 @@ def _node_href(node: LexborNode) -> str | None:
     href = attrs.get("href")
     if href is None:
         href = attrs.get("src")
-    return href  # type: ignore[no-any-return]
+    return href

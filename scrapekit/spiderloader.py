@@ -37,9 +37,7 @@ def _import_error(name: str, exc: Exception) -> ProjectError:
     where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     if isinstance(exc, SyntaxError) and exc.filename:
         where = f" ({exc.filename}:{exc.lineno})"
-    return ProjectError(
-        f"cannot import spider module {name!r}: {type(exc).__name__}: {exc}{where}"
-    )
+    return ProjectError(f"cannot import spider module {name!r}: {type(exc).__name__}: {exc}{where}")
 
 
 def _walk(names: Iterable[str]) -> Iterator[ModuleType]:

@@ -46,6 +46,7 @@ class DemoSpider(Spider):
 
     def parse_product(self, response: Response) -> Iterator[dict[str, Any]]:
         """A product page: one item."""
+
         def text(selector: str) -> str | None:
             node = response.css_first(selector)
             return node.text(strip=True) if node is not None else None

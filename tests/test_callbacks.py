@@ -70,11 +70,12 @@ async def test_every_callback_kind_produces_items_and_requests(
 
     Kinds.collected = []  # type: ignore[attr-defined]
     Kinds.start_urls = [httpserver.url_for("/a")]
-    stats = await crawl_async(
-        Kinds, {"PIPELINES": {Collect: 100}, "LOG_FORMAT": "json"}
-    )
-    assert seen == [{"kind": "function"}, Book(title="generator"),
-                    {"kind": "async generator", "h1": "d"}]
+    stats = await crawl_async(Kinds, {"PIPELINES": {Collect: 100}, "LOG_FORMAT": "json"})
+    assert seen == [
+        {"kind": "function"},
+        Book(title="generator"),
+        {"kind": "async generator", "h1": "d"},
+    ]
     assert Kinds.collected == [{"kind": "coroutine"}]  # type: ignore[attr-defined]
     assert stats["pages"] == 4
     assert stats["items"] == 3
@@ -130,5 +131,7 @@ async def test_unknown_output_is_an_error_but_later_outputs_survive(
     stats = await crawl_async(BadOutput, {"LOG_FORMAT": "json"})
     assert stats["items"] == 1
     assert stats["errors"] == {"bad output": 1}
-    event = next(e for e in json_events(capsys.readouterr().err) if e["event"] == "bad callback output")
+    event = next(
+        e for e in json_events(capsys.readouterr().err) if e["event"] == "bad callback output"
+    )
     assert event["output_type"] == "int"

@@ -26,10 +26,21 @@ from tests.conftest import REPO, child_env
         pytest.param("Authorization", "Bearer abc", "***", id="auth-header-field"),
         pytest.param("cookie", "sessionid=abc", "***", id="cookie"),
         pytest.param("csrf_token", "t0k", "***", id="csrf"),
-        pytest.param("headers", {"Authorization": "Basic eA==", "Accept": "x"},
-                     {"Authorization": "***", "Accept": "x"}, id="nested-headers"),
-        pytest.param("form", [{"user": "u", "passwd": "p"}], [{"user": "u", "passwd": "***"}], id="nested-list"),
-        pytest.param("url", "http://user:pw@shop.test/a", "http://user:***@shop.test/a", id="url-password"),
+        pytest.param(
+            "headers",
+            {"Authorization": "Basic eA==", "Accept": "x"},
+            {"Authorization": "***", "Accept": "x"},
+            id="nested-headers",
+        ),
+        pytest.param(
+            "form",
+            [{"user": "u", "passwd": "p"}],
+            [{"user": "u", "passwd": "***"}],
+            id="nested-list",
+        ),
+        pytest.param(
+            "url", "http://user:pw@shop.test/a", "http://user:***@shop.test/a", id="url-password"
+        ),
         pytest.param("url", "http://shop.test/a?b=1", "http://shop.test/a?b=1", id="plain-url"),
         pytest.param("status", 200, 200, id="harmless"),
     ],
@@ -59,7 +70,8 @@ def test_console_format_is_human_readable() -> None:
     log.configure("INFO", "console", stream)
     structlog.get_logger("t").warning("request failed", url="http://x.test/")
     line = stream.getvalue().strip()
-    assert "request failed" in line and "url=http://x.test/" in line
+    assert "request failed" in line
+    assert "url=http://x.test/" in line
     assert not line.startswith("{")
 
 
@@ -69,9 +81,21 @@ def test_live_progress_line_on_a_terminal(tmp_path: object) -> None:
     with DemoSite(products=60, delay=0.05) as site:
         leader, follower = pty.openpty()
         child = subprocess.Popen(
-            [sys.executable, "-m", "scrapekit", "crawl", "demo", "-a", f"base_url={site.url}",
-             "-s", "CONCURRENCY=2"],
-            cwd=REPO, env=child_env({"TERM": "xterm"}), stdin=follower, stdout=follower,
+            [
+                sys.executable,
+                "-m",
+                "scrapekit",
+                "crawl",
+                "demo",
+                "-a",
+                f"base_url={site.url}",
+                "-s",
+                "CONCURRENCY=2",
+            ],
+            cwd=REPO,
+            env=child_env({"TERM": "xterm"}),
+            stdin=follower,
+            stdout=follower,
             stderr=follower,
         )
         os.close(follower)
@@ -94,5 +118,6 @@ def test_live_progress_line_on_a_terminal(tmp_path: object) -> None:
     text = output.decode(errors="replace")
     assert child.returncode == 0, text
     assert "\r\x1b[Kpages " in text
-    assert "pages/s" in text and "items " in text
+    assert "pages/s" in text
+    assert "items " in text
     assert "crawl finished" in text

@@ -15,7 +15,8 @@ def test_every_public_name_is_in_all() -> None:
     import types
 
     public = {
-        name for name, value in vars(scrapekit).items()
+        name
+        for name, value in vars(scrapekit).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
     assert public == set(scrapekit.__all__) - {"__version__"}

@@ -76,8 +76,14 @@ def test_record_round_trip_keeps_callbacks_by_name() -> None:
     """to_record()/from_record() survive JSON and resolve back to the spider method."""
     spider = _Shop()
     request = Request(
-        "http://x.test/p", data=b"\x00\xff", callback=spider.parse_item, priority=5,
-        meta={"a": [1]}, cb_kwargs={"n": 2}, dont_filter=True, depth=4,
+        "http://x.test/p",
+        data=b"\x00\xff",
+        callback=spider.parse_item,
+        priority=5,
+        meta={"a": [1]},
+        cb_kwargs={"n": 2},
+        dont_filter=True,
+        depth=4,
     )
     restored = Request.from_record(json.loads(json.dumps(request.to_record())))
     assert restored.to_record() == request.to_record()

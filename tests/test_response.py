@@ -20,34 +20,60 @@ def html(body: str, charset: str = "utf-8", content_type: str = "text/html") -> 
 @pytest.mark.parametrize(
     ("body", "headers", "expected"),
     [
-        pytest.param("café".encode("cp1252"), {"content-type": "text/html; charset=windows-1252"},
-                     "café", id="header-charset"),
-        pytest.param("<meta charset='iso-8859-1'>café".encode("latin-1"), {"content-type": "text/html"},
-                     "<meta charset='iso-8859-1'>café", id="meta-charset"),
-        pytest.param(b'<meta http-equiv="Content-Type" content="text/html; charset=koi8-r">'
-                     + "мир".encode("koi8-r"), {}, '<meta http-equiv="Content-Type" '
-                     'content="text/html; charset=koi8-r">мир', id="meta-http-equiv"),
+        pytest.param(
+            "café".encode("cp1252"),
+            {"content-type": "text/html; charset=windows-1252"},
+            "café",
+            id="header-charset",
+        ),
+        pytest.param(
+            "<meta charset='iso-8859-1'>café".encode("latin-1"),
+            {"content-type": "text/html"},
+            "<meta charset='iso-8859-1'>café",
+            id="meta-charset",
+        ),
+        pytest.param(
+            b'<meta http-equiv="Content-Type" content="text/html; charset=koi8-r">'
+            + "мир".encode("koi8-r"),
+            {},
+            '<meta http-equiv="Content-Type" content="text/html; charset=koi8-r">мир',
+            id="meta-http-equiv",
+        ),
         pytest.param("\ufeffzoë".encode("utf-8"), {}, "\ufeffzoë", id="utf8-bom"),
         pytest.param("zoë".encode("utf-16"), {}, "zoë", id="utf16-bom"),
-        pytest.param("naïve ☃".encode(), {"content-type": "text/html"}, "naïve ☃", id="utf8-detected"),
-        pytest.param("Съешь же ещё этих мягких французских булок, да выпей чаю".encode("cp1251"),
-                     {"content-type": "text/html"},
-                     "Съешь же ещё этих мягких французских булок, да выпей чаю", id="cp1251-detected"),
-        pytest.param("café".encode("latin-1"), {"content-type": "text/html; charset=bogus-42"},
-                     "café", id="unknown-label-falls-through"),
+        pytest.param(
+            "naïve ☃".encode(), {"content-type": "text/html"}, "naïve ☃", id="utf8-detected"
+        ),
+        pytest.param(
+            "Съешь же ещё этих мягких французских булок, да выпей чаю".encode("cp1251"),
+            {"content-type": "text/html"},
+            "Съешь же ещё этих мягких французских булок, да выпей чаю",
+            id="cp1251-detected",
+        ),
+        pytest.param(
+            "café".encode("latin-1"),
+            {"content-type": "text/html; charset=bogus-42"},
+            "café",
+            id="unknown-label-falls-through",
+        ),
     ],
 )
 def test_text_uses_header_then_bom_then_meta_then_detection(
     body: bytes, headers: dict[str, str], expected: str
 ) -> None:
     """The decoded text is right for each way a page can declare (or not) its charset."""
-    assert Response("http://x.test/", headers=headers, body=body).text.lstrip("\ufeff") == expected.lstrip("\ufeff")
+    assert Response("http://x.test/", headers=headers, body=body).text.lstrip(
+        "\ufeff"
+    ) == expected.lstrip("\ufeff")
 
 
 def test_undecodable_bytes_never_raise() -> None:
     """Bytes invalid in the declared charset become U+FFFD instead of an exception."""
-    response = Response("http://x.test/", headers={"content-type": "text/html; charset=utf-8"},
-                        body=b"ok \xff\xfe bad")
+    response = Response(
+        "http://x.test/",
+        headers={"content-type": "text/html; charset=utf-8"},
+        body=b"ok \xff\xfe bad",
+    )
     assert response.text == "ok \ufffd\ufffd bad"
 
 
@@ -61,7 +87,9 @@ def test_css_selects_with_selectolax() -> None:
 
 def test_css_on_an_image_raises_a_clear_error() -> None:
     """Selecting from a non-HTML body raises NotHTMLError naming the content type."""
-    response = Response("http://x.test/a.png", headers={"content-type": "image/png"}, body=b"\x89PNG")
+    response = Response(
+        "http://x.test/a.png", headers={"content-type": "image/png"}, body=b"\x89PNG"
+    )
     assert response.is_html is False
     with pytest.raises(NotHTMLError, match="image/png"):
         response.css("a")
@@ -69,8 +97,11 @@ def test_css_on_an_image_raises_a_clear_error() -> None:
 
 def test_json_parses_the_body() -> None:
     """json() parses the decoded body."""
-    response = Response("http://x.test/api", headers={"content-type": "application/json"},
-                        body='{"name": "café"}'.encode())
+    response = Response(
+        "http://x.test/api",
+        headers={"content-type": "application/json"},
+        body='{"name": "café"}'.encode(),
+    )
     assert response.json() == {"name": "café"}
 
 
@@ -81,7 +112,10 @@ def test_follow_resolves_relative_links_and_nodes() -> None:
     assert response.follow(node).url == "http://shop.test/product/1.html"
     request = response.follow("?page=2", callback="parse_item", priority=3)
     assert (request.url, request.callback, request.priority) == (
-        "http://shop.test/cat/page.html?page=2", "parse_item", 3)
+        "http://shop.test/cat/page.html?page=2",
+        "parse_item",
+        3,
+    )
 
 
 def test_follow_respects_the_base_tag() -> None:
@@ -100,7 +134,11 @@ def test_unfollowable_links_are_dropped_and_counted_by_reason() -> None:
     requests = response.follow_all(css="a")
     assert [r.url for r in requests] == ["HTTPS://shop.test/ok"]
     assert dict(response.dropped_links) == {
-        "link scheme mailto": 1, "link scheme tel": 1, "link scheme javascript": 1,
-        "link scheme data": 1, "link empty": 2, "link malformed": 1,
+        "link scheme mailto": 1,
+        "link scheme tel": 1,
+        "link scheme javascript": 1,
+        "link scheme data": 1,
+        "link empty": 2,
+        "link malformed": 1,
     }
     assert response.follow("mailto:x@y.z") is None

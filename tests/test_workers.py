@@ -46,7 +46,8 @@ async def test_non_2xx_goes_to_the_errback_with_the_response(httpserver: HTTPSer
 
     stats = await crawl_async(Errbacks, {"LOG_LEVEL": "WARNING"})
     assert len(failures) == 1
-    assert failures[0].response is not None and failures[0].response.status == 404
+    assert failures[0].response is not None
+    assert failures[0].response.status == 404
     assert stats["items"] == 1  # items from an errback flow like any other
     assert stats["responses_by_status"] == {"404": 1}
     assert stats["errors"] == {"http status": 1}
@@ -86,7 +87,8 @@ async def test_connection_failure_without_errback_is_logged_once(
     assert stats["errors"] == {"transport error": 1}
     events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     failed = [e for e in events if e["event"] == "request failed"]
-    assert len(failed) == 1 and failed[0]["url"] == "http://127.0.0.1:9/"
+    assert len(failed) == 1
+    assert failed[0]["url"] == "http://127.0.0.1:9/"
 
 
 def serve_chain(httpserver: HTTPServer, length: int) -> None:
@@ -121,7 +123,9 @@ async def test_offsite_links_are_dropped(httpserver: HTTPServer) -> None:
     stats = await crawl_async(Local, {"LOG_LEVEL": "WARNING"})
     assert stats["pages"] == 1
     assert stats["scheduler"]["dropped"] == {
-        "offsite": 1, "duplicate": 1, "link scheme mailto": 1,
+        "offsite": 1,
+        "duplicate": 1,
+        "link scheme mailto": 1,
     }
 
 
@@ -189,7 +193,9 @@ async def test_pipelines_run_in_order_and_drops_are_counted(httpserver: HTTPServ
     assert stats["pipelines"]["dropped"] == {"start page": 1}
 
 
-async def test_progress_event_under_cron(httpserver: HTTPServer, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_progress_event_under_cron(
+    httpserver: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Without a terminal, a `progress` event is logged every LOG_STATS_INTERVAL seconds."""
 
     def slow(_: Any) -> Any:
@@ -206,4 +212,6 @@ async def test_progress_event_under_cron(httpserver: HTTPServer, capsys: pytest.
     events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     progress = [e for e in events if e["event"] == "progress"]
     assert len(progress) >= 2
-    assert {"pages", "items", "errors", "queue", "pages_per_second", "elapsed"} <= progress[0].keys()
+    assert {"pages", "items", "errors", "queue", "pages_per_second", "elapsed"} <= progress[
+        0
+    ].keys()

@@ -25,11 +25,20 @@ def register(commands: Any) -> None:
         "-O", "--overwrite-output", metavar="FILE", help="write items to FILE, replacing it"
     )
     parser.add_argument(
-        "-a", dest="spider_args", action="append", default=[], metavar="NAME=VALUE",
+        "-a",
+        dest="spider_args",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="set a spider argument (may be repeated)",
     )
     parser.add_argument(
-        "-s", "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+        "-s",
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a setting (may be repeated)",
     )
     parser.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
@@ -57,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.log_format:
         cmdline.append(f"LOG_FORMAT={args.log_format}")
     spider_kwargs = _spider_kwargs(args.spider_args)
-    root, settings = load_project_settings(cmdline)
+    _root, settings = load_project_settings(cmdline)
     spider_cls = spider_loader(settings).load(args.name)
     overrides: dict[str, Any] = {}
     feed = args.output or args.overwrite_output
@@ -68,6 +77,3 @@ def run(args: argparse.Namespace) -> int:
     _, settings = load_project_settings(cmdline, spider_cls=spider_cls, overrides=overrides)
     stats = crawl(spider_cls, settings, **spider_kwargs)
     return 3 if stats["finish_reason"] in INTERRUPTED else 0
-
-
-

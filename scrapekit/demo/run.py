@@ -43,7 +43,9 @@ def check_output(path: Path, site: DemoSite) -> list[str]:
     missing = [p for p in site.products if p.upc not in by_upc]
     if missing:
         problems.append(f"{len(missing)} products missing, e.g. {missing[0].path}")
-    no_stock = [p for p in site.products if p.upc in by_upc and by_upc[p.upc].get("stock") != p.stock]
+    no_stock = [
+        p for p in site.products if p.upc in by_upc and by_upc[p.upc].get("stock") != p.stock
+    ]
     if no_stock:
         problems.append(f"{len(no_stock)} products without their logged-in stock count")
     if len(items) != len(by_upc):

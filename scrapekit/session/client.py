@@ -25,7 +25,9 @@ def build_client(
     http2 = bool(settings["HTTP2"])
     if http2 and importlib.util.find_spec("h2") is None:
         raise SettingsError(
-            "HTTP2", "needs the h2 package: pip install 'scrapekit[http2]'", settings.source("HTTP2")
+            "HTTP2",
+            "needs the h2 package: pip install 'scrapekit[http2]'",
+            settings.source("HTTP2"),
         )
     concurrency = int(settings["CONCURRENCY"])
     headers = {"User-Agent": str(settings["USER_AGENT"]), **settings["DEFAULT_REQUEST_HEADERS"]}
@@ -34,9 +36,7 @@ def build_client(
         http2=http2,
         headers=headers,
         timeout=httpx.Timeout(float(settings["DOWNLOAD_TIMEOUT"])),
-        limits=httpx.Limits(
-            max_connections=concurrency, max_keepalive_connections=concurrency
-        ),
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         follow_redirects=bool(settings["REDIRECT_ENABLED"]),
         max_redirects=int(settings["REDIRECT_MAX_TIMES"]),
         transport=transport,

@@ -192,7 +192,9 @@ class Session:
 
 def _translate(exc: httpx.HTTPError, request: Request) -> FetchError:
     """The scrapekit error for an httpx error; the only place this mapping lives."""
-    detail = f"{request.url}: {type(exc).__name__}: {exc}" if str(exc) else f"{request.url}: {exc!r}"
+    detail = (
+        f"{request.url}: {type(exc).__name__}: {exc}" if str(exc) else f"{request.url}: {exc!r}"
+    )
     if isinstance(exc, httpx.TimeoutException):
         return FetchTimeout(detail, request=request)
     if isinstance(exc, httpx.TooManyRedirects):

@@ -65,11 +65,23 @@ def test_outside_a_project_is_a_usage_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "settings", "message"),
     [
-        pytest.param(["-s", "CONCURRENCY=lots"], "", "CONCURRENCY (-s): expected an integer >= 1, got 'lots'", id="bad-cmdline"),
+        pytest.param(
+            ["-s", "CONCURRENCY=lots"],
+            "",
+            "CONCURRENCY (-s): expected an integer >= 1, got 'lots'",
+            id="bad-cmdline",
+        ),
         pytest.param(["-s", "CONCURENCY=4"], "", "did you mean CONCURRENCY", id="unknown-cmdline"),
-        pytest.param([], 'DOWNLOAD_TIMEOUT = "slow"\n', "DOWNLOAD_TIMEOUT (settings.toml", id="bad-toml-value"),
+        pytest.param(
+            [],
+            'DOWNLOAD_TIMEOUT = "slow"\n',
+            "DOWNLOAD_TIMEOUT (settings.toml",
+            id="bad-toml-value",
+        ),
         pytest.param([], "CONCURRENCY = \n", "settings.toml", id="broken-toml"),
-        pytest.param(["-a", "novalue"], "", "-a 'novalue': expected NAME=VALUE", id="bad-spider-arg"),
+        pytest.param(
+            ["-a", "novalue"], "", "-a 'novalue': expected NAME=VALUE", id="bad-spider-arg"
+        ),
     ],
 )
 def test_bad_configuration_exits_2_with_one_line(
@@ -99,7 +111,9 @@ def test_broken_spider_module_names_file_and_line(project: Project) -> None:
     result = project.run("list")
     assert result.returncode == 2
     line = result.stderr.strip()
-    assert "spiders.broken" in line and "RuntimeError: boom" in line and "broken.py:2" in line
+    assert "spiders.broken" in line
+    assert "RuntimeError: boom" in line
+    assert "broken.py:2" in line
 
 
 def test_crawl_writes_items_and_stats(demo_site: DemoSite, tmp_path: Path) -> None:
@@ -109,8 +123,16 @@ def test_crawl_writes_items_and_stats(demo_site: DemoSite, tmp_path: Path) -> No
     project = Project.__new__(Project)
     project.root = REPO
     result = project.run(
-        "crawl", "demo", "-O", str(out), "-a", f"base_url={demo_site.url}",
-        "-s", f"STATS_FILE={stats_file}", "--log-format", "json",
+        "crawl",
+        "demo",
+        "-O",
+        str(out),
+        "-a",
+        f"base_url={demo_site.url}",
+        "-s",
+        f"STATS_FILE={stats_file}",
+        "--log-format",
+        "json",
     )
     assert result.returncode == 0, result.stderr
     items = [json.loads(line) for line in out.read_text().splitlines()]
@@ -126,7 +148,10 @@ def test_crawl_writes_items_and_stats(demo_site: DemoSite, tmp_path: Path) -> No
 
 def test_pipeline_that_cannot_open_fails_the_crawl(project: Project, tmp_path: Path) -> None:
     """A pipeline whose open() raises ends the crawl with exit 1 and one line naming it."""
-    project.add_spider("shop", SPIDER.replace('name = "shop"', 'name = "shop"\n    start_urls = ["http://127.0.0.1:9/"]'))
+    project.add_spider(
+        "shop",
+        SPIDER.replace('name = "shop"', 'name = "shop"\n    start_urls = ["http://127.0.0.1:9/"]'),
+    )
     (project.root / "mypipes.py").write_text(
         "class Broken:\n    def open(self, spider):\n        raise OSError('disk full')\n"
     )
@@ -134,4 +159,5 @@ def test_pipeline_that_cannot_open_fails_the_crawl(project: Project, tmp_path: P
     result = project.run("crawl", "shop", "--log-format", "json")
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("scrapekit: crawl failed:") and "disk full" in last
+    assert last.startswith("scrapekit: crawl failed:")
+    assert "disk full" in last

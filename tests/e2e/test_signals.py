@@ -29,9 +29,26 @@ def slow_site() -> Iterator[DemoSite]:
 def start_crawl(site: DemoSite, out: Path, stats: Path) -> subprocess.Popen[str]:
     """`scrapekit crawl demo -O out` as a child process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "scrapekit", "crawl", "demo", "-O", str(out),
-         "-a", f"base_url={site.url}", "-s", f"STATS_FILE={stats}", "--log-format", "json"],
-        cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "scrapekit",
+            "crawl",
+            "demo",
+            "-O",
+            str(out),
+            "-a",
+            f"base_url={site.url}",
+            "-s",
+            f"STATS_FILE={stats}",
+            "--log-format",
+            "json",
+        ],
+        cwd=REPO,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -70,7 +87,11 @@ def test_first_sigint_finishes_in_flight_requests_and_closes_feeds(
     items = read_items(out)
     assert stats["finish_reason"] == "shutdown"
     assert 0 < len(items) == stats["items"] < len(slow_site.products)
-    assert any(json.loads(line)["event"] == "shutting down" for line in err.splitlines() if line.startswith("{"))
+    assert any(
+        json.loads(line)["event"] == "shutting down"
+        for line in err.splitlines()
+        if line.startswith("{")
+    )
 
 
 def test_second_signal_stops_at_once_and_feed_stays_valid(

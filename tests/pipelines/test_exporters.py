@@ -102,7 +102,7 @@ def test_round_trip_of_nasty_values(tmp_path: Path, name: str) -> None:
 def test_append_keeps_a_valid_file(tmp_path: Path, name: str) -> None:
     """Two appending runs give one valid file holding the items of both."""
     path = tmp_path / name
-    first = [{"n": 1, "s": "a,\"b\"\n"}, {"n": 2, "s": "é"}]
+    first = [{"n": 1, "s": 'a,"b"\n'}, {"n": 2, "s": "é"}]
     second = [{"n": 3, "s": "🕷"}]
     write_items(path, first)
     write_items(path, second)

@@ -166,8 +166,7 @@ async def test_append_onto_a_non_array_fails_at_open(tmp_path: Path) -> None:
     with pytest.raises(PipelineError) as info:
         await crawl({str(path): {}}, [{"n": 1}])
     assert str(info.value) == (
-        f"pipeline FeedPipeline failed to open: {path} is not a JSON array;"
-        " use -O to overwrite it"
+        f"pipeline FeedPipeline failed to open: {path} is not a JSON array; use -O to overwrite it"
     )
 
 

@@ -10,7 +10,9 @@ from scrapekit.scheduler import DepthFilter, MemoryFrontier, OffsiteFilter, Sche
 
 def make(allowed: list[str] | None = None, depth: int = 0) -> Scheduler:
     """A scheduler over an in-memory frontier."""
-    return Scheduler(MemoryFrontier(), offsite=OffsiteFilter(allowed or []), depth=DepthFilter(depth))
+    return Scheduler(
+        MemoryFrontier(), offsite=OffsiteFilter(allowed or []), depth=DepthFilter(depth)
+    )
 
 
 async def test_duplicates_are_dropped_unless_dont_filter() -> None:
@@ -73,7 +75,8 @@ async def test_next_request_waits_for_in_flight_work_then_ends() -> None:
     assert not waiter.done()  # the in-flight request may still produce work
     await scheduler.enqueue(Request("http://shop.test/2"))
     second = await asyncio.wait_for(waiter, 1)
-    assert second is not None and second.url.endswith("/2")
+    assert second is not None
+    assert second.url.endswith("/2")
     await scheduler.done(first)
     late = asyncio.create_task(scheduler.next_request())
     await asyncio.sleep(0.01)

@@ -33,7 +33,9 @@ def settings(**overrides: object) -> Settings:
 @pytest.fixture
 async def session() -> AsyncIterator[Session]:
     """A session with default settings and a 1 MiB body limit."""
-    async with Session.from_settings(settings(MAX_RESPONSE_BYTES=1 << 20, DOWNLOAD_TIMEOUT=2.0)) as s:
+    async with Session.from_settings(
+        settings(MAX_RESPONSE_BYTES=1 << 20, DOWNLOAD_TIMEOUT=2.0)
+    ) as s:
         yield s
 
 
@@ -72,7 +74,9 @@ async def test_redirects_are_followed_and_the_final_url_kept(
     httpserver: HTTPServer, session: Session
 ) -> None:
     """A 302 is followed; response.url is where the body came from."""
-    httpserver.expect_request("/old").respond_with_data("", status=302, headers={"Location": "/new"})
+    httpserver.expect_request("/old").respond_with_data(
+        "", status=302, headers={"Location": "/new"}
+    )
     httpserver.expect_request("/new").respond_with_data("new")
     response = await session.fetch(Request(httpserver.url_for("/old")))
     assert (response.url, response.text) == (httpserver.url_for("/new"), "new")
@@ -80,7 +84,9 @@ async def test_redirects_are_followed_and_the_final_url_kept(
 
 async def test_redirect_loop_is_a_clear_error(httpserver: HTTPServer, session: Session) -> None:
     """A redirect loop raises TooManyRedirects naming the URL and the setting."""
-    httpserver.expect_request("/loop").respond_with_data("", status=302, headers={"Location": "/loop"})
+    httpserver.expect_request("/loop").respond_with_data(
+        "", status=302, headers={"Location": "/loop"}
+    )
     request = Request(httpserver.url_for("/loop"))
     with pytest.raises(TooManyRedirects, match="REDIRECT_MAX_TIMES") as info:
         await session.fetch(request)
@@ -125,14 +131,20 @@ async def test_body_over_the_limit_is_cut_off(httpserver: HTTPServer, session: S
 
 async def test_corrupt_gzip_is_a_decoding_error(httpserver: HTTPServer, session: Session) -> None:
     """A body that claims gzip but is not raises DecodingError."""
-    httpserver.expect_request("/bad").respond_with_data(b"not gzip", headers={"Content-Encoding": "gzip"})
+    httpserver.expect_request("/bad").respond_with_data(
+        b"not gzip", headers={"Content-Encoding": "gzip"}
+    )
     with pytest.raises(DecodingError):
         await session.fetch(Request(httpserver.url_for("/bad")))
 
 
-async def test_redirect_to_another_scheme_is_invalid(httpserver: HTTPServer, session: Session) -> None:
+async def test_redirect_to_another_scheme_is_invalid(
+    httpserver: HTTPServer, session: Session
+) -> None:
     """A redirect to ftp:// raises InvalidURL instead of crashing."""
-    httpserver.expect_request("/ftp").respond_with_data("", status=302, headers={"Location": "ftp://x/"})
+    httpserver.expect_request("/ftp").respond_with_data(
+        "", status=302, headers={"Location": "ftp://x/"}
+    )
     with pytest.raises(InvalidURL):
         await session.fetch(Request(httpserver.url_for("/ftp")))
 
