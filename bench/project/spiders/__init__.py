@@ -1,0 +1,1 @@
+"""Spiders of the bench project (SPIDER_MODULES = ["spiders"])."""
