@@ -6,24 +6,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
-    from scrapekit.exceptions import FetchError
     from scrapekit.request import Request
-    from scrapekit.response import Response
 
-#: What a callback may produce per output: a Request to follow, an item, or None (ignored).
+#: An item: a dict, any other Mapping, or a dataclass instance (see `scrapekit.items`).
 ItemLike: TypeAlias = Any
+#: One thing a callback produces: a Request to follow, an item, or None (ignored).
 Output: TypeAlias = "Request | ItemLike | None"
-
 #: Anything a callback may return: one output, an iterable or async iterable of outputs,
 #: or an awaitable of those.
 CallbackOutput: TypeAlias = (
     "Output | Iterable[Output] | AsyncIterator[Output] | Awaitable[Output | Iterable[Output]]"
 )
-
-Callback: TypeAlias = "Callable[..., CallbackOutput]"
-Errback: TypeAlias = "Callable[[FetchError], CallbackOutput]"
-CallbackRef: TypeAlias = "Callback | str | None"
+#: How a Request names its callback: the callable, a spider method's name, or None (-> parse).
+CallbackRef: TypeAlias = "Callable[..., CallbackOutput] | str | None"
 
 HeadersLike: TypeAlias = "Mapping[str, str] | Iterable[tuple[str, str]]"
 ParamsLike: TypeAlias = "Mapping[str, str | int | float | Iterable[str | int | float]]"
-ResponseHandler: TypeAlias = "Callable[[Response], CallbackOutput]"

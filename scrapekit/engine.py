@@ -26,7 +26,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -115,11 +115,15 @@ async def crawl_async(
         log.info("crawl started", concurrency=pool.concurrency)
         await _run(spider, scheduler, pool, reporter, stats, settings, log)
 
+    scheduler_stats, session_stats = scheduler.statistics(), session.statistics()
+    pipeline_stats = pipelines.statistics()
     summary = stats.summary(
         spider.name,
-        scheduler=scheduler.statistics(),
-        session=session.statistics(),
-        pipelines=pipelines.statistics(),
+        requests=session_stats.requests,
+        dropped={"requests": scheduler_stats.dropped, "items": pipeline_stats.dropped},
+        scheduler=scheduler_stats,
+        session=session_stats,
+        pipelines=pipeline_stats,
     )
     log.info("crawl finished", **summary)
     if stats_file := settings["STATS_FILE"]:
@@ -138,11 +142,17 @@ async def _run(
 ) -> None:
     """Run the start feeder, the workers and the reporter until the workers are done."""
 
+    async def lazy_start() -> AsyncIterator[Any]:
+        # Pull the next start request only when the frontier runs low (Scrapy 2.13 does the
+        # same), so start() may read a huge URL list without holding it all in memory.
+        room = 2 * pool.concurrency
+        async for output in run_callback(spider.start):
+            yield output
+            await scheduler.wait_for_room(room)
+
     async def feed_start_requests() -> None:
         try:
-            await pool.route(
-                run_callback(spider.start), url="start()", depth=0, callback=spider.start
-            )
+            await pool.route(lazy_start(), url="start()", depth=0, callback=spider.start)
         finally:
             scheduler.producer_finished()
 

@@ -45,8 +45,13 @@ class CrawlStats:
         elapsed = self.elapsed
         return self.pages / elapsed if elapsed > 0 else 0.0
 
-    def summary(self, spider: str, **components: Any) -> dict[str, Any]:
-        """The final stats record: the workers' counters plus each component's statistics."""
+    def summary(
+        self, spider: str, *, requests: int, dropped: Mapping[str, Any], **components: Any
+    ) -> dict[str, Any]:
+        """The final stats record: the workers' counters plus each component's statistics.
+
+        `requests` counts what was sent; `dropped` maps "requests"/"items" to counts by reason.
+        """
         elapsed = self.elapsed
         record: dict[str, Any] = {
             "spider": spider,
@@ -54,9 +59,11 @@ class CrawlStats:
             "start_time": self.start_time.isoformat(timespec="seconds"),
             "finish_time": datetime.now(UTC).isoformat(timespec="seconds"),
             "elapsed": round(elapsed, 3),
+            "requests": requests,
             "pages": self.pages,
             "pages_per_second": round(self.pages / elapsed, 2) if elapsed > 0 else 0.0,
             "items": self.items,
+            "dropped": _plain(dropped),
             "responses_by_status": {str(k): v for k, v in sorted(self.responses_by_status.items())},
             "errors": dict(sorted(self.errors.items())),
             "error_count": self.error_count,

@@ -47,6 +47,7 @@ class Scheduler:
         self._in_flight = 0
         self._producers = 0
         self._wakeup = asyncio.Event()
+        self._room = asyncio.Event()
         self.close_reason: str | None = None
 
     # -- admission ---------------------------------------------------------------------------
@@ -92,6 +93,7 @@ class Scheduler:
             request = await self.frontier.pop()
             if request is not None:
                 self._in_flight += 1
+                self._room.set()
                 return request
             if self._in_flight == 0 and self._producers == 0:
                 self._wakeup.set()  # let every other waiting worker see the end too
@@ -107,11 +109,22 @@ class Scheduler:
         if self._in_flight == 0:
             self._wakeup.set()
 
+    async def wait_for_room(self, limit: int) -> None:
+        """Wait while `limit` or more requests are pending, so a producer stays lazy.
+
+        A spider whose start() reads millions of URLs then holds only about `limit` of them
+        in memory at a time. Returns at once after close().
+        """
+        while len(self.frontier) >= limit and self.close_reason is None:
+            self._room.clear()
+            await self._room.wait()
+
     def close(self, reason: str) -> None:
         """Stop handing out requests (graceful stop); in-flight ones still finish."""
         if self.close_reason is None:
             self.close_reason = reason
         self._wakeup.set()
+        self._room.set()
 
     # -- reporting ---------------------------------------------------------------------------
 

@@ -156,3 +156,14 @@ async def test_headers_set_on_the_session_apply_to_later_requests(
     httpserver.expect_request("/h", headers={"X-Api": "k"}).respond_with_data("yes")
     session.headers["X-Api"] = "k"
     assert (await session.get(httpserver.url_for("/h"))).text == "yes"
+
+
+@pytest.mark.parametrize("http2", [False, True])
+def test_client_pool_and_protocols_follow_settings(http2: bool) -> None:
+    """The pool holds CONCURRENCY connections; HTTP/2 is on only when HTTP2 is set."""
+    from scrapekit.session import build_client
+
+    client = build_client(settings(CONCURRENCY=7, HTTP2=http2, REDIRECT_MAX_TIMES=4))
+    pool = client._transport._pool  # type: ignore[attr-defined]
+    assert (pool._max_connections, pool._http1, pool._http2) == (7, True, http2)
+    assert client.max_redirects == 4
