@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json as jsonlib
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -23,6 +24,13 @@ def check_url(url: str) -> str:
     """Return `url` stripped of surrounding blanks, or raise InvalidURL saying what is wrong."""
     if not isinstance(url, str):
         raise InvalidURL(repr(url), f"a URL must be a str, not {type(url).__name__}")
+    return _check_url(url)
+
+
+# Pages repeat the same links (most links a crawl sees are duplicates): checking each distinct
+# URL once keeps link following cheap. Failures raise, and exceptions are never cached.
+@lru_cache(maxsize=65536)
+def _check_url(url: str) -> str:
     url = url.strip()
     try:
         parts = urlsplit(url)
