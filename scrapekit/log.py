@@ -12,39 +12,55 @@ import re
 import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
-from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 REDACTED = "***"
-_SECRET_KEY = re.compile(
-    r"pass(word|wd)?|secret|token|auth|cookie|session_?id|api_?key|credential|csrf", re.IGNORECASE
+# Matched against a field, header or query-parameter name with "-" read as "_", as whole
+# "_"-separated words: "X-Api-Key" and "access_token" are secret, "author" is not.
+_SECRET_WORDS = (
+    r"pass|password|passwd|pwd|secret|token|auth|authorization|cookie|cookies|set_cookie"
+    r"|sessionid|session_id|session_key|api_key|apikey|csrf|csrftoken|csrf_token|credential"
+    r"|credentials|private_key|signature|sig"
+)
+_SECRET_NAME = re.compile(rf"(^|_)({_SECRET_WORDS})($|_)", re.IGNORECASE)
+# In free text (messages, tracebacks): "user:password@" in URLs, and secret query parameters.
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")
+_SECRET_PARAM = re.compile(
+    rf"([?&;]([\w-]*?)({_SECRET_WORDS.replace('_', '[-_]')})=)[^&#\s'\"]*", re.IGNORECASE
 )
 
 
-def _redact_url(url: str) -> str:
-    """Hide the password in `scheme://user:password@host/...`."""
-    if "@" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", f":{REDACTED}@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+def is_secret(name: str) -> bool:
+    """Whether a field, header or parameter name looks like it holds a secret."""
+    return _SECRET_NAME.search(name.replace("-", "_")) is not None
+
+
+def _scrub_param(match: re.Match[str]) -> str:
+    prefix = match.group(2).replace("-", "_")
+    if prefix and not prefix.endswith("_"):  # "author=" is not "auth=": whole words only
+        return match.group(0)
+    return match.group(1) + REDACTED
+
+
+def scrub_text(text: str) -> str:
+    """Hide URL passwords and secret query parameters inside free text."""
+    if "://" in text:
+        text = _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+    if "=" in text:
+        text = _SECRET_PARAM.sub(_scrub_param, text)
+    return text
 
 
 def _redact(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
-        return _redact_url(value) if "://" in value else value
+        return scrub_text(value)
     if depth > 4:
         return value
     if isinstance(value, Mapping):
         return {
-            k: REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) else _redact(v, depth + 1)
+            k: REDACTED if isinstance(k, str) and is_secret(k) else _redact(v, depth + 1)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
@@ -55,12 +71,13 @@ def _redact(value: Any, depth: int = 0) -> Any:
 def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """Replace values of secret-looking fields (passwords, tokens, cookies, auth) with ***.
 
-    Nested mappings (headers, form data) are redacted too, and passwords inside URLs.
+    Nested mappings (headers, form data) are redacted too, and in any text (messages,
+    formatted tracebacks) URL passwords and secret query parameters are hidden.
     """
     for key, value in event_dict.items():
         if key == "event":
             continue
-        if _SECRET_KEY.search(key):
+        if is_secret(key):
             event_dict[key] = REDACTED
         elif isinstance(value, str | Mapping | list | tuple):
             event_dict[key] = _redact(value)
@@ -115,19 +132,18 @@ def configure(
     stream = stream if stream is not None else sys.stderr
     writer = TerminalWriter(stream)
     console = use_console(fmt, stream)
+    # Tracebacks are formatted before redaction, so secrets in them are scrubbed too.
     processors: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
         redact_secrets,
     ]
     if console:
         processors.append(structlog.dev.ConsoleRenderer(colors=stream.isatty()))
     else:
-        processors += [
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(default=str, ensure_ascii=False),
-        ]
+        processors.append(structlog.processors.JSONRenderer(default=str, ensure_ascii=False))
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

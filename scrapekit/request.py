@@ -14,6 +14,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import httpx
+
 from scrapekit._types import CallbackRef, HeadersLike, ParamsLike
 from scrapekit.exceptions import InvalidURL
 
@@ -44,6 +46,10 @@ def _check_url(url: str) -> str:
         raise InvalidURL(url, f"scheme {scheme!r} is not http or https")
     if not parts.hostname:
         raise InvalidURL(url, "no host")
+    try:  # what httpx will refuse to send: bad IDNA hosts, control characters
+        httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise InvalidURL(url, str(exc)) from None
     return url
 
 
@@ -108,7 +114,8 @@ class Request:
         url = check_url(url)
         self.headers = _headers_dict(headers)
         if params:
-            query = urlencode(params, doseq=True)
+            pairs = params.items() if isinstance(params, Mapping) else params
+            query = urlencode(list(pairs), doseq=True)
             base, _, fragment = url.partition("#")
             url = (
                 base + ("&" if "?" in base else "?") + query + (f"#{fragment}" if fragment else "")

@@ -17,6 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+#: Finish reasons of a crawl that did not do its job (exit code 1).
+FAILED = frozenset({"start_failed", "feed_error"})
+#: Finish reasons of a crawl stopped by a signal (exit code 3): valid but incomplete output.
+INTERRUPTED = frozenset({"shutdown", "killed"})
+
 
 class CrawlStats:
     """Counters the workers update on the hot path: plain attributes, no locking needed."""
@@ -77,6 +82,8 @@ def _plain(value: Any) -> Any:
     """Frozen statistics dataclasses (possibly nested) as JSON-ready dicts."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     return value

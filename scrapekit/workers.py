@@ -1,10 +1,12 @@
 """WorkerPool: the only place requests are executed.
 
 Stage 4 of the flow. CONCURRENCY tasks live in one TaskGroup. Each loops: take a request from
-the scheduler, fetch it through the shared session, run its callback (or its errback on
-failure), send new requests back to the scheduler and items into the pipelines, then tell the
-scheduler the request is done. A callback's exception is logged and counted; it never stops
-the crawl. Reads CONCURRENCY, HTTPERROR_ALLOWED_CODES and CLOSESPIDER_{ITEM,PAGE,ERROR}COUNT.
+the scheduler, fetch it through the shared session (logging in again first if the session
+turned out logged out), run its callback (or its errback on failure), send items into the
+pipelines, and hand the page's new requests back to the scheduler with its acknowledgement.
+A callback's exception is logged and counted; it never stops the crawl. Only a lost login
+(LoginFailed) or an unwritable feed ends it early.
+Reads CONCURRENCY, HTTPERROR_ALLOWED_CODES and CLOSESPIDER_{ITEM,PAGE,ERROR}COUNT.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ import structlog
 
 from scrapekit._types import Output
 from scrapekit.callbacks import callback_name, run_callback
-from scrapekit.exceptions import CallbackError, CloseSpider, FetchError, HttpStatusError
+from scrapekit.exceptions import (
+    CallbackError,
+    CloseSpider,
+    FetchError,
+    HttpStatusError,
+    PipelineError,
+    SessionError,
+)
 from scrapekit.items import is_item
 from scrapekit.request import Request
 
@@ -26,6 +35,7 @@ if TYPE_CHECKING:
     from scrapekit.response import Response
     from scrapekit.scheduler import Scheduler
     from scrapekit.session import Session
+    from scrapekit.session.login import LoginManager
     from scrapekit.settings import Settings
     from scrapekit.spider import Spider
     from scrapekit.stats import CrawlStats
@@ -43,12 +53,14 @@ class WorkerPool:
         pipelines: PipelineManager,
         stats: CrawlStats,
         settings: Settings,
+        login: LoginManager | None = None,
     ) -> None:
         self.spider = spider
         self.scheduler = scheduler
         self.session = session
         self.pipelines = pipelines
         self.stats = stats
+        self.login = login
         self.concurrency = int(settings["CONCURRENCY"])
         self._allowed_codes = frozenset(settings["HTTPERROR_ALLOWED_CODES"])
         self._max_items = int(settings["CLOSESPIDER_ITEMCOUNT"])
@@ -58,28 +70,43 @@ class WorkerPool:
         self._log = structlog.get_logger("scrapekit.workers").bind(spider=spider.name)
 
     async def run(self) -> None:
-        """Run every worker until the scheduler has nothing left (or was closed)."""
-        async with asyncio.TaskGroup() as group:
-            for _ in range(self.concurrency):
-                group.create_task(self._work())
+        """Run every worker until the scheduler has nothing left (or was closed).
+
+        The first error that escapes a worker (a lost login) cancels the others and is
+        raised as itself, not wrapped in an ExceptionGroup.
+        """
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(self.concurrency):
+                    group.create_task(self._work())
+        except BaseExceptionGroup as errors:
+            raise errors.exceptions[0] from None
 
     async def _work(self) -> None:
         scheduler = self.scheduler
         while (request := await scheduler.next_request()) is not None:
             try:
-                await self.process(request)
-            finally:
-                await scheduler.done(request)
+                new_requests = await self.process(request)
+            except SessionError:
+                await scheduler.release(request)
+                raise
+            except Exception as exc:  # a bug in scrapekit or a component: keep crawling
+                self._count_error("internal")
+                self._log.error("worker error", url=request.url, error=repr(exc), exc_info=exc)
+                new_requests = []
+            except BaseException:  # cancelled by a second signal: the page did not finish
+                await scheduler.release(request)
+                raise
+            await scheduler.done(request, new_requests)
 
     # -- one request -------------------------------------------------------------------------
 
-    async def process(self, request: Request) -> None:
-        """Fetch one request and route everything its callback (or errback) produces."""
+    async def process(self, request: Request) -> list[Request]:
+        """Fetch one request, run its callback or errback; return the requests it produced."""
         try:
-            response = await self.session.fetch(request)
+            response = await self._fetch(request)
         except FetchError as exc:
-            await self._failed(request, exc)
-            return
+            return await self._failed(request, exc)
         stats = self.stats
         stats.pages += 1
         stats.responses_by_status[response.status] += 1
@@ -88,8 +115,10 @@ class WorkerPool:
             method=request.method,
             url=response.url,
             status=response.status,
-            elapsed=round(response.elapsed, 4),
+            elapsed=round(response.elapsed, 6),
         )
+        if self._max_pages and stats.pages >= self._max_pages:
+            self.scheduler.close("closespider_pagecount")
         if not (200 <= response.status < 300) and not self._status_allowed(response):
             error = HttpStatusError(
                 f"{response.url}: HTTP {response.status} is not handled "
@@ -97,19 +126,38 @@ class WorkerPool:
                 request=request,
                 response=response,
             )
-            await self._failed(request, error)
-        else:
+            return await self._failed(request, error)
+        try:
             callback = self.spider.resolve_callback(request.callback)
-            await self.route(
-                run_callback(callback, response, **request.cb_kwargs),
-                url=request.url,
-                depth=request.depth + 1,
-                callback=callback,
-            )
+        except AttributeError as exc:
+            self._count_error("callback")
+            self._log.error("unknown callback", url=request.url, error=str(exc))
+            return []
+        new_requests = await self.route(
+            run_callback(callback, response, **request.cb_kwargs),
+            url=request.url,
+            depth=request.depth + 1,
+            callback=callback,
+        )
         if response.dropped_links:
             self.scheduler.count_drops(response.dropped_links)
-        if self._max_pages and stats.pages >= self._max_pages:
-            self.scheduler.close("closespider_pagecount")
+        return new_requests
+
+    async def _fetch(self, request: Request) -> Response:
+        """Fetch; if the response shows a lost login, log in again (once for all) and refetch.
+
+        The refetch is not a retry and the logged-out page never reaches the callback.
+        """
+        login = self.login
+        if login is None:
+            return await self.session.fetch(request)
+        while True:
+            await login.wait_ready()
+            generation = login.generation
+            response = await self.session.fetch(request)
+            if not login.is_logged_out(response):
+                return response
+            await login.relogin(generation, response.url)
 
     def _status_allowed(self, response: Response) -> bool:
         meta = response.request.meta
@@ -118,39 +166,60 @@ class WorkerPool:
         status = response.status
         return status in self._allowed_codes or status in meta.get("handle_httpstatus_list", ())
 
-    async def _failed(self, request: Request, error: FetchError) -> None:
+    async def _failed(self, request: Request, error: FetchError) -> list[Request]:
         """A request failed for good: run its errback, or log the failure once."""
         reason = error.reason
         self._count_error(reason)
         if request.errback is not None:
-            errback = self.spider.resolve_callback(request.errback, default=False)
-            await self.route(
+            try:
+                errback = self.spider.resolve_callback(request.errback, default=False)
+            except AttributeError as exc:
+                self._count_error("callback")
+                self._log.error("unknown errback", url=request.url, error=str(exc))
+                return []
+            return await self.route(
                 run_callback(errback, error),
                 url=request.url,
                 depth=request.depth + 1,
                 callback=errback,
             )
-        elif isinstance(error, HttpStatusError) and error.response is not None:
+        if isinstance(error, HttpStatusError) and error.response is not None:
             self._log.info(
                 "response ignored", url=request.url, status=error.response.status, reason=reason
             )
         else:
             self._log.warning("request failed", url=request.url, reason=reason, error=str(error))
+        return []
 
     # -- outputs -----------------------------------------------------------------------------
 
     async def route(
-        self, outputs: AsyncIterator[Output], *, url: str, depth: int, callback: Any
-    ) -> None:
-        """Send each output where it belongs; a callback exception keeps what came before it.
+        self,
+        outputs: AsyncIterator[Output],
+        *,
+        url: str,
+        depth: int,
+        callback: Any,
+        enqueue_now: bool = False,
+    ) -> list[Request]:
+        """Send each item to the pipelines and collect the new requests.
 
+        A callback exception keeps what came before it. The requests are returned, to be
+        committed with the page's acknowledgement; with `enqueue_now` (the start feeder) they
+        are enqueued one by one instead, and reading stops once the scheduler is closed.
         `url` names the page (or "start()") for logs; new requests get `depth`.
         """
+        requests: list[Request] = []
         try:
             async for output in outputs:
                 if isinstance(output, Request):
                     output.depth = depth
-                    await self.scheduler.enqueue(output)
+                    if not enqueue_now:
+                        requests.append(output)
+                    elif self.scheduler.close_reason is not None:
+                        break
+                    else:
+                        await self.scheduler.enqueue(output)
                 elif output is None:
                     continue
                 elif is_item(output):
@@ -167,13 +236,28 @@ class WorkerPool:
         except CloseSpider as stop:
             self._log.info("close spider", reason=stop.reason, url=url)
             self.scheduler.close(stop.reason)
+        except (SessionError, PipelineError):
+            raise
         except Exception as exc:
             self._count_error("callback")
             error = CallbackError(callback_name(callback), url, exc)
             self._log.error("callback error", url=url, error=str(error), exc_info=exc)
+        return requests
 
     async def _item(self, item: Any) -> None:
-        if await self.pipelines.process_item(item) is None:
+        pipelines = self.pipelines
+        errors_before = pipelines.error_count
+        try:
+            result = await pipelines.process_item(item)
+        except PipelineError as exc:
+            self._count_error("feed")
+            self._log.error("feed error", error=str(exc))
+            self.stats.finish_reason = "feed_error"
+            self.scheduler.close("feed_error")
+            return
+        if pipelines.error_count != errors_before:
+            self._count_error("pipeline")
+        if result is None:
             return
         self.stats.items += 1
         if self._max_items and self.stats.items >= self._max_items:

@@ -69,8 +69,11 @@ async def test_every_callback_kind_produces_items_and_requests(
             return item
 
     Kinds.collected = []  # type: ignore[attr-defined]
-    Kinds.start_urls = [httpserver.url_for("/a")]
-    stats = await crawl_async(Kinds, {"PIPELINES": {Collect: 100}, "LOG_FORMAT": "json"})
+    stats = await crawl_async(
+        Kinds,
+        {"PIPELINES": {Collect: 100}, "LOG_FORMAT": "json"},
+        start_urls=[httpserver.url_for("/a")],
+    )
     assert seen == [
         {"kind": "function"},
         Book(title="generator"),
@@ -100,8 +103,7 @@ async def test_callback_exception_is_logged_counted_and_the_crawl_goes_on(
     """What a callback yielded before raising is kept; the error names the URL and traceback."""
     httpserver.expect_request("/a").respond_with_data(PAGE.format("b"), content_type="text/html")
     httpserver.expect_request("/b").respond_with_data(PAGE.format("a"), content_type="text/html")
-    Faulty.start_urls = [httpserver.url_for("/a")]
-    stats = await crawl_async(Faulty, {"LOG_FORMAT": "json"})
+    stats = await crawl_async(Faulty, {"LOG_FORMAT": "json"}, start_urls=[httpserver.url_for("/a")])
     assert stats["pages"] == 2  # the link yielded before the exception was followed
     assert stats["items"] == 2
     assert stats["errors"] == {"callback": 1}
@@ -127,8 +129,9 @@ async def test_unknown_output_is_an_error_but_later_outputs_survive(
 ) -> None:
     """Yielding an int is logged with a hint and counted; the next item still goes through."""
     serve_pages(httpserver, "a")
-    BadOutput.start_urls = [httpserver.url_for("/a")]
-    stats = await crawl_async(BadOutput, {"LOG_FORMAT": "json"})
+    stats = await crawl_async(
+        BadOutput, {"LOG_FORMAT": "json"}, start_urls=[httpserver.url_for("/a")]
+    )
     assert stats["items"] == 1
     assert stats["errors"] == {"bad output": 1}
     event = next(

@@ -43,6 +43,25 @@ from tests.conftest import REPO, child_env
         ),
         pytest.param("url", "http://shop.test/a?b=1", "http://shop.test/a?b=1", id="plain-url"),
         pytest.param("status", 200, 200, id="harmless"),
+        pytest.param("author", "Ann", "Ann", id="author-is-not-auth"),
+        pytest.param(
+            "headers",
+            {"X-Api-Key": "k", "X-Request-Id": "r"},
+            {"X-Api-Key": "***", "X-Request-Id": "r"},
+            id="hyphenated-header",
+        ),
+        pytest.param(
+            "url",
+            "http://x.test/a?access_token=abc&page=2&author=me",
+            "http://x.test/a?access_token=***&page=2&author=me",
+            id="query-token",
+        ),
+        pytest.param(
+            "exception",
+            "Traceback ...\nValueError: GET http://u:pw@x.test/?api-key=k failed",
+            "Traceback ...\nValueError: GET http://u:***@x.test/?api-key=*** failed",
+            id="traceback-text",
+        ),
     ],
 )
 def test_redact_secrets(field: str, value: object, expected: object) -> None:
@@ -62,6 +81,20 @@ def test_json_lines_when_not_a_terminal() -> None:
     event = json.loads(lines[0])
     assert (event["event"], event["level"], event["password"]) == ("response", "info", "***")
     assert "timestamp" in event
+
+
+def test_tracebacks_are_redacted_too() -> None:
+    """A secret inside an exception message is scrubbed from the formatted traceback."""
+    stream = io.StringIO()
+    log.configure("INFO", "json", stream)
+    try:
+        raise ValueError("cannot fetch http://bob:s3cret@x.test/?token=t0k")
+    except ValueError as exc:
+        structlog.get_logger("t").error("failed", exc_info=exc)
+    event = json.loads(stream.getvalue())
+    assert "s3cret" not in event["exception"]
+    assert "t0k" not in event["exception"]
+    assert "ValueError: cannot fetch http://bob:***@x.test/?token=***" in event["exception"]
 
 
 def test_console_format_is_human_readable() -> None:

@@ -57,7 +57,6 @@ async def test_allowed_codes_reach_the_callback(httpserver: HTTPServer) -> None:
     """HTTPERROR_ALLOWED_CODES and meta['handle_httpstatus_list'] let error pages through."""
     httpserver.expect_request("/gone").respond_with_data(page(), status=410)
     httpserver.expect_request("/teapot").respond_with_data(page(), status=418)
-    Follow.start_urls = []
 
     class Statuses(Follow):
         name = "statuses"
@@ -103,8 +102,9 @@ def serve_chain(httpserver: HTTPServer, length: int) -> None:
 async def test_depth_limit_in_a_crawl(httpserver: HTTPServer) -> None:
     """DEPTH_LIMIT=2 fetches the start page and two levels of links, and counts the drops."""
     serve_chain(httpserver, 5)
-    Follow.start_urls = [httpserver.url_for("/0")]
-    stats = await crawl_async(Follow, {"DEPTH_LIMIT": 2, "LOG_LEVEL": "WARNING"})
+    stats = await crawl_async(
+        Follow, {"DEPTH_LIMIT": 2, "LOG_LEVEL": "WARNING"}, start_urls=[httpserver.url_for("/0")]
+    )
     assert stats["pages"] == 3
     assert stats["scheduler"]["dropped"] == {"depth": 2, "duplicate": 2}
 
@@ -119,8 +119,7 @@ async def test_offsite_links_are_dropped(httpserver: HTTPServer) -> None:
         name = "local"
         allowed_domains = ["localhost", "127.0.0.1"]
 
-    Local.start_urls = [httpserver.url_for("/")]
-    stats = await crawl_async(Local, {"LOG_LEVEL": "WARNING"})
+    stats = await crawl_async(Local, {"LOG_LEVEL": "WARNING"}, start_urls=[httpserver.url_for("/")])
     assert stats["pages"] == 1
     assert stats["scheduler"]["dropped"] == {
         "offsite": 1,
@@ -141,8 +140,11 @@ async def test_closespider_limits_stop_the_crawl(
 ) -> None:
     """A CLOSESPIDER_* limit stops scheduling and is the finish reason."""
     serve_chain(httpserver, 30)
-    Follow.start_urls = [httpserver.url_for("/0")]
-    stats = await crawl_async(Follow, {**setting, "CONCURRENCY": 1, "LOG_LEVEL": "WARNING"})
+    stats = await crawl_async(
+        Follow,
+        {**setting, "CONCURRENCY": 1, "LOG_LEVEL": "WARNING"},
+        start_urls=[httpserver.url_for("/0")],
+    )
     assert stats["finish_reason"] == reason
     assert stats["pages"] < 10
 
@@ -159,8 +161,9 @@ async def test_close_spider_from_a_callback(httpserver: HTTPServer) -> None:
                 raise CloseSpider("enough")
             yield from super().parse(response)
 
-    Stopper.start_urls = [httpserver.url_for("/0")]
-    stats = await crawl_async(Stopper, {"CONCURRENCY": 1, "LOG_LEVEL": "WARNING"})
+    stats = await crawl_async(
+        Stopper, {"CONCURRENCY": 1, "LOG_LEVEL": "WARNING"}, start_urls=[httpserver.url_for("/0")]
+    )
     assert stats["finish_reason"] == "enough"
     assert stats["pages"] == 4
 
@@ -184,9 +187,10 @@ async def test_pipelines_run_in_order_and_drops_are_counted(httpserver: HTTPServ
                 raise DropItem("start page")
             return item
 
-    Follow.start_urls = [httpserver.url_for("/0")]
     stats = await crawl_async(
-        Follow, {"PIPELINES": {Validate: 200, Tag: 100}, "CONCURRENCY": 1, "LOG_LEVEL": "WARNING"}
+        Follow,
+        {"PIPELINES": {Validate: 200, Tag: 100}, "CONCURRENCY": 1, "LOG_LEVEL": "WARNING"},
+        start_urls=[httpserver.url_for("/0")],
     )
     assert trail[:2] == ["tag", "validate"]
     assert stats["items"] == 5
@@ -207,11 +211,95 @@ async def test_progress_event_under_cron(
         return WResponse(page(), content_type="text/html")
 
     httpserver.expect_request("/slow").respond_with_handler(slow)
-    Follow.start_urls = [httpserver.url_for("/slow")]
-    await crawl_async(Follow, {"LOG_STATS_INTERVAL": 0.1, "LOG_FORMAT": "json"})
+    await crawl_async(
+        Follow,
+        {"LOG_STATS_INTERVAL": 0.1, "LOG_FORMAT": "json"},
+        start_urls=[httpserver.url_for("/slow")],
+    )
     events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     progress = [e for e in events if e["event"] == "progress"]
     assert len(progress) >= 2
     assert {"pages", "items", "errors", "queue", "pages_per_second", "elapsed"} <= progress[
         0
     ].keys()
+
+
+async def test_links_httpx_cannot_send_never_kill_the_crawl(httpserver: HTTPServer) -> None:
+    """A host with a zero-width space or a path with a control character is one counted drop."""
+    httpserver.expect_request("/").respond_with_data(
+        page("http://ex\u200bample.test/", "/a\x01b", "/ok"), content_type="text/html"
+    )
+    httpserver.expect_request("/ok").respond_with_data(page(), content_type="text/html")
+    stats = await crawl_async(Follow, {"LOG_LEVEL": "ERROR"}, start_urls=[httpserver.url_for("/")])
+    assert stats["pages"] == 2
+    assert stats["finish_reason"] == "finished"
+    assert stats["dropped"]["requests"]["link malformed"] == 2
+
+
+async def test_unknown_callback_name_is_an_error_not_a_crash(httpserver: HTTPServer) -> None:
+    """A Request naming a missing spider method is logged and counted; the crawl goes on."""
+    httpserver.expect_request("/a").respond_with_data("a")
+    httpserver.expect_request("/b").respond_with_data("b")
+
+    class Typo(Spider):
+        name = "typo"
+
+        async def start(self) -> Any:
+            yield Request(httpserver.url_for("/a"), callback="parse_itme")
+            yield Request(httpserver.url_for("/b"))
+
+        def parse(self, response: Response) -> Iterator[Any]:
+            yield {"ok": response.url}
+
+    stats = await crawl_async(Typo, {"LOG_LEVEL": "CRITICAL"})
+    assert (stats["items"], stats["errors"]) == (1, {"callback": 1})
+
+
+async def test_lazy_start_stops_pulling_once_the_crawl_is_closed(httpserver: HTTPServer) -> None:
+    """After a CLOSESPIDER limit, a huge start() is not drained: it stops at once."""
+    httpserver.expect_request("/n").respond_with_data("ok")
+    pulled = {"n": 0}
+
+    class Huge(Spider):
+        name = "huge"
+
+        async def start(self) -> Any:
+            for i in range(1_000_000):
+                pulled["n"] += 1
+                yield Request(httpserver.url_for("/n"), params={"i": i})
+
+        def parse(self, response: Response) -> None:
+            return None
+
+    stats = await crawl_async(Huge, {"CLOSESPIDER_PAGECOUNT": 5, "LOG_LEVEL": "WARNING"})
+    assert stats["finish_reason"] == "closespider_pagecount"
+    assert pulled["n"] < 200
+    assert stats["scheduler"]["frontier"]["pending"] < 200
+
+
+async def test_start_that_fails_at_once_fails_the_crawl() -> None:
+    """A start() that raises before its first request finishes as start_failed."""
+
+    class Broken(Spider):
+        name = "broken"
+
+        async def start(self) -> Any:
+            raise ConnectionError("cannot reach the API")
+            yield  # pragma: no cover - makes this an async generator
+
+    stats = await crawl_async(Broken, {"LOG_LEVEL": "CRITICAL"})
+    assert stats["finish_reason"] == "start_failed"
+    assert stats["errors"] == {"callback": 1}
+
+
+async def test_a_feed_that_cannot_write_stops_the_crawl(httpserver: HTTPServer) -> None:
+    """An exporter write error (a full disk) closes the crawl as feed_error, not item by item."""
+    serve_chain(httpserver, 400)  # enough items to fill the exporter's write buffer
+    stats = await crawl_async(
+        Follow,
+        {"FEEDS": {"/dev/full": {"format": "jsonl"}}, "CONCURRENCY": 2, "LOG_LEVEL": "CRITICAL"},
+        start_urls=[httpserver.url_for("/0")],
+    )
+    assert stats["finish_reason"] == "feed_error"
+    assert stats["errors"]["feed"] >= 1
+    assert stats["pages"] < 401

@@ -121,9 +121,15 @@ class PipelineManager:
     def __init__(self, stages: Sequence[object], spider: Any = None) -> None:
         self.spider = spider
         self._stages = [_Stage.of(stage) for stage in stages]
-        # (name, process_item, is_async) for the stages that have one: the per-item hot path.
+        # (name, process_item, is_async, feed path or None) per stage that has process_item:
+        # the per-item hot path.
         self._chain = [
-            (stage.name, stage.process, stage.process_is_async)
+            (
+                stage.name,
+                stage.process,
+                stage.process_is_async,
+                str(stage.obj.path) if isinstance(stage.obj, FeedPipeline) else None,
+            )
             for stage in self._stages
             if stage.process is not None
         ]
@@ -234,11 +240,12 @@ class PipelineManager:
     async def process_item(self, item: ItemLike) -> ItemLike | None:
         """Run the item through every stage; the final item, or None if dropped or failed.
 
-        Never raises for a stage's failure: drops are counted by reason and errors are logged
-        with their traceback and counted, so the crawl goes on.
+        A stage's failure is logged with its traceback and counted, and the crawl goes on,
+        except a feed that cannot write: that raises PipelineError, since every later item
+        would be lost too.
         """
         self._items_in += 1
-        for name, process, is_async in self._chain:
+        for name, process, is_async, feed in self._chain:
             try:
                 if is_async:
                     result = await process(item, self.spider)
@@ -252,6 +259,11 @@ class PipelineManager:
                 return None
             except Exception as exc:
                 self._errors += 1
+                if feed is not None:
+                    raise PipelineError(
+                        f"feed {feed} cannot be written: {_describe_error(exc)}; the crawl "
+                        "stops so that no more items are lost"
+                    ) from exc
                 log.exception("pipeline error", stage=name, error=_describe_error(exc))
                 return None
             if result is None:
@@ -269,6 +281,11 @@ class PipelineManager:
     def _drop(self, reason: str, stage: str) -> None:
         self._dropped[reason] = self._dropped.get(reason, 0) + 1
         log.debug("item dropped", reason=reason, stage=stage)
+
+    @property
+    def error_count(self) -> int:
+        """Stage failures so far (items lost to an exception, not to DropItem)."""
+        return self._errors
 
     def statistics(self) -> PipelineStatistics:
         """A snapshot of the counters."""

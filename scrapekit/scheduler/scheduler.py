@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from scrapekit.request import Request
@@ -52,18 +52,23 @@ class Scheduler:
 
     # -- admission ---------------------------------------------------------------------------
 
-    async def enqueue(self, request: Request) -> bool:
-        """Filter a request into the frontier; return whether it was admitted."""
+    def _passes(self, request: Request) -> bool:
+        """Whether the off-site and depth filters keep the request (drops are counted)."""
         if not self._offsite.allows(request):
             self._dropped["offsite"] += 1
             return False
         if not self._depth.allows(request):
             self._dropped["depth"] += 1
             return False
-        if not request.dont_filter and not await self.frontier.add_seen(fingerprint(request)):
+        return True
+
+    async def enqueue(self, request: Request) -> bool:
+        """Filter a request into the frontier now; return whether it was admitted."""
+        if not self._passes(request):
+            return False
+        if not await self.frontier.add(request, _key(request)):
             self._dropped["duplicate"] += 1
             return False
-        await self.frontier.push(request)
         self._enqueued += 1
         self._wakeup.set()
         return True
@@ -90,34 +95,49 @@ class Scheduler:
         or nothing is pending, nothing is in flight and no producer is running.
         """
         while self.close_reason is None:
+            # Cleared before the (possibly suspending) pop, so a wakeup set meanwhile is kept.
+            self._wakeup.clear()
             request = await self.frontier.pop()
             if request is not None:
                 self._in_flight += 1
                 self._room.set()
                 return request
-            if self._in_flight == 0 and self._producers == 0:
+            if not len(self.frontier) and not self._in_flight and not self._producers:
                 self._wakeup.set()  # let every other waiting worker see the end too
                 return None
-            self._wakeup.clear()
             await self._wakeup.wait()
         return None
 
-    async def done(self, request: Request) -> None:
-        """A request handed out by next_request() is finished and its outputs are enqueued."""
+    async def done(self, request: Request, new_requests: Iterable[Request] = ()) -> None:
+        """A request from next_request() is finished; queue the requests its page produced.
+
+        The new requests pass the filters here and reach the frontier together with the
+        acknowledgement, in one `Frontier.complete()` call.
+        """
+        candidates = [(new, _key(new)) for new in new_requests if self._passes(new)]
+        admitted = await self.frontier.complete(request, candidates)
+        if duplicates := len(candidates) - admitted:
+            self._dropped["duplicate"] += duplicates
+        self._enqueued += admitted
         self._in_flight -= 1
-        await self.frontier.ack(request)
-        if self._in_flight == 0:
+        if admitted or not self._in_flight:
             self._wakeup.set()
 
-    async def wait_for_room(self, limit: int) -> None:
+    async def release(self, request: Request) -> None:
+        """A request from next_request() was abandoned (immediate stop): hand it back."""
+        self._in_flight -= 1
+        await self.frontier.release(request)
+
+    async def wait_for_room(self, limit: int) -> bool:
         """Wait while `limit` or more requests are pending, so a producer stays lazy.
 
-        A spider whose start() reads millions of URLs then holds only about `limit` of them
-        in memory at a time. Returns at once after close().
+        A spider whose start() reads millions of URLs then holds only about `limit` of them in
+        memory at a time. Return False if the scheduler is closed: the producer should stop.
         """
         while len(self.frontier) >= limit and self.close_reason is None:
             self._room.clear()
             await self._room.wait()
+        return self.close_reason is None
 
     def close(self, reason: str) -> None:
         """Stop handing out requests (graceful stop); in-flight ones still finish."""
@@ -146,3 +166,8 @@ class Scheduler:
             in_flight=self._in_flight,
             frontier=self.frontier.statistics(),
         )
+
+
+def _key(request: Request) -> bytes | None:
+    """What the duplicate filter compares: the fingerprint, or None to skip it (dont_filter)."""
+    return None if request.dont_filter else fingerprint(request)

@@ -94,18 +94,21 @@ def test_first_sigint_finishes_in_flight_requests_and_closes_feeds(
     )
 
 
-def test_second_signal_stops_at_once_and_feed_stays_valid(
-    slow_site: DemoSite, tmp_path: Path
-) -> None:
-    """SIGTERM then SIGINT cancels in-flight requests; the JSON array is still closed."""
+def test_second_signal_stops_at_once_and_feed_stays_valid(tmp_path: Path) -> None:
+    """SIGTERM then SIGINT cancels in-flight requests at once; the JSON array is still closed."""
     out, stats_file = tmp_path / "items.json", tmp_path / "stats.json"
-    child = start_crawl(slow_site, out, stats_file)
-    wait_for_items(slow_site, 20)
-    child.send_signal(signal.SIGTERM)
-    time.sleep(0.05)
-    child.send_signal(signal.SIGINT)
-    child.communicate(timeout=30)
+    with DemoSite(delay=1.5) as very_slow:
+        child = start_crawl(very_slow, out, stats_file)
+        wait_for_items(very_slow, 16)  # the first products are in flight: each takes 1.5 s
+        child.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        stopped = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        child.communicate(timeout=30)
+        waited = time.monotonic() - stopped
     assert child.returncode == 3
+    assert waited < 1.0  # a graceful stop would have waited for the 1.5 s responses
     stats = json.loads(stats_file.read_text())
     assert stats["finish_reason"] == "killed"
-    assert len(read_items(out)) == stats["items"] > 0
+    assert stats["scheduler"]["in_flight"] == 0
+    assert read_items(out) == [] == [None] * stats["items"]

@@ -7,6 +7,7 @@ Every method is async so a backend may do I/O; the in-memory one never suspends.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -38,24 +39,39 @@ class Frontier(ABC):
         await self.aclose()
 
     @abstractmethod
-    async def add_seen(self, fingerprint: bytes) -> bool:
-        """Record a fingerprint; return True if and only if it had not been seen before."""
+    async def add(self, request: Request, fingerprint: bytes | None) -> bool:
+        """Queue a request unless its fingerprint was seen before, and record the fingerprint.
 
-    @abstractmethod
-    async def push(self, request: Request) -> None:
-        """Store a request to be fetched later. The caller has already filtered it."""
+        Return True if and only if the request was queued. A None fingerprint (dont_filter)
+        always queues and records nothing. Recording and queueing are one step, so a crash
+        can never leave a URL marked seen but not queued.
+        """
 
     @abstractmethod
     async def pop(self) -> Request | None:
         """Take the highest-priority request (FIFO among equal priorities).
 
-        Return None if and only if no request is pending right now; the request counts as
-        in flight until `ack()`.
+        Return None if and only if no request is pending right now. The request is then in
+        flight until `complete()` or `release()`.
         """
 
     @abstractmethod
-    async def ack(self, request: Request) -> None:
-        """Mark a popped request as done: fetched, or failed for good, and its outputs routed."""
+    async def complete(
+        self, request: Request, new_requests: Sequence[tuple[Request, bytes | None]]
+    ) -> int:
+        """A popped request is done (fetched, or failed for good); queue what it produced.
+
+        Each new request is queued as by `add(new, fingerprint)`. Return how many were queued
+        (the rest were duplicates). A durable backend commits the acknowledgement and the new
+        requests together, so a page's outcome is never half saved.
+        """
+
+    @abstractmethod
+    async def release(self, request: Request) -> None:
+        """Hand back a popped request that did not finish (the crawl was stopped at once).
+
+        It will be popped again (by a persisted backend: in the next run).
+        """
 
     @abstractmethod
     def __len__(self) -> int:
