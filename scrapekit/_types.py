@@ -21,4 +21,6 @@ CallbackOutput: TypeAlias = (
 CallbackRef: TypeAlias = "Callable[..., CallbackOutput] | str | None"
 
 HeadersLike: TypeAlias = "Mapping[str, str] | Iterable[tuple[str, str]]"
-ParamsLike: TypeAlias = "Mapping[str, str | int | float | Iterable[str | int | float]]"
+ParamsLike: TypeAlias = (
+    "Mapping[str, str | int | float | Iterable[str | int | float]] | Iterable[tuple[str, str]]"
+)

@@ -4,29 +4,30 @@ The flow of one crawl:
 
 1. Settings are layered (defaults < settings.toml < custom_settings < SCRAPEKIT_* < -s) and
    validated; logging is configured from them.
-2. The spider is built; its `start()` yields the first requests (and may use the session).
-3. The scheduler filters every request (off-site, depth, duplicates) into the frontier.
-4. Workers take requests from the scheduler ...
-5. ... fetch them through the one shared session ...
+2. The spider is built. The session is opened with the spider's headers and auth, and its
+   persisted cookie jar is loaded; if the spider defines `login()`, the session is logged in
+   (or found still logged in) before any page is crawled.
+3. The spider's `start()` yields the first requests, pulled lazily as the frontier drains.
+4. The scheduler filters every request (off-site, depth, duplicates) into the frontier.
+5. Workers take requests from the scheduler and fetch them through the one shared session
+   (logging in again, once for all workers, when a page shows the login was lost) ...
 6. ... and run the request's callback on the response (its errback on failure).
-7. Callbacks yield new requests (back to step 3) and items ...
-8. ... which flow through the ordered pipelines, feed exporters last.
-9. When nothing is pending or in flight (or on CloseSpider, a CLOSESPIDER_* limit or a
+7. Callbacks yield items, which flow through the ordered pipelines (feed exporters last),
+   and new requests, committed with the page's acknowledgement (back to step 4).
+8. When nothing is pending or in flight (or on CloseSpider, a CLOSESPIDER_* limit or a
    signal) every resource closes in reverse order and `crawl finished` reports the stats.
 
-Signals: the first SIGINT/SIGTERM stops scheduling and lets in-flight requests finish; a
-second one cancels them at once. Either way pipelines close, so feed files stay valid.
+Signals (see `shutdown.py`): the first SIGINT/SIGTERM stops scheduling and lets in-flight
+requests finish; a second cancels them at once. Pipelines and the cookie jar always close, so
+feed files stay valid and the login survives.
 Reads CLOSESPIDER_TIMEOUT, LOG_LEVEL, LOG_FORMAT, PROGRESS, LOG_STATS_INTERVAL and STATS_FILE.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
-import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -34,12 +35,18 @@ from typing import Any
 import structlog
 
 from scrapekit import log as logsetup
+from scrapekit import state
 from scrapekit.callbacks import run_callback
+from scrapekit.exceptions import PipelineError
 from scrapekit.pipelines import PipelineManager
 from scrapekit.progress import ProgressReporter
-from scrapekit.scheduler import DepthFilter, MemoryFrontier, OffsiteFilter, Scheduler
+from scrapekit.scheduler import DepthFilter, OffsiteFilter, Scheduler
+from scrapekit.scheduler.frontier import open_frontier
 from scrapekit.session import Session
+from scrapekit.session.cookiestore import CookieSync
+from scrapekit.session.login import LoginManager, has_login
 from scrapekit.settings import Settings
+from scrapekit.shutdown import StopSignals
 from scrapekit.spider import Spider
 from scrapekit.stats import CrawlStats, write_stats_file
 from scrapekit.workers import WorkerPool
@@ -84,36 +91,68 @@ async def crawl_async(
     stats = CrawlStats()
     log = structlog.get_logger("scrapekit.engine").bind(spider=spider.name)
     crawler = Crawler(settings=settings, spider=spider, stats=stats)
+    signals = StopSignals()
+    session_name = state.session_name(settings, spider.name)
 
-    async with AsyncExitStack() as stack:
-        frontier = await stack.enter_async_context(MemoryFrontier())
-        session = await stack.enter_async_context(Session.from_settings(settings))
-        spider.session = session
-        pipelines = await stack.enter_async_context(PipelineManager.from_crawler(crawler))
-        scheduler = Scheduler(
-            frontier,
-            offsite=OffsiteFilter(spider.allowed_domains),
-            depth=DepthFilter(int(settings["DEPTH_LIMIT"])),
-        )
-        pool = WorkerPool(
-            spider=spider,
-            scheduler=scheduler,
-            session=session,
-            pipelines=pipelines,
-            stats=stats,
-            settings=settings,
-        )
-        reporter = ProgressReporter(
-            stats,
-            scheduler,
-            writer,
-            live=bool(settings["PROGRESS"])
-            and logsetup.use_console(settings["LOG_FORMAT"], writer.stream)
-            and writer.stream.isatty(),
-            interval=float(settings["LOG_STATS_INTERVAL"]),
-        )
-        log.info("crawl started", concurrency=pool.concurrency)
-        await _run(spider, scheduler, pool, reporter, stats, settings, log)
+    with signals.installed():
+        try:
+            async with AsyncExitStack() as stack:
+                frontier = await stack.enter_async_context(open_frontier(settings))
+                session = await stack.enter_async_context(Session.from_settings(settings))
+                session.headers.update(spider.headers)
+                if spider.auth is not None:
+                    session.auth = spider.auth
+                cookies = await stack.enter_async_context(
+                    CookieSync(
+                        session.cookies,
+                        state.cookie_store(settings, session_name),
+                        interval=float(settings["COOKIES_FLUSH_SECONDS"]),
+                    )
+                )
+                spider.session = session
+                pipelines = await stack.enter_async_context(PipelineManager.from_crawler(crawler))
+                login = None
+                if has_login(spider):
+                    login = LoginManager(spider, session, settings, cookies)
+                    await login.start(have_cookies=len(session.cookies) > 0)
+                scheduler = Scheduler(
+                    frontier,
+                    offsite=OffsiteFilter(spider.allowed_domains),
+                    depth=DepthFilter(int(settings["DEPTH_LIMIT"])),
+                )
+                pool = WorkerPool(
+                    spider=spider,
+                    scheduler=scheduler,
+                    session=session,
+                    pipelines=pipelines,
+                    stats=stats,
+                    settings=settings,
+                    login=login,
+                )
+                reporter = ProgressReporter(
+                    stats,
+                    scheduler,
+                    writer,
+                    live=bool(settings["PROGRESS"])
+                    and logsetup.use_console(settings["LOG_FORMAT"], writer.stream)
+                    and writer.stream.isatty(),
+                    interval=float(settings["LOG_STATS_INTERVAL"]),
+                )
+                log.info("crawl started", concurrency=pool.concurrency, session_name=session_name)
+                try:
+                    await _run(spider, scheduler, pool, reporter, stats, settings, signals)
+                finally:
+                    signals.closing()
+        except asyncio.CancelledError:
+            if signals.phase != "setup":
+                raise
+            raise KeyboardInterrupt from None  # stopped before the crawl started
+        except PipelineError as exc:
+            if signals.phase == "setup":
+                raise  # a pipeline could not open: nothing was crawled
+            # A feed that cannot write its last items: the crawl still reports what it did.
+            log.error("pipeline close failed", error=str(exc))
+            stats.finish_reason = "feed_error"
 
     scheduler_stats, session_stats = scheduler.statistics(), session.statistics()
     pipeline_stats = pipelines.statistics()
@@ -123,6 +162,8 @@ async def crawl_async(
         dropped={"requests": scheduler_stats.dropped, "items": pipeline_stats.dropped},
         scheduler=scheduler_stats,
         session=session_stats,
+        cookie_jar=cookies.statistics(),
+        login=login.statistics() if login is not None else None,
         pipelines=pipeline_stats,
     )
     log.info("crawl finished", **summary)
@@ -138,23 +179,32 @@ async def _run(
     reporter: ProgressReporter,
     stats: CrawlStats,
     settings: Settings,
-    log: Any,
+    signals: StopSignals,
 ) -> None:
     """Run the start feeder, the workers and the reporter until the workers are done."""
+    started = 0
 
     async def lazy_start() -> AsyncIterator[Any]:
         # Pull the next start request only when the frontier runs low (Scrapy 2.13 does the
         # same), so start() may read a huge URL list without holding it all in memory.
+        nonlocal started
         room = 2 * pool.concurrency
         async for output in run_callback(spider.start):
+            started += 1
             yield output
-            await scheduler.wait_for_room(room)
+            if not await scheduler.wait_for_room(room):
+                return
 
     async def feed_start_requests() -> None:
+        errors = stats.error_count
         try:
-            await pool.route(lazy_start(), url="start()", depth=0, callback=spider.start)
+            await pool.route(
+                lazy_start(), url="start()", depth=0, callback=spider.start, enqueue_now=True
+            )
         finally:
             scheduler.producer_finished()
+        if not started and stats.error_count > errors:
+            stats.finish_reason = "start_failed"  # start() raised before its first request
 
     workers = asyncio.create_task(pool.run(), name="scrapekit-workers")
     scheduler.producer_started()
@@ -166,27 +216,21 @@ async def _run(
     timeout = float(settings["CLOSESPIDER_TIMEOUT"])
     timer = loop.call_later(timeout, scheduler.close, "closespider_timeout") if timeout else None
 
-    def on_signal(signame: str) -> None:
-        if scheduler.close_reason is None:
-            log.warning(
-                "shutting down",
-                signal=signame,
-                hint="in-flight requests finish; signal again to stop now",
-            )
-            stats.finish_reason = "shutdown"
-            scheduler.close("shutdown")
-        else:
-            log.warning("stopping now", signal=signame)
-            stats.finish_reason = "killed"
-            workers.cancel()
+    def graceful() -> None:
+        stats.finish_reason = "shutdown"
+        scheduler.close("shutdown")
 
+    def immediate() -> None:
+        stats.finish_reason = "killed"
+        workers.cancel()
+
+    signals.running(graceful, immediate)
     try:
-        with _signal_handlers(loop, on_signal):
-            try:
-                await workers
-            except asyncio.CancelledError:
-                if stats.finish_reason != "killed":
-                    raise
+        try:
+            await workers
+        except asyncio.CancelledError:
+            if stats.finish_reason != "killed":
+                raise
     finally:
         if timer is not None:
             timer.cancel()
@@ -195,21 +239,3 @@ async def _run(
         await asyncio.gather(*helpers, return_exceptions=True)
     if scheduler.close_reason is not None and stats.finish_reason == "finished":
         stats.finish_reason = scheduler.close_reason
-
-
-@contextlib.contextmanager
-def _signal_handlers(loop: asyncio.AbstractEventLoop, handler: Any) -> Iterator[None]:
-    """Route SIGINT/SIGTERM to `handler` while the crawl runs (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, handler, sig.name)
-            installed.append(sig)
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)

@@ -17,7 +17,11 @@ The error tree::
     │   ├── ResponseTooLarge        the body passed MAX_RESPONSE_BYTES
     │   ├── DecodingError           a body whose Content-Encoding is corrupt
     │   └── HttpStatusError         a response status the callback did not ask for (e.g. 404)
+    ├── SessionError                the shared login session cannot be used
+    │   ├── LoginFailed             login() raised, or the session is still logged out after it
+    │   └── CookieJarCorrupt        the persisted cookie jar cannot be read (names the fix)
     ├── NotHTMLError                .css() on a response that is not HTML or XML (an image, a PDF)
+    ├── FormNotFound                no form on the page matches the selector given to submit_form
     ├── CallbackError               a callback or errback raised (wraps the original, names the URL)
     └── PipelineError               a pipeline's open() or close() failed
 
@@ -145,6 +149,25 @@ class HttpStatusError(FetchError):
     reason = "http status"
 
 
+# -- session -------------------------------------------------------------------------------
+
+
+class SessionError(ScrapekitError):
+    """The crawl's shared session cannot be used (exit code 1, or 2 for a corrupt jar)."""
+
+
+class LoginFailed(SessionError):
+    """Logging in failed, or the session still looked logged out afterwards."""
+
+
+class CookieJarCorrupt(SessionError, ConfigError):
+    """The persisted cookie jar is unreadable; the message names the file and the fix.
+
+    Also a ConfigError: like a bad setting, it stops the crawl before anything is fetched
+    (exit code 2), and it is never reset silently.
+    """
+
+
 class NotHTMLError(ScrapekitError, TypeError):
     """`.css()` was called on a response whose Content-Type is not HTML or XML."""
 
@@ -154,6 +177,17 @@ class NotHTMLError(ScrapekitError, TypeError):
         super().__init__(
             f"cannot select from {url}: its Content-Type is {content_type!r}, not HTML; "
             "check response.is_html or use response.body"
+        )
+
+
+class FormNotFound(ScrapekitError, LookupError):
+    """No form on the page matches the selector given to `submit_form()`."""
+
+    def __init__(self, url: str, selector: str) -> None:
+        self.url = url
+        self.selector = selector
+        super().__init__(
+            f"no form matches {selector!r} on {url}; pass selector= to pick the login form"
         )
 
 

@@ -35,6 +35,14 @@ class Spider:
     allowed_domains: list[str] = []
     #: Settings for this spider, above settings.toml and below environment and command line.
     custom_settings: ClassVar[dict[str, Any]] = {}
+    #: Headers sent with every request of the crawl (session-wide, like requests.Session).
+    headers: ClassVar[dict[str, str]] = {}
+    #: Credentials for every request: a (user, password) tuple for Basic, or any httpx.Auth.
+    auth: Any = None
+    #: The site's login page (a redirect there means logged out); overrides LOGIN_URL.
+    login_url: str = ""
+    #: A page that shows whether the session is logged in; overrides LOGIN_CHECK_URL.
+    login_check_url: str = ""
 
     settings: Settings
     session: Session
@@ -58,6 +66,22 @@ class Spider:
             f"{type(self).__name__}.parse is not defined: write a parse(self, response) method "
             "or give each Request a callback"
         )
+
+    async def login(self, session: Session) -> None:
+        """Log the shared session in; runs only when it is not logged in. Override to use it.
+
+        Use `session.get/post/submit_form`: cookies the site sets are kept (and persisted) for
+        the whole crawl and the next run. Raise, or leave the session logged out, to fail.
+        """
+        raise NotImplementedError  # never called: the engine checks that it is overridden
+
+    def is_logged_in(self, response: Response) -> bool | None:
+        """Judge whether a response shows a logged-in session.
+
+        Return None when the page cannot tell; only False counts as logged out. The default
+        cannot tell, so a 401 or a redirect to LOGIN_URL is what counts as logged out.
+        """
+        return None
 
     def resolve_callback(self, callback: CallbackRef, *, default: bool = True) -> Any:
         """The callable for a callback reference: a callable, a method name, or None (-> parse)."""

@@ -1,16 +1,19 @@
-"""Crawls the bundled demo shop: logs in, walks the catalogue, yields one item per product.
+"""Crawls the bundled demo shop logged in, and yields one item per product.
 
-Run it against a demo site started with `python -m scrapekit.demo serve`:
+The shop shows each product's stock only to logged-in users. The spider logs in through the
+shared session (a form with a CSRF token); the login cookie is persisted, so the next run
+starts logged in, and when the shop expires the session mid-crawl, scrapekit logs in again
+once and carries on. Run it against a demo site started with `python -m scrapekit.demo serve`:
 
     scrapekit crawl demo -a base_url=http://127.0.0.1:PORT -O demo.jsonl
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from scrapekit import Request, Response, Spider
+from scrapekit import Request, Response, Session, Spider
 
 
 class DemoSpider(Spider):
@@ -19,23 +22,33 @@ class DemoSpider(Spider):
     name = "demo"
     allowed_domains = ["127.0.0.1", "localhost"]
 
-    def __init__(self, base_url: str = "http://127.0.0.1:8000", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        username: str = "demo",
+        password: str = "demo",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/")
+        self.username = username
+        self.password = password
+        self.start_urls = [f"{self.base_url}/catalogue/page-1.html"]
+        self.login_url = f"{self.base_url}/login"
+        self.login_check_url = f"{self.base_url}/catalogue/page-1.html"
 
-    async def start(self) -> AsyncIterator[Request]:
-        """Log in through the shared session, then start at the first catalogue page."""
-        form = await self.session.get(f"{self.base_url}/login")
-        token = form.css_first("input[name=csrf_token]")
-        await self.session.post(
-            f"{self.base_url}/login",
-            data={
-                "csrf_token": token.attributes.get("value", "") if token is not None else "",
-                "username": "demo",
-                "password": "demo",
-            },
-        )
-        yield Request(f"{self.base_url}/catalogue/page-1.html", callback=self.parse)
+    async def login(self, session: Session) -> None:
+        """Fill in the login form; its hidden CSRF token is kept by submit_form."""
+        page = await session.get(self.login_url)
+        await session.submit_form(page, {"username": self.username, "password": self.password})
+
+    def is_logged_in(self, response: Response) -> bool | None:
+        """Every shop page has either a "Log out" or a "Log in" link in its header."""
+        if not response.is_html:
+            return None
+        if response.css_first("a.logout") is not None:
+            return True
+        return False if response.css_first("a.login") is not None else None
 
     def parse(self, response: Response) -> Iterator[Request | None]:
         """A listing page: every product, then the next page."""
@@ -57,6 +70,6 @@ class DemoSpider(Spider):
             "price": text("p.price"),
             "upc": text("table.product-info tr.upc td"),
             "category": text("table.product-info tr.category td"),
-            "stock": int(stock.attributes["data-stock"]) if stock is not None else None,
+            "stock": int(stock.attributes["data-stock"] or 0) if stock is not None else None,
             "url": response.url,
         }

@@ -11,7 +11,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from scrapekit.cli import crawl, listing, version
+from scrapekit.cli import crawl, listing, session, version
 from scrapekit.exceptions import ConfigError, ScrapekitError
 
 EXIT_OK = 0
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="scrapekit", description="Run scrapekit spiders from the nearest project."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (crawl, listing, version):
+    for module in (crawl, listing, session, version):
         module.register(commands)
     return parser
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from scrapekit.cli.common import load_project_settings, spider_loader
 from scrapekit.engine import crawl
 from scrapekit.exceptions import UsageError
-
-INTERRUPTED = frozenset({"shutdown", "killed"})
+from scrapekit.stats import FAILED, INTERRUPTED
 
 
 def register(commands: Any) -> None:
@@ -68,12 +68,17 @@ def run(args: argparse.Namespace) -> int:
     spider_kwargs = _spider_kwargs(args.spider_args)
     _root, settings = load_project_settings(cmdline)
     spider_cls = spider_loader(settings).load(args.name)
-    overrides: dict[str, Any] = {}
-    feed = args.output or args.overwrite_output
-    if feed:
+    _, settings = load_project_settings(cmdline, spider_cls=spider_cls)
+    if feed := args.output or args.overwrite_output:
+        # -o/-O add a feed to those already configured (settings.toml, custom_settings).
         feeds = dict(settings["FEEDS"])
         feeds[str(Path(feed).resolve())] = {"overwrite": bool(args.overwrite_output)}
-        overrides["FEEDS"] = feeds
-    _, settings = load_project_settings(cmdline, spider_cls=spider_cls, overrides=overrides)
+        flag = "-O" if args.overwrite_output else "-o"
+        settings.set("FEEDS", feeds, priority="cmdline", source=f"{flag} {feed}")
+        settings.validate()
     stats = crawl(spider_cls, settings, **spider_kwargs)
-    return 3 if stats["finish_reason"] in INTERRUPTED else 0
+    reason = stats["finish_reason"]
+    if reason in FAILED:
+        print(f"scrapekit: crawl failed: {reason.replace('_', ' ')} (see the log)", file=sys.stderr)
+        return 1
+    return 3 if reason in INTERRUPTED else 0

@@ -1,14 +1,17 @@
 """Builds the crawl's one httpx.AsyncClient from settings.
 
-Reads CONCURRENCY (pool size), DOWNLOAD_TIMEOUT, HTTP2, REDIRECT_ENABLED, REDIRECT_MAX_TIMES,
-USER_AGENT and DEFAULT_REQUEST_HEADERS. A custom transport (any httpx.AsyncBaseTransport)
+Reads CONCURRENCY (pool size), DOWNLOAD_TIMEOUT, HTTP2, USER_AGENT and DEFAULT_REQUEST_HEADERS.
+Redirects and cookies are the session's job (hop by hop, with scrapekit's own jar), so the
+client neither follows redirects nor keeps cookies: httpx's jar is one jar for every host and
+loses per-request cookies across redirects. A custom transport (any httpx.AsyncBaseTransport)
 may be passed in: that is where another HTTP stack plugs in without touching the session.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING
+from http.cookiejar import CookieJar
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -37,7 +40,17 @@ def build_client(
         headers=headers,
         timeout=httpx.Timeout(float(settings["DOWNLOAD_TIMEOUT"])),
         limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-        follow_redirects=bool(settings["REDIRECT_ENABLED"]),
-        max_redirects=int(settings["REDIRECT_MAX_TIMES"]),
+        follow_redirects=False,
+        cookies=_NoCookies(),
         transport=transport,
     )
+
+
+class _NoCookies(CookieJar):
+    """A stdlib jar that stores and sends nothing: httpx's cookie handling, switched off."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def set_cookie(self, cookie: Any) -> None:
+        return None

@@ -1,11 +1,14 @@
 """Session: the one shared HTTP identity of a crawl, and its only way onto the network.
 
-Stage 5 of the flow. Every worker and the spider's own code (`await self.session.get(...)`)
-fetch through one Session, so they share one connection pool, one set of headers and auth and
-one cookie jar. It is also the one place where httpx's exceptions become scrapekit's
-`FetchError` tree, with the request attached. Reads MAX_RESPONSE_BYTES, WARN_RESPONSE_BYTES and
-the client settings (see `client.py`); `meta["download_timeout"]` overrides DOWNLOAD_TIMEOUT
-for one request.
+Stage 5 of the flow. Every worker and the spider's own code (`await session.get(...)`) fetch
+through one Session, so they share one connection pool, one set of headers and auth, and one
+cookie jar. The session follows redirects itself, hop by hop, so the jar sees every
+Set-Cookie (a login that answers 302 + Set-Cookie is the common case), a loop is caught, and
+credentials never follow a redirect to another origin. It is also the one place where
+httpx's exceptions become scrapekit's `FetchError` tree, with the request attached.
+Reads MAX_RESPONSE_BYTES, WARN_RESPONSE_BYTES, REDIRECT_ENABLED, REDIRECT_MAX_TIMES,
+COOKIES_ENABLED and PERSIST_SESSION_COOKIES, and the client settings (see `client.py`);
+`meta["download_timeout"]` overrides DOWNLOAD_TIMEOUT for one request.
 """
 
 from __future__ import annotations
@@ -32,11 +35,14 @@ from scrapekit.exceptions import (
 from scrapekit.request import Request
 from scrapekit.response import Response
 from scrapekit.session.client import build_client
+from scrapekit.session.cookiejar import CookieJar
+from scrapekit.session.forms import FormValue, form_request
 
 if TYPE_CHECKING:
     from scrapekit.settings import Settings
 
 log = structlog.get_logger(__name__)
+_NO_AUTH = httpx.Auth()  # sent on hops to another origin: credentials stay with their host
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,24 +50,33 @@ class SessionStatistics:
     """Traffic through the session."""
 
     requests: int
+    redirects: int
     bytes_received: int
+    cookies: int
     errors: Mapping[str, int]
 
 
 class Session:
-    """Owns the crawl's httpx.AsyncClient; `fetch()` turns a Request into a Response."""
+    """Owns the crawl's one httpx.AsyncClient and cookie jar; fetch() makes Responses."""
 
     def __init__(
         self,
         client: httpx.AsyncClient,
         *,
+        jar: CookieJar | None = None,
         max_response_bytes: int = 0,
         warn_response_bytes: int = 0,
+        follow_redirects: bool = True,
+        max_redirects: int = 20,
     ) -> None:
         self._client = client
+        self._jar = jar
         self._max_bytes = max_response_bytes
         self._warn_bytes = warn_response_bytes
+        self._follow = follow_redirects
+        self._max_redirects = max_redirects
         self._requests = 0
+        self._redirects = 0
         self._bytes = 0
         self._errors: Counter[str] = Counter()
 
@@ -69,11 +84,17 @@ class Session:
     def from_settings(
         cls, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> Session:
-        """A session with a client built from settings."""
+        """A session with a client and a cookie jar built from settings."""
+        jar = None
+        if settings["COOKIES_ENABLED"]:
+            jar = CookieJar(persist_session_cookies=bool(settings["PERSIST_SESSION_COOKIES"]))
         return cls(
             build_client(settings, transport=transport),
+            jar=jar,
             max_response_bytes=int(settings["MAX_RESPONSE_BYTES"]),
             warn_response_bytes=int(settings["WARN_RESPONSE_BYTES"]),
+            follow_redirects=bool(settings["REDIRECT_ENABLED"]),
+            max_redirects=int(settings["REDIRECT_MAX_TIMES"]),
         )
 
     async def __aenter__(self) -> Session:
@@ -99,14 +120,25 @@ class Session:
         return self._client.headers
 
     @property
-    def cookies(self) -> httpx.Cookies:
-        """The session's cookies."""
-        return self._client.cookies
+    def auth(self) -> httpx.Auth | None:
+        """Credentials for every request: set a (user, password) tuple or any httpx.Auth."""
+        return self._client.auth
+
+    @auth.setter
+    def auth(self, value: httpx.Auth | tuple[str, str] | None) -> None:
+        self._client.auth = value  # type: ignore[assignment]  # httpx accepts None to unset
+
+    @property
+    def cookies(self) -> CookieJar:
+        """The session's cookie jar (an empty, unused one when COOKIES_ENABLED is false)."""
+        if self._jar is None:
+            self._jar = CookieJar()
+        return self._jar
 
     # -- fetching ----------------------------------------------------------------------------
 
     async def fetch(self, request: Request) -> Response:
-        """Send a request and read its whole body.
+        """Send a request, following redirects hop by hop, and read the final body.
 
         Raises a `FetchError` subclass carrying the request (and the response when one came).
         """
@@ -121,7 +153,7 @@ class Session:
                 content=request.body or None,
                 timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout),
             )
-            http_response = await self._client.send(http_request, stream=True)
+            http_response, chain = await self._send(http_request, request)
             try:
                 body = await self._read_body(http_response, request)
             finally:
@@ -129,20 +161,64 @@ class Session:
         except FetchError as exc:
             self._errors[exc.reason] += 1
             raise
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             error = _translate(exc, request)
             self._errors[error.reason] += 1
             raise error from exc
         self._bytes += len(body)
         return Response(
-            str(http_response.url) if http_response.history else request.url,
+            str(http_response.url) if chain else request.url,
             status=http_response.status_code,
             headers=http_response.headers,
             body=body,
             request=request,
             elapsed=time.perf_counter() - started,
             http_version=http_response.http_version,
+            redirect_urls=tuple(chain),
         )
+
+    async def _send(
+        self, http_request: httpx.Request, request: Request
+    ) -> tuple[httpx.Response, list[str]]:
+        """Send, applying the cookie jar on every hop; return the final response and the chain."""
+        jar = self._jar
+        origin = http_request.url.netloc, http_request.url.scheme
+        visited = {(http_request.method, str(http_request.url))}
+        chain: list[str] = []
+        auth: Any = httpx.USE_CLIENT_DEFAULT
+        while True:
+            url = str(http_request.url)
+            if jar is not None and (cookie := jar.header_for(url)) is not None:
+                http_request.headers["Cookie"] = cookie
+            response = await self._client.send(http_request, stream=True, auth=auth)
+            if jar is not None and (set_cookies := response.headers.get_list("set-cookie")):
+                jar.extract(url, set_cookies)
+            next_request = response.next_request
+            if next_request is None or not self._follow:
+                return response, chain
+            await response.aclose()
+            target = str(next_request.url)
+            if next_request.url.scheme not in ("http", "https"):
+                error = InvalidURL(target, f"redirected here from {url}; only http(s) is fetched")
+                error.request = request
+                raise error
+            if (next_request.method, target) in visited:
+                raise TooManyRedirects(
+                    f"{request.url}: redirect loop ({' -> '.join([*chain, url, target])})",
+                    request=request,
+                )
+            if len(chain) >= self._max_redirects:
+                raise TooManyRedirects(
+                    f"{request.url}: more than {self._max_redirects} redirects "
+                    "(REDIRECT_MAX_TIMES)",
+                    request=request,
+                )
+            visited.add((next_request.method, target))
+            chain.append(url)
+            self._redirects += 1
+            same_origin = (next_request.url.netloc, next_request.url.scheme) == origin
+            auth = httpx.USE_CLIENT_DEFAULT if same_origin else _NO_AUTH
+            http_request = next_request
 
     async def _read_body(self, response: httpx.Response, request: Request) -> bytes:
         """The decoded body, cut off at MAX_RESPONSE_BYTES (checked after decompression)."""
@@ -168,6 +244,8 @@ class Session:
             log.warning("large response", url=request.url, bytes=size, limit=self._warn_bytes)
         return b"".join(chunks)
 
+    # -- conveniences for login code ---------------------------------------------------------
+
     async def request(self, method: str, url: str, **kwargs: Any) -> Response:
         """Fetch outside the crawl queue (e.g. to log in), through the same client and cookies.
 
@@ -183,14 +261,29 @@ class Session:
         """`request("POST", url, ...)`."""
         return await self.request("POST", url, **kwargs)
 
+    async def submit_form(
+        self,
+        response: Response,
+        formdata: Mapping[str, FormValue] | None = None,
+        *,
+        selector: str = "form",
+        **kwargs: Any,
+    ) -> Response:
+        """Fill the page's form (keeping hidden fields such as CSRF tokens) and submit it."""
+        return await self.fetch(form_request(response, formdata, selector=selector, **kwargs))
+
     def statistics(self) -> SessionStatistics:
         """A snapshot of the session's counters."""
         return SessionStatistics(
-            requests=self._requests, bytes_received=self._bytes, errors=dict(self._errors)
+            requests=self._requests,
+            redirects=self._redirects,
+            bytes_received=self._bytes,
+            cookies=len(self._jar) if self._jar is not None else 0,
+            errors=dict(self._errors),
         )
 
 
-def _translate(exc: httpx.HTTPError, request: Request) -> FetchError:
+def _translate(exc: httpx.HTTPError | httpx.InvalidURL, request: Request) -> FetchError:
     """The scrapekit error for an httpx error; the only place this mapping lives."""
     detail = (
         f"{request.url}: {type(exc).__name__}: {exc}" if str(exc) else f"{request.url}: {exc!r}"
@@ -198,10 +291,7 @@ def _translate(exc: httpx.HTTPError, request: Request) -> FetchError:
     if isinstance(exc, httpx.TimeoutException):
         return FetchTimeout(detail, request=request)
     if isinstance(exc, httpx.TooManyRedirects):
-        return TooManyRedirects(
-            f"{request.url}: too many redirects (REDIRECT_MAX_TIMES) or a redirect loop",
-            request=request,
-        )
+        return TooManyRedirects(detail, request=request)
     if isinstance(exc, httpx.DecodingError):
         return DecodingError(detail, request=request)
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):

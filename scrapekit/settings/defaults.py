@@ -44,6 +44,9 @@ CONCURRENCY = 16
 DEPTH_LIMIT = 0
 """Deepest link depth followed from the start requests, which are depth 0 (0 = unlimited)."""
 
+FRONTIER = "memory"
+"""Where pending requests and seen fingerprints live: "memory" (lost at exit)."""
+
 # -- session and HTTP -------------------------------------------------------------------------
 
 DEFAULT_REQUEST_HEADERS = {
@@ -75,6 +78,32 @@ USER_AGENT = f"scrapekit/{__version__}"
 
 WARN_RESPONSE_BYTES = 0
 """Log a warning for a response body larger than this many bytes (0 = off)."""
+
+# -- login session: cookies, headers, login -------------------------------------------------
+
+COOKIES_ENABLED = True
+"""Keep a cookie jar for the crawl's session (false: never send or store cookies)."""
+
+COOKIES_FLUSH_SECONDS = 1.0
+"""Most seconds between writes of changed cookies to the persisted jar (also after a login)."""
+
+COOKIES_PERSIST = True
+"""Persist the cookie jar in SQLite under STATE_DIR/<SESSION_NAME>/session.db across runs."""
+
+LOGIN_CHECK_URL = ""
+"""URL fetched at start to check persisted cookies with the spider's is_logged_in (empty: skip)."""
+
+LOGIN_URL = ""
+"""The site's login page: a response redirected there counts as logged out (empty: unknown)."""
+
+MAX_RELOGINS = 3
+"""Most re-logins in one crawl before it stops with an error (a login loop)."""
+
+PERSIST_SESSION_COOKIES = True
+"""Also persist cookies without an expiry (login cookies usually are such session cookies)."""
+
+SESSION_NAME = ""
+"""Name of the persisted login session; spiders naming one share it (empty: the spider name)."""
 
 # -- pipelines and feeds ----------------------------------------------------------------------
 

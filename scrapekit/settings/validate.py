@@ -350,6 +350,7 @@ VALIDATORS: dict[str, Validator] = {
     "CLOSESPIDER_TIMEOUT": Float(min=0, unit="seconds"),
     "CONCURRENCY": Int(min=1),
     "DEPTH_LIMIT": Int(min=0),
+    "FRONTIER": Choice("memory"),
     # -- session and HTTP
     "DEFAULT_REQUEST_HEADERS": StrMap(),
     "DOWNLOAD_TIMEOUT": Float(gt=0, unit="seconds"),
@@ -360,6 +361,15 @@ VALIDATORS: dict[str, Validator] = {
     "REDIRECT_MAX_TIMES": Int(min=0),
     "USER_AGENT": Str(),
     "WARN_RESPONSE_BYTES": Int(min=0, unit="bytes"),
+    # -- login session: cookies, headers, login
+    "COOKIES_ENABLED": Bool(),
+    "COOKIES_FLUSH_SECONDS": Float(gt=0, unit="seconds"),
+    "COOKIES_PERSIST": Bool(),
+    "LOGIN_CHECK_URL": Str(),
+    "LOGIN_URL": Str(),
+    "MAX_RELOGINS": Int(min=0),
+    "PERSIST_SESSION_COOKIES": Bool(),
+    "SESSION_NAME": Str(),
     # -- pipelines and feeds
     "FEEDS": FeedMap(),
     "FEED_EXPORT_FIELDS": StrList(),

@@ -83,14 +83,14 @@ async def test_redirects_are_followed_and_the_final_url_kept(
 
 
 async def test_redirect_loop_is_a_clear_error(httpserver: HTTPServer, session: Session) -> None:
-    """A redirect loop raises TooManyRedirects naming the URL and the setting."""
-    httpserver.expect_request("/loop").respond_with_data(
-        "", status=302, headers={"Location": "/loop"}
-    )
-    request = Request(httpserver.url_for("/loop"))
-    with pytest.raises(TooManyRedirects, match="REDIRECT_MAX_TIMES") as info:
+    """A redirect loop is caught at its first repeat and the error shows the chain."""
+    httpserver.expect_request("/a").respond_with_data("", status=302, headers={"Location": "/b"})
+    httpserver.expect_request("/b").respond_with_data("", status=301, headers={"Location": "/a"})
+    request = Request(httpserver.url_for("/a"))
+    with pytest.raises(TooManyRedirects, match=r"redirect loop \(.*/a -> .*/b -> .*/a\)") as info:
         await session.fetch(request)
     assert info.value.request is request
+    assert len(httpserver.log) == 2  # stopped before fetching /a again
 
 
 async def test_connection_refused_is_a_transport_error(
@@ -163,7 +163,22 @@ def test_client_pool_and_protocols_follow_settings(http2: bool) -> None:
     """The pool holds CONCURRENCY connections; HTTP/2 is on only when HTTP2 is set."""
     from scrapekit.session import build_client
 
-    client = build_client(settings(CONCURRENCY=7, HTTP2=http2, REDIRECT_MAX_TIMES=4))
+    client = build_client(settings(CONCURRENCY=7, HTTP2=http2))
     pool = client._transport._pool  # type: ignore[attr-defined]
     assert (pool._max_connections, pool._http1, pool._http2) == (7, True, http2)
-    assert client.max_redirects == 4
+
+
+async def test_redirect_limit_comes_from_settings(httpserver: HTTPServer) -> None:
+    """REDIRECT_MAX_TIMES hops are followed; one more fails as too many redirects."""
+    for i in range(4):
+        httpserver.expect_request(f"/r{i}").respond_with_data(
+            "", status=302, headers={"Location": f"/r{i + 1}"}
+        )
+    httpserver.expect_request("/r4").respond_with_data("end")
+    async with Session.from_settings(settings(REDIRECT_MAX_TIMES=4)) as four:
+        response = await four.fetch(Request(httpserver.url_for("/r0")))
+        assert response.text == "end"
+        assert response.redirect_urls == tuple(httpserver.url_for(f"/r{i}") for i in range(4))
+    async with Session.from_settings(settings(REDIRECT_MAX_TIMES=3)) as three:
+        with pytest.raises(TooManyRedirects, match="more than 3 redirects"):
+            await three.fetch(Request(httpserver.url_for("/r0")))

@@ -1,0 +1,166 @@
+"""The login lifecycle: start logged in, notice a logged-out session, log in again once.
+
+At start, persisted cookies are checked first (LOGIN_CHECK_URL, judged by the spider's
+`is_logged_in`) and `login()` runs only when they fail, so a cron run whose cookies are still
+good sends no login request. During the crawl a response judged logged out (the spider says
+False, or a 401, or a redirect to LOGIN_URL) triggers ONE re-login for the whole session,
+however many workers saw it: workers hold new requests while it runs, and the request that
+saw the logged-out page is fetched again. Reads LOGIN_CHECK_URL, LOGIN_URL and MAX_RELOGINS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
+
+import structlog
+
+from scrapekit.exceptions import LoginFailed
+
+if TYPE_CHECKING:
+    from scrapekit.response import Response
+    from scrapekit.session.session import Session
+    from scrapekit.settings import Settings
+    from scrapekit.spider import Spider
+
+log = structlog.get_logger(__name__)
+
+
+class Flushable(Protocol):
+    """Whatever persists the jar (the cookie sync): written right after a login."""
+
+    async def flush(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoginStatistics:
+    """How often the crawl logged in, and why."""
+
+    logins: int
+    relogins: int
+    skipped: bool
+
+
+def has_login(spider: Spider) -> bool:
+    """Whether the spider defines `login()` (the base class has none)."""
+    from scrapekit.spider import Spider
+
+    return type(spider).login is not Spider.login
+
+
+class LoginManager:
+    """Keeps the shared session logged in; one re-login at a time for all workers."""
+
+    def __init__(
+        self, spider: Spider, session: Session, settings: Settings, cookies: Flushable
+    ) -> None:
+        self._spider = spider
+        self._session = session
+        self._cookies = cookies
+        # The spider's attributes win: they may depend on its arguments (-a base_url=...).
+        self._check_url = spider.login_check_url or str(settings["LOGIN_CHECK_URL"])
+        login_url = spider.login_url or str(settings["LOGIN_URL"])
+        parts = urlsplit(login_url)
+        self._login_netloc = parts.netloc.lower()
+        self._login_path = parts.path if login_url else ""
+        self._max_relogins = int(settings["MAX_RELOGINS"])
+        self._lock = asyncio.Lock()
+        self._ready = asyncio.Event()
+        self._ready.set()
+        #: Bumped after every login: a worker that saw a logged-out page under an older
+        #: generation knows someone already logged in again and simply retries.
+        self.generation = 0
+        self._logins = 0
+        self._relogins = 0
+        self._skipped = False
+
+    # -- judging -----------------------------------------------------------------------------
+
+    def is_logged_out(self, response: Response) -> bool:
+        """Whether a response shows the session has lost its login.
+
+        The spider's `is_logged_in` decides when it returns True or False; None ("cannot tell
+        from this page") falls back to: a 401, or a redirect that ended on LOGIN_URL.
+        """
+        verdict = self._spider.is_logged_in(response)
+        if verdict is not None:
+            return not verdict
+        if response.status == 401:
+            return True
+        if self._login_path and response.redirect_urls:
+            final = urlsplit(response.url)
+            return final.path == self._login_path and (
+                not self._login_netloc or final.netloc.lower() == self._login_netloc
+            )
+        return False
+
+    # -- start -------------------------------------------------------------------------------
+
+    async def start(self, *, have_cookies: bool) -> None:
+        """Make sure the session is logged in before any page is crawled.
+
+        Raises LoginFailed when login() raises or the session still looks logged out.
+        """
+        if have_cookies and self._check_url:
+            response = await self._session.get(self._check_url)
+            if not self.is_logged_out(response):
+                self._skipped = True
+                log.info("login skipped", reason="persisted cookies are still logged in")
+                return
+            log.info("login needed", reason="persisted cookies are logged out")
+        elif have_cookies:
+            self._skipped = True
+            log.info("login skipped", reason="persisted cookies (no LOGIN_CHECK_URL to check)")
+            return
+        await self._login("start")
+
+    # -- during the crawl ------------------------------------------------------------------
+
+    async def wait_ready(self) -> None:
+        """Return once no re-login is running (new requests wait here)."""
+        if not self._ready.is_set():
+            await self._ready.wait()
+
+    async def relogin(self, seen_generation: int, url: str) -> None:
+        """Log in again, once for every worker that saw the logged-out page under one login."""
+        async with self._lock:
+            if self.generation != seen_generation:
+                return  # another worker already logged in again since this page was fetched
+            if self._relogins >= self._max_relogins:
+                raise LoginFailed(
+                    f"still logged out after {self._relogins} re-logins (MAX_RELOGINS="
+                    f"{self._max_relogins}); last logged-out page: {url}. Check login() and "
+                    "is_logged_in()"
+                )
+            self._ready.clear()
+            try:
+                log.warning("session logged out", url=url)
+                await self._login("expired")
+                self._relogins += 1
+            finally:
+                self.generation += 1
+                self._ready.set()
+
+    async def _login(self, reason: str) -> None:
+        try:
+            await self._spider.login(self._session)
+        except LoginFailed:
+            raise
+        except Exception as exc:
+            raise LoginFailed(f"login() failed: {type(exc).__name__}: {exc}") from exc
+        if self._check_url:
+            response = await self._session.get(self._check_url)
+            if self.is_logged_out(response):
+                raise LoginFailed(
+                    f"still logged out after login(): {self._check_url} (LOGIN_CHECK_URL) "
+                    "was judged logged out; check the credentials and is_logged_in()"
+                )
+        self._logins += 1
+        await self._cookies.flush()
+        log.info("logged in", reason=reason, logins=self._logins)
+
+    def statistics(self) -> LoginStatistics:
+        """Logins and re-logins so far."""
+        return LoginStatistics(logins=self._logins, relogins=self._relogins, skipped=self._skipped)
