@@ -111,6 +111,7 @@ class Response:
         "elapsed",
         "headers",
         "http_version",
+        "redirect_urls",
         "request",
         "status",
         "url",
@@ -126,6 +127,7 @@ class Response:
         request: Request | None = None,
         elapsed: float = 0.0,
         http_version: str = "HTTP/1.1",
+        redirect_urls: tuple[str, ...] = (),
     ) -> None:
         self.url = url
         self.status = status
@@ -134,6 +136,8 @@ class Response:
         self.request = request if request is not None else Request(url)
         self.elapsed = elapsed
         self.http_version = http_version
+        #: The URLs redirected from, in order, when the body came from a redirect target.
+        self.redirect_urls = redirect_urls
         #: Links follow()/follow_all() skipped, by reason ("link scheme mailto", "link malformed").
         self.dropped_links: Counter[str] = Counter()
         self._text: str | None = None
