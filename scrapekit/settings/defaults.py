@@ -47,6 +47,65 @@ DEPTH_LIMIT = 0
 FRONTIER = "memory"
 """Where pending requests and seen fingerprints live: "memory" (lost at exit)."""
 
+# -- politeness: rate limits, retries, robots.txt -------------------------------------------
+
+AUTOTHROTTLE = False
+"""Adapt each host's rate: halve it on 429/503/timeouts, raise it slowly while healthy."""
+
+AUTOTHROTTLE_STEP = 0.5
+"""Requests per second added to a healthy host's rate at each AutoThrottle increase."""
+
+BURST = 1
+"""Requests a host's token bucket may send at once after being idle (with RATE > 0)."""
+
+CONCURRENCY_PER_HOST = 8
+"""Most requests in flight to one host (or domain, see RATE_LIMIT_KEY) at once (0 = no limit)."""
+
+DOWNLOAD_DELAY = 0.0
+"""Seconds between the end of one request to a host and the start of the next (0 = none)."""
+
+RANDOMIZE_DELAY = True
+"""Vary DOWNLOAD_DELAY randomly between 0.5x and 1.5x, as Scrapy does."""
+
+RATE = 0.0
+"""Requests per second allowed to one host, as a token bucket with BURST (0 = no limit)."""
+
+RATE_LIMIT_KEY = "host"
+"""What rate limits apply to: each "host", or each registered "domain" (www.x.com = api.x.com)."""
+
+RATE_MAX = 50.0
+"""Highest rate AutoThrottle raises a host to (requests per second)."""
+
+RATE_MIN = 0.5
+"""Lowest rate AutoThrottle lowers a host to (requests per second)."""
+
+RETRY_AFTER_MAX = 600.0
+"""Longest Retry-After honoured (seconds); a longer one is cut to this."""
+
+RETRY_BACKOFF_BASE = 0.5
+"""Seconds the first retry waits at most; each later retry doubles it (full jitter)."""
+
+RETRY_BACKOFF_MAX = 60.0
+"""Longest wait before a retry (seconds), however many attempts came before."""
+
+RETRY_ENABLED = True
+"""Retry failed requests (network errors and RETRY_HTTP_CODES)."""
+
+RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
+"""Response statuses that are retried."""
+
+RETRY_TIMES = 3
+"""Retries after the first attempt before a request fails for good."""
+
+ROBOTSTXT_OBEY = False
+"""Fetch each host's robots.txt and drop the requests it disallows (new projects turn it on)."""
+
+ROBOTSTXT_RETRY_SECONDS = 300.0
+"""After a 5xx or unreachable robots.txt (treated as disallow-all), seconds before refetching."""
+
+ROBOTSTXT_USER_AGENT = ""
+"""User agent token matched in robots.txt groups (empty: the first word of USER_AGENT)."""
+
 # -- session and HTTP -------------------------------------------------------------------------
 
 DEFAULT_REQUEST_HEADERS = {
