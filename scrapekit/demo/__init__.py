@@ -3,7 +3,8 @@
     with DemoSite(products=100, session_max_requests=50) as site:
         httpx.get(site.url + "/catalogue/page-1.html")
 
-The site itself (pages, login, sessions) lives in `scrapekit.demo.site`.
+The site lives beside this module: `catalogue` (data), `pages` (HTML), `sessions` (signed login
+sessions that survive a restart of the site) and `site` (routing and the HTTP server).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import asyncio
 import threading
 from types import TracebackType
 
-from scrapekit.demo.site import DemoHTTPServer, Product, SiteApp, SiteOptions, SiteStats
+from scrapekit.demo.catalogue import Product
+from scrapekit.demo.sessions import DEMO_SECRET
+from scrapekit.demo.site import DemoHTTPServer, SiteApp, SiteOptions, SiteStats
 
 __all__ = ["DemoSite", "Product", "SiteStats"]
 
@@ -22,6 +25,8 @@ class DemoSite:
 
     A sync and an async context manager; `stop()` / `aclose()` are idempotent, and a stopped
     site cannot be started again (make a new one, on the same `port` if a restart is wanted).
+    Sites with the same `secret` accept each other's session cookies, so a login outlives a
+    restart; the default secret is the same for every run.
     """
 
     def __init__(
@@ -38,10 +43,12 @@ class DemoSite:
         host: str = "127.0.0.1",
         port: int = 0,
         verbose: bool = False,
+        secret: str = DEMO_SECRET,
     ) -> None:
         options = SiteOptions(
-            products, per_page, session_max_requests, session_max_age, require_login,
-            delay, username, password, verbose,
+            products=products, per_page=per_page, session_max_requests=session_max_requests,
+            session_max_age=session_max_age, require_login=require_login, delay=delay,
+            username=username, password=password, verbose=verbose, secret=secret,
         )  # fmt: skip
         self.app = SiteApp(options)
         self._address = (host, port)
@@ -114,7 +121,7 @@ class DemoSite:
         self.app.reset_stats()
 
     def expire_sessions(self) -> None:
-        """End every current session now, as if each had expired."""
+        """End every session issued until now, as if each had expired (in this process only)."""
         self.app.expire_sessions()
 
     def __enter__(self) -> DemoSite:

@@ -17,6 +17,7 @@ from types import FrameType
 
 from scrapekit.demo import DemoSite
 from scrapekit.demo.run import add_run_command
+from scrapekit.demo.sessions import DEMO_SECRET
 
 
 def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,6 +37,12 @@ def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     parser.add_argument("--delay", type=float, default=0.0, help="seconds added to every reply")
     parser.add_argument("--username", default="demo", help="the login's username")
     parser.add_argument("--password", default="demo", help="the login's password")
+    parser.add_argument(
+        "--secret",
+        default=DEMO_SECRET,
+        help="signs session cookies: sites with the same secret accept each other's logins"
+        " (default: the published demo secret)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     parser.set_defaults(handler=serve)
 
@@ -60,6 +67,7 @@ def serve(args: argparse.Namespace) -> int:
         password=args.password,
         port=args.port,
         verbose=args.verbose,
+        secret=args.secret,
     )
     try:
         with site:

@@ -1,344 +1,45 @@
-"""The bundled demo site: a deterministic bookshop catalogue, its login, and the HTTP handler.
+"""The bundled demo site: routing, counters and the HTTP transport.
 
 Three layers, top to bottom:
 
-1. data: `build_catalogue()` makes the same `Product`s on every run (seeded per product id,
-   so product *n* does not depend on how many products there are);
-2. `SiteApp`: routing, sessions, CSRF and counters, as a pure `PageRequest -> Reply` function
-   guarded by one lock (handler threads call it concurrently);
+1. data and pages: `catalogue.py` makes the same `Product`s on every run, `pages.py` renders them;
+2. `SiteApp`: routing, counters, and the login form, as a pure `PageRequest -> Reply` function that
+   handler threads call concurrently (sessions and CSRF tokens: `sessions.py`);
 3. transport: `DemoRequestHandler` + `DemoHTTPServer` (stdlib `ThreadingHTTPServer`, HTTP/1.1
    keep-alive, a Content-Length on every reply, silent unless `verbose`).
 
 Options (`SiteOptions`): products, per_page, session_max_requests, session_max_age,
-require_login, delay, username, password, verbose.
+require_login, delay, username, password, verbose, secret.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import json
-import posixpath
-import random
 import re
-import secrets
 import socket
 import socketserver
 import sys
 import threading
 import time
-import unicodedata
 from dataclasses import dataclass, field
-from decimal import Decimal
-from enum import Enum
-from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qs, quote, urlsplit
 
-# -- data --------------------------------------------------------------------------------------
-
-CATEGORIES: tuple[tuple[str, str], ...] = (
-    ("travel", "Travel"), ("mystery", "Mystery"), ("historical-fiction", "Historical Fiction"),
-    ("poetry", "Poetry"), ("science", "Science"), ("philosophy", "Philosophy"),
-    ("romance", "Romance"), ("fantasy", "Fantasy"), ("food-drink", "Food & Drink"),
-    ("art", "Art"),
-)  # fmt: skip
-_ADJECTIVES = (
-    "Silent", "Crimson", "Forgotten", "Hidden", "Little", "Last", "Golden", "Broken", "Wandering",
-    "Midnight", "Café", "Naïve", "Über", "Frozen", "Quiet", "Electric", "Señor", "Bright", "Lost",
-    "Curious", "Distant", "Velvet", "Hollow", "Secret",
-)  # fmt: skip
-_NOUNS = (
-    "Garden", "River", "Atlas", "Kingdom", "Letters", "Smörgåsbord", "Machine", "Orchard",
-    "Lighthouse", "Archive", "Harbour", "Crónica", "Cartographer", "Winter", "Island", "Engine",
-    "Library", "Fjord", "Daughter", "Alphabet", "Mirror", "Rooftops",
-)  # fmt: skip
-_SENTENCES = (
-    "A “page-turner”, according to nobody in particular.",
-    "Set in São Paulo, Kraków and Reykjavík over one long, strange summer.",
-    "It’s the kind of book you lend — and never get back.",  # noqa: RUF001 (typographic on purpose)
-    "Contains 3 maps, 12 recipes, and one très mysterious cat.",
-    "The author’s début, translated from the Portuguese by Zoë Brontë.",  # noqa: RUF001
-    'Readers say: "I couldn\'t put it down", which is, frankly, a problem.',
-    "Part memoir, part field guide; entirely unreliable.",
-    "Winner of the 1987 Prix des Lecteurs (runner-up, anyway).",
-    "Every chapter ends on a cliffhanger, except the last one.",
-    "Includes an index, a glossary, and a very long footnote.",
+from scrapekit.demo.catalogue import CATEGORIES, build_catalogue
+from scrapekit.demo.pages import (
+    HOME,
+    product_json,
+    render_error,
+    render_listing,
+    render_login,
+    render_page,
+    render_product,
+    render_redirect,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Product:
-    """One catalogue entry, exactly as the site renders it."""
-
-    id: int
-    slug: str
-    title: str
-    price: Decimal
-    upc: str
-    category: str
-    category_slug: str
-    stock: int
-    description: str
-
-    @property
-    def path(self) -> str:
-        """The detail page's URL path."""
-        return f"/catalogue/product/{self.slug}-{self.id}/index.html"
-
-    @property
-    def price_text(self) -> str:
-        """The price as printed on the pages, e.g. `£12.34`."""
-        return f"£{self.price}"
-
-
-def slugify(text: str) -> str:
-    """ASCII slug: accents folded, everything else not alphanumeric becomes one dash."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "item"
-
-
-def make_product(product_id: int) -> Product:
-    """Product `product_id`, the same on every run (its own seeded RNG)."""
-    rng = random.Random(f"scrapekit-demo:{product_id}")
-    adjective, noun = rng.choice(_ADJECTIVES), rng.choice(_NOUNS)
-    title = f"The {adjective} {noun}"
-    if product_id % 37 == 0:
-        title = f"“{adjective} {noun}”, and Other Stories"
-    elif product_id % 23 == 0:
-        title = f"{adjective} & {rng.choice(_ADJECTIVES)}: A {noun}"
-    elif product_id % 5 == 0:
-        title = f"{noun} of the {adjective} {rng.choice(_NOUNS)}"
-    if product_id % 50 == 7:
-        title += " 📚"
-    sentences = rng.sample(_SENTENCES, 3)
-    # Every 11th description has a newline inside the text, to exercise CSV/JSON exporters.
-    description = ("\n" if product_id % 11 == 0 else " ").join(sentences)
-    if product_id % 60 == 0:
-        description += " Now with a cat on the cover 🐈."
-    category_slug, category = CATEGORIES[rng.randrange(len(CATEGORIES))]
-    digest = hashlib.sha256(f"scrapekit-demo-upc:{product_id}".encode()).hexdigest()
-    return Product(
-        id=product_id,
-        slug=slugify(title),
-        title=title,
-        price=Decimal(rng.randrange(499, 6000)).scaleb(-2),  # pence -> pounds, always 2 places
-        upc=f"{digest[:10]}{product_id:06x}",  # the id suffix makes UPCs unique by construction
-        category=category,
-        category_slug=category_slug,
-        stock=rng.randint(1, 40),
-        description=description,
-    )
-
-
-def build_catalogue(count: int) -> tuple[Product, ...]:
-    """Products 1..count."""
-    return tuple(make_product(i) for i in range(1, count + 1))
-
-
-# -- pages ---------------------------------------------------------------------------------------
-
-HOME = "/catalogue/page-1.html"
-_CSS = (
-    "body{font:15px/1.5 system-ui,sans-serif;margin:0;color:#222}"
-    ".site-header{background:#2c3e50;padding:.6em 1em}.site-header a{color:#fff}"
-    ".container{display:flex;gap:2em;padding:1em}.sidebar{min-width:14em}"
-    ".products{display:grid;grid-template-columns:repeat(4,1fr);gap:1em}"
-    ".product{border:1px solid #ddd;padding:.6em}.price{color:#2a7d2a;font-weight:bold}"
-    ".pager{list-style:none;display:flex;gap:1em}.error{color:#b00}"
-    ".site-footer{border-top:1px solid #ddd;padding:1em;font-size:.85em}"
-)
-_STARS = ("One", "Two", "Three", "Four", "Five")
-_ERRORS = {
-    400: ("Bad request", "The request could not be understood."),
-    403: ("Forbidden", "CSRF verification failed. Request aborted."),
-    404: ("Page not found", "Sorry, the page you asked for does not exist."),
-    405: ("Method not allowed", "This page only answers GET and HEAD."),
-}
-# The oddities a crawler must survive: non-HTTP schemes, a fragment, and an unparsable URL.
-_FOOTER_LINKS = (
-    '<nav class="footer-links"><a href="mailto:shop@books.example">Email us</a> · '
-    '<a href="tel:+442079460000">+44 20 7946 0000</a> · '
-    '<a href="javascript:void(0)" class="cookie-settings">Cookie settings</a> · '
-    f'<a href="{HOME}#content">Back to the first page</a> · '
-    '<a href="http://[broken">Our partner bookshop</a></nav>'
-)
-
-
-def relative(from_path: str, to_path: str) -> str:
-    """The relative href from the page at `from_path` to `to_path` (keeps a trailing slash)."""
-    rel = posixpath.relpath(to_path, posixpath.dirname(from_path))
-    return rel + "/" if to_path.endswith("/") and not rel.endswith("/") else rel
-
-
-def _layout(title: str, main: str, logged_in: bool, *, sidebar: str = "", links: str = "") -> str:
-    account = (
-        '<a class="logout" href="/logout">Log out</a>'
-        if logged_in
-        else '<a class="login" href="/login">Log in</a>'
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en-GB">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title)} | Scrapekit Books</title>
-<style>{_CSS}</style>
-</head>
-<body id="top">
-<header class="site-header">
-<nav class="navbar"><a class="brand" href="{HOME}">Scrapekit Books</a>
-<ul class="nav"><li><a href="{HOME}">All products</a></li><li class="account">{account}</li></ul>
-</nav>
-</header>
-<div class="container">
-{sidebar}<main id="content">
-{main}
-</main>
-</div>
-<footer class="site-footer">
-{links}<p>© 2024 Scrapekit Books — a demo shop for scraping practice. Prices are fictional;
-nothing is for sale.</p>
-</footer>
-</body>
-</html>
-"""
-
-
-def _sidebar(counts: dict[str, int]) -> str:
-    items = "".join(
-        f'<li><a href="/catalogue/category/{slug}/">{escape(name)}</a> '
-        f'<span class="count">({counts.get(slug, 0)})</span></li>\n'
-        for slug, name in CATEGORIES
-    )
-    return (
-        '<aside class="sidebar">\n<h2>Categories</h2>\n'
-        f'<ul class="categories">\n{items}</ul>\n</aside>\n'
-    )
-
-
-def render_listing(
-    path: str,
-    heading: str,
-    products: tuple[Product, ...],
-    number: int,
-    per_page: int,
-    counts: dict[str, int],
-    logged_in: bool,
-) -> str:
-    """A listing page: `per_page` products, a pager, the category sidebar, the footer links."""
-    pages = max(1, -(-len(products) // per_page))
-    start = (number - 1) * per_page
-    shown = products[start : start + per_page]
-    articles = "".join(
-        f'<article class="product" data-id="{p.id}">\n'
-        f'<p class="star-rating {_STARS[p.id % 5]}" aria-label="{p.id % 5 + 1} of 5 stars"></p>\n'
-        f'<h3><a href="{relative(path, p.path)}" title="{escape(p.title)}">'
-        f"{escape(p.title)}</a></h3>\n"
-        f'<div class="product-price"><p class="price">{p.price_text}</p>\n'
-        f'<p class="availability">Available</p></div>\n</article>\n'
-        for p in shown
-    )
-    previous = (
-        f'<li class="previous"><a href="page-{number - 1}.html">previous</a></li> '
-        if number > 1
-        else ""
-    )
-    following = (
-        f' <li class="next"><a href="page-{number + 1}.html">next</a></li>'
-        if number < pages
-        else ""
-    )
-    main = (
-        f'<h1>{escape(heading)}</h1>\n<p class="results"><strong>{len(products)}</strong> results'
-        f" \N{EN DASH} showing <strong>{start + 1 if shown else 0}</strong> to"
-        f" <strong>{start + len(shown)}</strong>.</p>\n"
-        f'<section class="products">\n{articles}</section>\n'
-        f'<ul class="pager">{previous}<li class="current">Page {number} of {pages}</li>'
-        f"{following}</ul>"
-    )
-    title = heading if number == 1 else f"{heading}, page {number}"
-    return _layout(title, main, logged_in, sidebar=_sidebar(counts), links=_FOOTER_LINKS)
-
-
-def render_product(product: Product, logged_in: bool) -> str:
-    """A product detail page; stock is shown only to a logged-in visitor."""
-    p, path = product, product.path
-    if logged_in:
-        stock = f'<p class="stock" data-stock="{p.stock}">In stock ({p.stock} available)</p>'
-    else:
-        stock = '<p class="login-required"><a href="/login">Log in</a> to see stock</p>'
-    category_href = relative(path, f"/catalogue/category/{p.category_slug}/")
-    main = f"""<ul class="breadcrumb">
-<li><a href="{relative(path, HOME)}">Home</a></li>
-<li><a href="{category_href}">{escape(p.category)}</a></li>
-<li class="active">{escape(p.title)}</li>
-</ul>
-<article class="product-page" data-id="{p.id}">
-<h1>{escape(p.title)}</h1>
-<p class="price">{p.price_text}</p>
-{stock}
-<h2>Product description</h2>
-<div class="description"><p>{escape(p.description)}</p></div>
-<h2>Product information</h2>
-<table class="product-info">
-<tr class="upc"><th>UPC</th><td>{p.upc}</td></tr>
-<tr><th>Product type</th><td>Books</td></tr>
-<tr class="category"><th>Category</th><td>{escape(p.category)}</td></tr>
-<tr><th>Price (incl. tax)</th><td>{p.price_text}</td></tr>
-<tr><th>Number of reviews</th><td>{p.id % 7}</td></tr>
-</table>
-</article>"""
-    return _layout(p.title, main, logged_in)
-
-
-def render_login(form_token: str, next_path: str, logged_in: bool, error: str) -> str:
-    """The login form, with its CSRF token and, after a failed attempt, the error."""
-    error_html = f'<p class="error">{escape(error)}</p>\n' if error else ""
-    main = f"""<h1>Log in</h1>
-{error_html}<form method="post" action="/login" class="login-form">
-<input type="hidden" name="csrf_token" value="{escape(form_token)}">
-<input type="hidden" name="next" value="{escape(next_path)}">
-<p><label for="username">Username</label>
-<input type="text" id="username" name="username" autocomplete="username" required></p>
-<p><label for="password">Password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" required></p>
-<p><button type="submit">Log in</button></p>
-</form>"""
-    return _layout("Log in", main, logged_in)
-
-
-def render_error(status: int, logged_in: bool) -> str:
-    """An error page for `status`."""
-    title, text = _ERRORS[status]
-    return render_page(title, text, logged_in)
-
-
-def render_page(title: str, text: str, logged_in: bool) -> str:
-    """A plain page with a heading and one paragraph."""
-    return _layout(title, f"<h1>{escape(title)}</h1>\n<p>{escape(text)}</p>", logged_in)
-
-
-def render_redirect(location: str) -> str:
-    """The small body sent with a redirect."""
-    href = escape(location)
-    body = f'<p>Redirecting to <a href="{href}">{href}</a>.</p>'
-    return f"<!DOCTYPE html>\n<title>Redirecting</title>\n{body}\n"
-
-
-def product_json(product: Product, logged_in: bool) -> dict[str, object]:
-    """A product as the JSON API shows it (stock only to a logged-in visitor)."""
-    p = product
-    data: dict[str, object] = {
-        "id": p.id, "slug": p.slug, "title": p.title, "price": str(p.price), "currency": "GBP",
-        "upc": p.upc, "category": p.category, "url": p.path,
-    }  # fmt: skip
-    if logged_in:
-        data["stock"] = p.stock
-    return data
-
+from scrapekit.demo.sessions import DEMO_SECRET, SessionManager, Visitor
 
 # -- the site ------------------------------------------------------------------------------------
 
@@ -356,10 +57,13 @@ class SiteOptions:
     username: str = "demo"
     password: str = "demo"
     verbose: bool = False
+    secret: str = DEMO_SECRET  # signs session ids and CSRF tokens; same secret, same sessions
 
     def __post_init__(self) -> None:
         if self.products < 0 or self.per_page < 1:
             raise ValueError("products must be >= 0 and per_page >= 1")
+        if not self.secret:
+            raise ValueError("secret must not be empty")
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,21 +82,6 @@ STATS_PREFIXES = (
     "/catalogue/page-", "/catalogue/category/", "/catalogue/product/", "/login", "/logout",
     "/api/", "/robots.txt", "/slow",
 )  # fmt: skip
-
-
-class Visitor(Enum):
-    """What the request's cookies say about who is asking."""
-
-    ANONYMOUS = "anonymous"  # no session cookie
-    LOGGED_IN = "logged in"
-    EXPIRED = "expired"  # a session cookie the site no longer honours (expired, unknown, ended)
-
-
-@dataclass(slots=True)
-class _Session:
-    created: float
-    requests: int = 0
-    ended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,7 +130,7 @@ _PRODUCT = re.compile(r"/catalogue/product/([a-z0-9-]+)-([0-9]+)/index\.html")
 
 
 class SiteApp:
-    """Routing, sessions, CSRF and counters; thread-safe, no I/O except `/slow`."""
+    """Routing, the login form and counters; thread-safe, no I/O except `/slow`."""
 
     def __init__(self, options: SiteOptions) -> None:
         self.options = options
@@ -451,10 +140,13 @@ class SiteApp:
             slug: tuple(p for p in self.products if p.category_slug == slug)
             for slug, _ in CATEGORIES
         }
-        self._secret = secrets.token_bytes(32)
-        self._lock = threading.Lock()
-        self._sessions: dict[str, _Session] = {}
-        self._csrf_tokens: set[str] = set()
+        self.sessions = SessionManager(
+            options.secret,
+            username=options.username,
+            max_requests=options.session_max_requests,
+            max_age=options.session_max_age,
+        )
+        self._lock = threading.Lock()  # guards the counters
         self._counts: dict[str, int] = {}
 
     # -- state shared by handler threads ----------------------------------------------------
@@ -475,38 +167,12 @@ class SiteApp:
             self._counts.clear()
 
     def expire_sessions(self) -> None:
-        """End every session now, as if each had run out (for re-login tests)."""
-        with self._lock:
-            for session in self._sessions.values():
-                session.ended = True
+        """End every session issued until now, as if each had run out (for re-login tests)."""
+        self.sessions.expire_all()
 
     def _count(self, key: str) -> None:
         with self._lock:
             self._counts[key] = self._counts.get(key, 0) + 1
-
-    def _touch(self, session_id: str | None) -> Visitor:
-        """Count one request against the session and say whether it is still valid."""
-        if not session_id:  # absent, or emptied by a client that kept a deleted cookie
-            return Visitor.ANONYMOUS
-        opts = self.options
-        with self._lock:
-            session = self._sessions.get(session_id)
-            if session is None or session.ended:
-                return Visitor.EXPIRED
-            session.requests += 1
-            too_many = opts.session_max_requests is not None and (
-                session.requests > opts.session_max_requests
-            )
-            too_old = opts.session_max_age is not None and (
-                time.monotonic() - session.created > opts.session_max_age
-            )
-            if too_many or too_old:
-                session.ended = True
-                return Visitor.EXPIRED
-            return Visitor.LOGGED_IN
-
-    def _csrf_form_token(self, cookie_token: str) -> str:
-        return hmac.new(self._secret, cookie_token.encode(), "sha256").hexdigest()[:32]
 
     # -- routing ---------------------------------------------------------------------------------
 
@@ -517,7 +183,7 @@ class SiteApp:
         prefix = next((p for p in STATS_PREFIXES if path.startswith(p)), "other")
         self._count("requests")
         self._count("path:" + ("/" if path == "/" else prefix))
-        visitor = self._touch(request.cookies.get("sessionid"))
+        visitor = self.sessions.check(request.cookies.get("sessionid"))
         logged_in = visitor is Visitor.LOGGED_IN
         if request.method == "POST" and path != "/login":
             return _html(405, render_error(405, logged_in), ("Allow", "GET, HEAD"))
@@ -528,10 +194,7 @@ class SiteApp:
         if path == "/login":
             return self._login(request, query, logged_in)
         if path == "/logout":
-            session_id = request.cookies.get("sessionid")
-            with self._lock:
-                if session_id is not None and session_id in self._sessions:
-                    self._sessions[session_id].ended = True
+            self.sessions.revoke(request.cookies.get("sessionid"))
             return _redirect("/login", ("Set-Cookie", "sessionid=; Path=/; Max-Age=0; HttpOnly"))
         if path == "/api/products":
             return self._api(query, logged_in)
@@ -578,23 +241,22 @@ class SiteApp:
     def _login(self, request: PageRequest, query: dict[str, list[str]], logged_in: bool) -> Reply:
         opts = self.options
         cookie_token = request.cookies.get("csrftoken", "")
-        with self._lock:
-            known_token = cookie_token in self._csrf_tokens
+        known_token = self.sessions.knows_csrf_cookie(cookie_token)
         if request.method != "POST":
             headers: tuple[tuple[str, str], ...] = ()
             if not known_token:  # one pre-session token per client, reused like Django's
-                cookie_token = secrets.token_urlsafe(24)
-                with self._lock:
-                    self._csrf_tokens.add(cookie_token)
+                cookie_token = self.sessions.new_csrf_cookie()
                 headers = (("Set-Cookie", f"csrftoken={cookie_token}; Path=/; SameSite=Lax"),)
             next_path = _safe_next(query.get("next", [HOME])[0])
-            form = render_login(self._csrf_form_token(cookie_token), next_path, logged_in, "")
+            form = render_login(
+                self.sessions.csrf_form_token(cookie_token), next_path, logged_in, ""
+            )
             return _html(200, form, *headers)
         form_data = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
         field_value = {k: v[0] for k, v in form_data.items()}
         sent_token = field_value.get("csrf_token", "")
         if not known_token or not hmac.compare_digest(
-            sent_token.encode(), self._csrf_form_token(cookie_token).encode()
+            sent_token.encode(), self.sessions.csrf_form_token(cookie_token).encode()
         ):
             self._count("csrf_failures")
             return _html(403, render_error(403, logged_in))
@@ -609,9 +271,7 @@ class SiteApp:
             error = "Invalid username or password"
             form = render_login(sent_token, next_path, logged_in, error)
             return _html(200, form)
-        session_id = secrets.token_urlsafe(24)
-        with self._lock:
-            self._sessions[session_id] = _Session(created=time.monotonic())
+        session_id = self.sessions.issue()
         self._count("logins")
         return _redirect(next_path, ("Set-Cookie", f"sessionid={session_id}; Path=/; HttpOnly"))
 

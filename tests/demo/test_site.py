@@ -1,4 +1,4 @@
-"""The demo site over real loopback HTTP: catalogue, login with CSRF, sessions, CLI."""
+"""The demo site over real loopback HTTP: listings, product pages, the API, transport, CLI."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ import pytest
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scrapekit.demo import DemoSite
-from scrapekit.demo.site import CATEGORIES, build_catalogue
+from scrapekit.demo.catalogue import CATEGORIES, build_catalogue
+from scrapekit.demo.sessions import DEMO_SECRET, SessionToken, sign_token
 
 HOME = "/catalogue/page-1.html"
 
@@ -48,19 +49,6 @@ def first(page: LexborHTMLParser | LexborNode, selector: str) -> LexborNode:
 
 def css_text(page: LexborHTMLParser | LexborNode, selector: str) -> str:
     return first(page, selector).text(strip=True)
-
-
-def csrf_token(http: httpx.Client, path: str = "/login") -> str:
-    """GET the login form (which sets the csrftoken cookie) and return its hidden token."""
-    page = parse(http.get(path))
-    token = first(page, 'form[action="/login"] input[name="csrf_token"]').attributes["value"]
-    assert token
-    return token
-
-
-def log_in(http: httpx.Client, password: str = "demo", **extra: str) -> httpx.Response:
-    data = {"csrf_token": csrf_token(http), "username": "demo", "password": password, **extra}
-    return http.post("/login", data=data)
 
 
 def crawl_listing(http: httpx.Client, start: str) -> tuple[list[str], list[str]]:
@@ -146,144 +134,6 @@ def test_every_product_has_a_unique_upc(site: DemoSite, client: httpx.Client) ->
     upcs = [css_text(parse(client.get(p.path)), "tr.upc td") for p in site.products]
     assert upcs == [p.upc for p in site.products]
     assert len(set(upcs)) == 500
-
-
-def test_catalogue_is_deterministic() -> None:
-    """Products are the same on every run and do not depend on the catalogue size."""
-    products = build_catalogue(500)
-    assert build_catalogue(20) == products[:20]
-    one = products[0]
-    assert (one.title, one.upc, str(one.price)) == ("The Frozen Fjord", "5128a184c5000001", "46.80")
-    assert any("📚" in p.title for p in products)
-    assert any("“" in p.title and "," in p.title for p in products)
-
-
-def test_login_shows_stock_and_logout_marker(site: DemoSite, client: httpx.Client) -> None:
-    """GET form, POST with its CSRF token: 302 home, an HttpOnly sessionid, then stock is shown."""
-    logins = site.stats.logins
-    response = log_in(client)
-    assert response.status_code == 302
-    assert response.headers["location"] == HOME
-    cookie = response.headers["set-cookie"]
-    assert cookie.startswith("sessionid=")
-    assert "HttpOnly" in cookie
-    assert "Path=/" in cookie
-    assert "expires" not in cookie.lower(), "a session cookie has no expiry"
-    assert "max-age" not in cookie.lower()
-    product = site.products[3]
-    page = parse(client.get(product.path))
-    stock = first(page, "p.stock")
-    assert stock.attributes["data-stock"] == str(product.stock)
-    assert stock.text() == f"In stock ({product.stock} available)"
-    assert page.css_first("a.logout") is not None
-    assert page.css_first("a.login") is None
-    assert site.stats.logins == logins + 1
-
-
-def test_login_returns_to_next(site: DemoSite, client: httpx.Client) -> None:
-    """A login started from `/login?next=PATH` redirects back to PATH."""
-    target = site.products[1].path
-    token = csrf_token(client, f"/login?next={target}")
-    data = {"csrf_token": token, "username": "demo", "password": "demo", "next": target}
-    assert client.post("/login", data=data).headers["location"] == target
-
-
-def test_wrong_password_shows_error(site: DemoSite, client: httpx.Client) -> None:
-    """Wrong credentials give the form again (200) with an error, and no session."""
-    failed = site.stats.failed_logins
-    response = log_in(client, password="nope")
-    assert response.status_code == 200
-    page = parse(response)
-    assert css_text(page, "p.error") == "Invalid username or password"
-    assert page.css_first('form input[name="csrf_token"]') is not None
-    assert "sessionid" not in client.cookies
-    assert site.stats.failed_logins == failed + 1
-
-
-@pytest.mark.parametrize(
-    ("token", "with_cookie"),
-    [
-        pytest.param(None, True, id="missing-token"),
-        pytest.param("forged", True, id="wrong-token"),
-        pytest.param("form", False, id="no-cookie"),
-    ],
-)
-def test_bad_csrf_is_forbidden(client: httpx.Client, token: str | None, with_cookie: bool) -> None:
-    """A login POST without a token matching the csrftoken cookie gets 403."""
-    form_token = csrf_token(client)
-    if not with_cookie:
-        client.cookies.clear()
-    data = {"username": "demo", "password": "demo"}
-    if token is not None:
-        data["csrf_token"] = form_token if token == "form" else token
-    assert client.post("/login", data=data).status_code == 403
-
-
-def test_session_expires_after_max_requests() -> None:
-    """Past session_max_requests, product pages redirect to /login?next=... and listings don't."""
-    with (
-        DemoSite(products=40, session_max_requests=3) as demo,
-        httpx.Client(base_url=demo.url) as http,
-    ):
-        log_in(http)
-        product = demo.products[0].path
-        for _ in range(3):
-            assert parse(http.get(product)).css_first("p.stock") is not None
-        expired = http.get(product)
-        assert expired.status_code == 302
-        assert expired.headers["location"] == f"/login?next={product}"
-        listing = http.get(HOME)
-        assert listing.status_code == 200
-        assert parse(listing).css_first("a.login") is not None
-        assert demo.stats.session_expiries == 1
-        log_in(http)
-        assert parse(http.get(product)).css_first("p.stock") is not None
-
-
-def test_session_expires_after_max_age() -> None:
-    """A session older than session_max_age is sent to the login page."""
-    with (
-        DemoSite(products=20, session_max_age=0.2) as demo,
-        httpx.Client(base_url=demo.url) as http,
-    ):
-        log_in(http)
-        product = demo.products[0].path
-        assert http.get(product).status_code == 200
-        time.sleep(0.25)
-        assert http.get(product).headers["location"] == f"/login?next={product}"
-
-
-def test_unknown_or_ended_sessions_count_as_expired(site: DemoSite, client: httpx.Client) -> None:
-    """A forged sessionid, or one ended by `expire_sessions()`, is sent to the login page."""
-    product = site.products[0].path
-    client.cookies.set("sessionid", "forged")
-    assert client.get(product).headers["location"] == f"/login?next={product}"
-    client.cookies.clear()
-    log_in(client)
-    assert client.get(product).status_code == 200
-    site.expire_sessions()
-    assert client.get(product).status_code == 302
-
-
-def test_require_login_redirects_catalogue() -> None:
-    """With require_login, every catalogue page redirects anonymous visitors to /login."""
-    with DemoSite(products=20, require_login=True) as demo, httpx.Client(base_url=demo.url) as http:
-        assert http.get(HOME).headers["location"] == f"/login?next={HOME}"
-        assert http.get("/api/products").status_code == 401
-        log_in(http)
-        assert http.get(HOME).status_code == 200
-
-
-def test_logout_clears_the_session(site: DemoSite, client: httpx.Client) -> None:
-    """`/logout` expires the cookie, redirects to /login, and stock is hidden again."""
-    log_in(client)
-    response = client.get("/logout")
-    assert response.status_code == 302
-    assert response.headers["location"] == "/login"
-    assert "Max-Age=0" in response.headers["set-cookie"]
-    assert "sessionid" not in client.cookies
-    page = parse(client.get(site.products[0].path))
-    assert page.css_first("p.login-required") is not None
 
 
 def test_unknown_paths_are_404_html(client: httpx.Client) -> None:
@@ -411,10 +261,11 @@ async def test_async_context_manager() -> None:
 @pytest.mark.subprocess
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_cli_serve(tmp_path: Path, signum: signal.Signals) -> None:
-    """`serve` prints its URL first, writes --url-file, serves, and exits 0 on the signal."""
+    """`serve` prints its URL, writes --url-file, serves with --secret, exits 0 on the signal."""
     url_file = tmp_path / "url.txt"
     command = [sys.executable, "-m", "scrapekit.demo", "serve", "--port", "0"]
     command += ["--url-file", str(url_file), "--products", "30", "--session-max-requests", "5"]
+    command += ["--secret", "cli-secret"]
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy()
     )
@@ -430,6 +281,11 @@ def test_cli_serve(tmp_path: Path, signum: signal.Signals) -> None:
         assert url_file.read_text() == url + "\n"
         page = parse(httpx.get(url + "/catalogue/page-2.html"))
         assert css_text(page, "ul.pager li.current") == "Page 2 of 2"
+        product = build_catalogue(30)[0].path
+        for secret, status in [("cli-secret", 200), (DEMO_SECRET, 302)]:
+            token = sign_token(secret, SessionToken("demo", int(time.time() * 1000), "n" * 16))
+            response = httpx.get(url + product, cookies={"sessionid": token})
+            assert response.status_code == status, secret
         proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=5)
         assert proc.returncode == 0, stderr
