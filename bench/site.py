@@ -174,11 +174,17 @@ def build_site(count: int = DEFAULT_PAGES) -> dict[str, bytes]:
 
 
 def _responses(pages: dict[str, bytes]) -> dict[str, bytes]:
-    """Whole HTTP/1.1 responses (status line, headers, body), so a request is one write."""
+    """Whole HTTP/1.1 responses (status line, headers, body), so a request is one write.
+
+    Every page sets a session cookie (unchanged) and a "last page" cookie (new each time), as
+    shops do: a crawler's cookie jar changes on every response.
+    """
     out = {}
     for path, body in pages.items():
         head = (
             "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+            "Set-Cookie: sid=bench-session; Path=/; HttpOnly\r\n"
+            f"Set-Cookie: last_page={path}; Path=/\r\n"
             f"Content-Length: {len(body)}\r\nCache-Control: max-age=3600\r\n\r\n"
         ).encode("ascii")
         out[path] = head + body

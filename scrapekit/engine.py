@@ -9,8 +9,10 @@ The flow of one crawl:
    (or found still logged in) before any page is crawled.
 3. The spider's `start()` yields the first requests, pulled lazily as the frontier drains.
 4. The scheduler filters every request (off-site, depth, duplicates) into the frontier.
-5. Workers take requests from the scheduler and fetch them through the one shared session
-   (logging in again, once for all workers, when a page shows the login was lost) ...
+5. The scheduler hands a request to a worker once its host's politeness gate is open (rate,
+   delay, per-host concurrency, Retry-After); workers check robots.txt and fetch it through
+   the one shared session (logging in again, once for all workers, when a page shows the
+   login was lost); failures go back to the scheduler to be retried after a backoff ...
 6. ... and run the request's callback on the response (its errback on failure).
 7. Callbacks yield items, which flow through the ordered pipelines (feed exporters last),
    and new requests, committed with the page's acknowledgement (back to step 4).
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -39,12 +41,15 @@ from scrapekit import state
 from scrapekit.callbacks import run_callback
 from scrapekit.exceptions import PipelineError
 from scrapekit.pipelines import PipelineManager
+from scrapekit.politeness import LocalRateLimiter, RetryPolicy, RobotsCache
 from scrapekit.progress import ProgressReporter
+from scrapekit.request import Request
 from scrapekit.scheduler import DepthFilter, OffsiteFilter, Scheduler
 from scrapekit.scheduler.frontier import open_frontier
 from scrapekit.session import Session
 from scrapekit.session.cookiestore import CookieSync
 from scrapekit.session.login import LoginManager, has_login
+from scrapekit.session.session import RedirectCheck
 from scrapekit.settings import Settings
 from scrapekit.shutdown import StopSignals
 from scrapekit.spider import Spider
@@ -115,11 +120,21 @@ async def crawl_async(
                 if has_login(spider):
                     login = LoginManager(spider, session, settings, cookies)
                     await login.start(have_cookies=len(session.cookies) > 0)
+                limiter = await stack.enter_async_context(LocalRateLimiter.from_settings(settings))
                 scheduler = Scheduler(
                     frontier,
                     offsite=OffsiteFilter(spider.allowed_domains),
                     depth=DepthFilter(int(settings["DEPTH_LIMIT"])),
+                    limiter=limiter,
+                    probe_new_hosts=bool(settings["ROBOTSTXT_OBEY"]),
                 )
+                robots = None
+                if settings["ROBOTSTXT_OBEY"]:
+                    robots = RobotsCache.from_settings(
+                        settings, session.fetch, on_crawl_delay=_crawl_delay_to(limiter)
+                    )
+                session.redirect_check = _redirect_check(scheduler, robots)
+                retry = RetryPolicy.from_settings(settings)
                 pool = WorkerPool(
                     spider=spider,
                     scheduler=scheduler,
@@ -128,6 +143,8 @@ async def crawl_async(
                     stats=stats,
                     settings=settings,
                     login=login,
+                    retry=retry,
+                    robots=robots,
                 )
                 reporter = ProgressReporter(
                     stats,
@@ -161,6 +178,9 @@ async def crawl_async(
         requests=session_stats.requests,
         dropped={"requests": scheduler_stats.dropped, "items": pipeline_stats.dropped},
         scheduler=scheduler_stats,
+        retries=retry.statistics(),
+        rate_limits=limiter.statistics(),
+        robots=robots.statistics() if robots is not None else None,
         session=session_stats,
         cookie_jar=cookies.statistics(),
         login=login.statistics() if login is not None else None,
@@ -170,6 +190,29 @@ async def crawl_async(
     if stats_file := settings["STATS_FILE"]:
         write_stats_file(stats_file, summary)
     return summary
+
+
+def _crawl_delay_to(limiter: LocalRateLimiter) -> Callable[[str, float], Awaitable[None]]:
+    """Apply a robots.txt Crawl-delay to the slot of the origin it came from."""
+
+    async def apply(origin: str, seconds: float) -> None:
+        await limiter.set_delay(limiter.key_for(Request(origin + "/")), seconds)
+
+    return apply
+
+
+def _redirect_check(scheduler: Scheduler, robots: RobotsCache | None) -> RedirectCheck:
+    """A redirect hop passes the checks a link to its target would: off-site, robots.txt."""
+
+    async def check(request: Request, target: str) -> str | None:
+        hop = request.replace(url=target)
+        if not scheduler.allows(hop):
+            return "offsite"
+        if robots is not None and not await robots.allowed(hop):
+            return "robots.txt"
+        return None
+
+    return check
 
 
 async def _run(

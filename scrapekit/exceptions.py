@@ -16,6 +16,7 @@ The error tree::
     │   ├── InvalidURL              a URL that cannot be fetched (bad syntax, not http or https)
     │   ├── ResponseTooLarge        the body passed MAX_RESPONSE_BYTES
     │   ├── DecodingError           a body whose Content-Encoding is corrupt
+    │   ├── RedirectBlocked         a redirect to a URL the crawl may not visit (off-site, robots)
     │   └── HttpStatusError         a response status the callback did not ask for (e.g. 404)
     ├── SessionError                the shared login session cannot be used
     │   ├── LoginFailed             login() raised, or the session is still logged out after it
@@ -91,16 +92,26 @@ class UsageError(ConfigError):
 
 
 class FetchError(ScrapekitError):
-    """A request could not be fetched. `request` is always set; `response` when one arrived."""
+    """A request could not be fetched. `request` is always set; `response` when one arrived.
+
+    `request_sent` is False only when the request surely never reached the server (connect
+    errors, invalid URLs): then even a POST is safe to send again.
+    """
 
     reason = "fetch error"
 
     def __init__(
-        self, message: str, *, request: Request | None = None, response: Response | None = None
+        self,
+        message: str,
+        *,
+        request: Request | None = None,
+        response: Response | None = None,
+        request_sent: bool = True,
     ) -> None:
         super().__init__(message)
         self.request = request
         self.response = response
+        self.request_sent = request_sent
 
 
 class TransportError(FetchError):
@@ -128,7 +139,7 @@ class InvalidURL(FetchError, ValueError):
 
     def __init__(self, url: str, problem: str) -> None:
         self.url = url
-        super().__init__(f"cannot fetch {url!r}: {problem}")
+        super().__init__(f"cannot fetch {url!r}: {problem}", request_sent=False)
 
 
 class ResponseTooLarge(FetchError):
@@ -141,6 +152,18 @@ class DecodingError(FetchError):
     """The body's Content-Encoding (gzip, deflate, br) is corrupt."""
 
     reason = "decoding error"
+
+
+class RedirectBlocked(FetchError):
+    """A redirect pointed where the crawl may not go: off-site, or disallowed by robots.txt.
+
+    Counted as a dropped request (like an off-site link), not as an error.
+    """
+
+    def __init__(self, request: Request, target: str, why: str) -> None:
+        self.target = target
+        self.reason = f"redirect {why}"
+        super().__init__(f"{request.url}: redirect to {target} dropped ({why})", request=request)
 
 
 class HttpStatusError(FetchError):

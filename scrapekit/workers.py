@@ -1,11 +1,14 @@
 """WorkerPool: the only place requests are executed.
 
 Stage 4 of the flow. CONCURRENCY tasks live in one TaskGroup. Each loops: take a request from
-the scheduler, fetch it through the shared session (logging in again first if the session
-turned out logged out), run its callback (or its errback on failure), send items into the
-pipelines, and hand the page's new requests back to the scheduler with its acknowledgement.
-A callback's exception is logged and counted; it never stops the crawl. Only a lost login
-(LoginFailed) or an unwritable feed ends it early.
+the scheduler (which has already waited for the host's politeness gate), check robots.txt,
+fetch it through the shared session (logging in again first if the session turned out logged
+out), and then either hand it back to the scheduler to retry later (the retry policy decides;
+a Retry-After pauses the whole host) or run its callback (its errback on a final failure),
+send items into the pipelines, and give the page's new requests back to the scheduler with
+its acknowledgement. A worker never sleeps: every wait happens in the scheduler. A callback's
+exception is logged and counted; it never stops the crawl. Only a lost login (LoginFailed) or
+an unwritable feed ends it early.
 Reads CONCURRENCY, HTTPERROR_ALLOWED_CODES and CLOSESPIDER_{ITEM,PAGE,ERROR}COUNT.
 """
 
@@ -23,15 +26,19 @@ from scrapekit.exceptions import (
     CallbackError,
     CloseSpider,
     FetchError,
+    FetchTimeout,
     HttpStatusError,
     PipelineError,
+    RedirectBlocked,
     SessionError,
 )
 from scrapekit.items import is_item
+from scrapekit.politeness.retry import GiveUp, Retry, RetryPolicy
 from scrapekit.request import Request
 
 if TYPE_CHECKING:
     from scrapekit.pipelines import PipelineManager
+    from scrapekit.politeness.robots import RobotsCache
     from scrapekit.response import Response
     from scrapekit.scheduler import Scheduler
     from scrapekit.session import Session
@@ -54,6 +61,8 @@ class WorkerPool:
         stats: CrawlStats,
         settings: Settings,
         login: LoginManager | None = None,
+        retry: RetryPolicy | None = None,
+        robots: RobotsCache | None = None,
     ) -> None:
         self.spider = spider
         self.scheduler = scheduler
@@ -61,6 +70,8 @@ class WorkerPool:
         self.pipelines = pipelines
         self.stats = stats
         self.login = login
+        self.retry = retry or RetryPolicy(enabled=False)
+        self.robots = robots
         self.concurrency = int(settings["CONCURRENCY"])
         self._allowed_codes = frozenset(settings["HTTPERROR_ALLOWED_CODES"])
         self._max_items = int(settings["CLOSESPIDER_ITEMCOUNT"])
@@ -87,6 +98,8 @@ class WorkerPool:
         while (request := await scheduler.next_request()) is not None:
             try:
                 new_requests = await self.process(request)
+                if new_requests is None:  # to be fetched again later: already handed back
+                    continue
             except SessionError:
                 await scheduler.release(request)
                 raise
@@ -101,12 +114,33 @@ class WorkerPool:
 
     # -- one request -------------------------------------------------------------------------
 
-    async def process(self, request: Request) -> list[Request]:
-        """Fetch one request, run its callback or errback; return the requests it produced."""
+    async def process(self, request: Request) -> list[Request] | None:
+        """Fetch one request, run its callback or errback; return the requests it produced.
+
+        Return None when the request was handed back to the scheduler for a retry.
+        """
+        if self.robots is not None and not await self.robots.allowed(request):
+            self.scheduler.count_drops({"robots.txt": 1})
+            self._log.debug("forbidden by robots.txt", url=request.url)
+            return []
         try:
             response = await self._fetch(request)
+        except RedirectBlocked as exc:
+            self.scheduler.count_drops({exc.reason: 1})
+            self._log.info("redirect dropped", url=request.url, reason=exc.reason, to=exc.target)
+            return []
         except FetchError as exc:
-            return await self._failed(request, exc)
+            await self.scheduler.feedback(
+                request, status=None, latency=None, timed_out=isinstance(exc, FetchTimeout)
+            )
+            decision = self.retry.on_error(request, exc)
+            if isinstance(decision, Retry):
+                await self._retry(request, decision)
+                return None
+            return await self._failed(request, exc, decision)
+        await self.scheduler.feedback(
+            request, status=response.status, latency=response.elapsed, timed_out=False
+        )
         stats = self.stats
         stats.pages += 1
         stats.responses_by_status[response.status] += 1
@@ -119,6 +153,10 @@ class WorkerPool:
         )
         if self._max_pages and stats.pages >= self._max_pages:
             self.scheduler.close("closespider_pagecount")
+        verdict = self.retry.on_response(request, response)
+        if isinstance(verdict, Retry):
+            await self._retry(request, verdict)
+            return None
         if not (200 <= response.status < 300) and not self._status_allowed(response):
             error = HttpStatusError(
                 f"{response.url}: HTTP {response.status} is not handled "
@@ -126,7 +164,7 @@ class WorkerPool:
                 request=request,
                 response=response,
             )
-            return await self._failed(request, error)
+            return await self._failed(request, error, verdict)
         try:
             callback = self.spider.resolve_callback(request.callback)
         except AttributeError as exc:
@@ -166,9 +204,24 @@ class WorkerPool:
         status = response.status
         return status in self._allowed_codes or status in meta.get("handle_httpstatus_list", ())
 
-    async def _failed(self, request: Request, error: FetchError) -> list[Request]:
+    async def _retry(self, request: Request, decision: Retry) -> None:
+        """Hand the request back to wait out its backoff (and the host's Retry-After)."""
+        request.meta["retry_times"] = decision.attempt - 1
+        if decision.retry_after is not None:
+            await self.scheduler.pause_host(request, decision.retry_after)
+        self._log.debug(
+            "retrying", url=request.url, reason=decision.reason, attempt=decision.attempt,
+            delay=round(decision.delay, 3),
+        )  # fmt: skip
+        await self.scheduler.retry_later(request, decision.delay)
+
+    async def _failed(
+        self, request: Request, error: FetchError, decision: GiveUp | None = None
+    ) -> list[Request]:
         """A request failed for good: run its errback, or log the failure once."""
         reason = error.reason
+        if isinstance(error, HttpStatusError) and error.response is not None:
+            reason = f"http {error.response.status}"
         self._count_error(reason)
         if request.errback is not None:
             try:
@@ -183,12 +236,16 @@ class WorkerPool:
                 depth=request.depth + 1,
                 callback=errback,
             )
-        if isinstance(error, HttpStatusError) and error.response is not None:
+        attempts = decision.attempts if decision is not None else 1
+        if isinstance(error, HttpStatusError) and error.response is not None and attempts == 1:
             self._log.info(
                 "response ignored", url=request.url, status=error.response.status, reason=reason
             )
         else:
-            self._log.warning("request failed", url=request.url, reason=reason, error=str(error))
+            self._log.warning(
+                "request failed", url=request.url, reason=reason, attempts=attempts,
+                error=str(error),
+            )  # fmt: skip
         return []
 
     # -- outputs -----------------------------------------------------------------------------

@@ -50,7 +50,7 @@ async def test_non_2xx_goes_to_the_errback_with_the_response(httpserver: HTTPSer
     assert failures[0].response.status == 404
     assert stats["items"] == 1  # items from an errback flow like any other
     assert stats["responses_by_status"] == {"404": 1}
-    assert stats["errors"] == {"http status": 1}
+    assert stats["errors"] == {"http 404": 1}
 
 
 async def test_allowed_codes_reach_the_callback(httpserver: HTTPServer) -> None:

@@ -1,36 +1,48 @@
-"""Scheduler: admits requests through the filters into the frontier and hands them to workers.
+"""Scheduler: admits requests into the frontier and hands each to a worker when it may go.
 
-Stage 2 of the flow. It alone knows when a crawl is over: nothing pending, nothing in flight
-and no producer (the spider's `start()`) still running. Every request it refuses is counted by
-reason ("duplicate", "offsite", "depth", and the link reasons workers report).
-Reads DEPTH_LIMIT (through DepthFilter) and the spider's allowed_domains (OffsiteFilter).
+Stage 2 of the flow, and where all waiting happens. A request goes out only when its host's
+politeness gate (rate, delay, per-host concurrency, a Retry-After pause) is open; until then it
+is parked here, not in a worker, and requests for other hosts go ahead. Retries wait here too,
+until their not-before time. The scheduler alone knows when a crawl is over: nothing pending,
+parked, delayed or in flight, and no producer (the spider's `start()`) still running. Every
+request it refuses is counted by reason ("duplicate", "offsite", "depth", and the reasons
+workers report). Reads DEPTH_LIMIT and allowed_domains (through the filters).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from collections.abc import Iterable, Mapping
+import heapq
+import itertools
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from scrapekit.request import Request
 from scrapekit.scheduler.filters import DepthFilter, OffsiteFilter
 from scrapekit.scheduler.fingerprint import fingerprint
 from scrapekit.scheduler.frontier.base import Frontier, FrontierStatistics
 
+if TYPE_CHECKING:
+    from scrapekit.politeness.ratelimit import RateLimiter
+
 
 @dataclass(frozen=True, slots=True)
 class SchedulerStatistics:
-    """Requests admitted and dropped (by reason), and the frontier's own counters."""
+    """Requests admitted, dropped (by reason), waiting, and the frontier's own counters."""
 
     enqueued: int
     dropped: Mapping[str, int]
     in_flight: int
+    parked: int
+    delayed: int
     frontier: FrontierStatistics
 
 
 class Scheduler:
-    """Decides what is fetched next; the only way requests reach workers."""
+    """Decides what is fetched next, and when; the only way requests reach workers."""
 
     def __init__(
         self,
@@ -38,16 +50,36 @@ class Scheduler:
         *,
         offsite: OffsiteFilter | None = None,
         depth: DepthFilter | None = None,
+        limiter: RateLimiter | None = None,
+        probe_new_hosts: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.frontier = frontier
+        self.limiter = limiter
         self._offsite = offsite or OffsiteFilter(())
         self._depth = depth or DepthFilter(0)
+        self._clock = clock
         self._dropped: Counter[str] = Counter()
         self._enqueued = 0
         self._in_flight = 0
         self._producers = 0
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()
+        self._order = itertools.count()
+        # Requests waiting for their host's gate, by slot key, in the order they came out.
+        self._parked: dict[str, deque[Request]] = {}
+        self._parked_count = 0
+        # (time the slot may open, order, key): slots worth asking again at that time.
+        self._gates: list[tuple[float, int, str]] = []
+        # (not-before time, order, request): retries waiting out their backoff.
+        self._delayed: list[tuple[float, int, Request]] = []
+        # The slot each in-flight request holds, released when it is done.
+        self._slots: dict[int, str] = {}
+        # With robots.txt on, a host's first request goes alone: the robots.txt it fetches
+        # (and its Crawl-delay) is known before the host's other requests are let through.
+        self._probe = probe_new_hosts and limiter is not None
+        self._probing: set[str] = set()
+        self._known: set[str] = set()
         self.close_reason: str | None = None
 
     # -- admission ---------------------------------------------------------------------------
@@ -62,6 +94,10 @@ class Scheduler:
             return False
         return True
 
+    def allows(self, request: Request) -> bool:
+        """Whether the filters would keep the request (nothing is counted): redirect checks."""
+        return self._offsite.allows(request) and self._depth.allows(request)
+
     async def enqueue(self, request: Request) -> bool:
         """Filter a request into the frontier now; return whether it was admitted."""
         if not self._passes(request):
@@ -74,7 +110,7 @@ class Scheduler:
         return True
 
     def count_drops(self, reasons: Mapping[str, int]) -> None:
-        """Count requests dropped before they reached the scheduler (e.g. unfollowable links)."""
+        """Count requests dropped outside the scheduler (unfollowable links, robots.txt)."""
         self._dropped.update(reasons)
 
     # -- hand-out ----------------------------------------------------------------------------
@@ -89,24 +125,121 @@ class Scheduler:
         self._wakeup.set()
 
     async def next_request(self) -> Request | None:
-        """Wait for the next request to fetch.
+        """Wait for the next request that may be fetched now.
 
         Return None if and only if the crawl is over for this worker: the scheduler was closed,
-        or nothing is pending, nothing is in flight and no producer is running.
+        or nothing is pending, parked, delayed or in flight and no producer is running.
         """
         while self.close_reason is None:
-            # Cleared before the (possibly suspending) pop, so a wakeup set meanwhile is kept.
+            # Cleared before the (possibly suspending) pops, so a wakeup set meanwhile is kept.
             self._wakeup.clear()
-            request = await self.frontier.pop()
+            now = self._clock()
+            self._release_due_retries(now)
+            request = await self._opened_gate(now)
+            if request is None:
+                request = await self.frontier.pop()
+                if request is not None and not await self._admit_now(request, now):
+                    continue  # parked until its host's gate opens; look for another
             if request is not None:
                 self._in_flight += 1
                 self._room.set()
                 return request
-            if not len(self.frontier) and not self._in_flight and not self._producers:
+            if self._finished():
                 self._wakeup.set()  # let every other waiting worker see the end too
                 return None
-            await self._wakeup.wait()
+            await self._sleep_until_next_event(now)
         return None
+
+    def _release_due_retries(self, now: float) -> None:
+        """Retries whose backoff is over queue at their host's gate, like any request."""
+        while self._delayed and self._delayed[0][0] <= now:
+            request = heapq.heappop(self._delayed)[2]
+            self._park(self._slot_key(request), request, 0.0, now)
+
+    async def _admit_now(self, request: Request, now: float) -> bool:
+        """Take the request's politeness slot now, or park it until the gate may open."""
+        if self.limiter is None:
+            return True
+        key = self._slot_key(request)
+        if key in self._parked or key in self._probing:
+            # Keep the host's order (wait behind its parked requests), and let a new host's
+            # first request finish before the next goes.
+            self._park(key, request, None, now)
+            return False
+        if self._probe and key not in self._known:
+            self._probing.add(key)
+        wait = await self.limiter.acquire(key, request, now)
+        if wait > 0:
+            self._park(key, request, wait, now)
+            return False
+        self._slots[id(request)] = key
+        return True
+
+    def _slot_key(self, request: Request) -> str:
+        return self.limiter.key_for(request) if self.limiter is not None else ""
+
+    def _park(self, key: str, request: Request, wait: float | None, now: float) -> None:
+        queue = self._parked.get(key)
+        if queue is None:
+            queue = self._parked[key] = deque()
+        queue.append(request)
+        self._parked_count += 1
+        if wait is not None and wait != float("inf"):
+            heapq.heappush(self._gates, (now + wait, next(self._order), key))
+
+    async def _opened_gate(self, now: float) -> Request | None:
+        """The first parked request whose slot is open now, if any."""
+        while self._gates and self._gates[0][0] <= now:
+            key = heapq.heappop(self._gates)[2]
+            queue = self._parked.get(key)
+            if not queue or key in self._probing:
+                continue
+            if self._probe and key not in self._known:
+                self._probing.add(key)
+            if self.limiter is None:
+                wait = 0.0
+            else:
+                wait = await self.limiter.acquire(key, queue[0], now)
+            if wait > 0:
+                if wait != float("inf"):
+                    heapq.heappush(self._gates, (now + wait, next(self._order), key))
+                continue
+            request = queue.popleft()
+            self._parked_count -= 1
+            if queue:
+                heapq.heappush(self._gates, (now, next(self._order), key))
+            else:
+                del self._parked[key]
+            if self.limiter is not None:
+                self._slots[id(request)] = key
+            return request
+        return None
+
+    def _finished(self) -> bool:
+        return not (
+            len(self.frontier)
+            or self._parked_count
+            or self._delayed
+            or self._in_flight
+            or self._producers
+        )
+
+    async def _sleep_until_next_event(self, now: float) -> None:
+        """Wait for a wakeup (new work, a finished request) or the next gate or retry time."""
+        soonest = min(
+            self._gates[0][0] if self._gates else float("inf"),
+            self._delayed[0][0] if self._delayed else float("inf"),
+        )
+        if soonest == float("inf"):
+            await self._wakeup.wait()
+            return
+        try:
+            async with asyncio.timeout(max(soonest - now, 0.0)):
+                await self._wakeup.wait()
+        except TimeoutError:
+            pass
+
+    # -- completion --------------------------------------------------------------------------
 
     async def done(self, request: Request, new_requests: Iterable[Request] = ()) -> None:
         """A request from next_request() is finished; queue the requests its page produced.
@@ -119,14 +252,50 @@ class Scheduler:
         if duplicates := len(candidates) - admitted:
             self._dropped["duplicate"] += duplicates
         self._enqueued += admitted
-        self._in_flight -= 1
-        if admitted or not self._in_flight:
-            self._wakeup.set()
+        await self._finish(request)
+
+    async def retry_later(self, request: Request, delay: float) -> None:
+        """Fetch the request again after `delay` seconds (its attempt counter is in meta)."""
+        await self.frontier.complete(request, ())
+        heapq.heappush(self._delayed, (self._clock() + delay, next(self._order), request))
+        await self._finish(request)
 
     async def release(self, request: Request) -> None:
         """A request from next_request() was abandoned (immediate stop): hand it back."""
-        self._in_flight -= 1
         await self.frontier.release(request)
+        await self._finish(request)
+
+    async def _finish(self, request: Request) -> None:
+        self._in_flight -= 1
+        key = self._slots.pop(id(request), None)
+        if key is not None and key in self._probing:
+            self._probing.discard(key)
+            self._known.add(key)
+        if key is not None and self.limiter is not None:
+            await self.limiter.release(key, self._clock())
+            if key in self._parked:  # a slot freed: its parked requests may go now
+                heapq.heappush(self._gates, (self._clock(), next(self._order), key))
+        self._wakeup.set()
+
+    # -- politeness feedback -----------------------------------------------------------------
+
+    async def feedback(
+        self, request: Request, *, status: int | None, latency: float | None, timed_out: bool
+    ) -> None:
+        """Tell the host's gate how a request went (AutoThrottle adapts the host's rate)."""
+        if self.limiter is not None:
+            await self.limiter.feedback(
+                self._slot_key(request),
+                status=status,
+                latency=latency,
+                timed_out=timed_out,
+                now=self._clock(),
+            )
+
+    async def pause_host(self, request: Request, seconds: float) -> None:
+        """Hold every request for the request's host for `seconds` (a Retry-After)."""
+        if self.limiter is not None:
+            await self.limiter.pause(self._slot_key(request), self._clock() + seconds)
 
     async def wait_for_room(self, limit: int) -> bool:
         """Wait while `limit` or more requests are pending, so a producer stays lazy.
@@ -150,8 +319,8 @@ class Scheduler:
 
     @property
     def pending(self) -> int:
-        """Requests waiting in the frontier."""
-        return len(self.frontier)
+        """Requests waiting: in the frontier, parked at their host's gate, or delayed."""
+        return len(self.frontier) + self._parked_count + len(self._delayed)
 
     @property
     def in_flight(self) -> int:
@@ -164,6 +333,8 @@ class Scheduler:
             enqueued=self._enqueued,
             dropped=dict(self._dropped),
             in_flight=self._in_flight,
+            parked=self._parked_count,
+            delayed=len(self._delayed),
             frontier=self.frontier.statistics(),
         )
 

@@ -13,9 +13,10 @@ COOKIES_ENABLED and PERSIST_SESSION_COOKIES, and the client settings (see `clien
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -28,12 +29,13 @@ from scrapekit.exceptions import (
     FetchError,
     FetchTimeout,
     InvalidURL,
-    ResponseTooLarge,
+    RedirectBlocked,
     TooManyRedirects,
     TransportError,
 )
 from scrapekit.request import Request
 from scrapekit.response import Response
+from scrapekit.session.body import read_body
 from scrapekit.session.client import build_client
 from scrapekit.session.cookiejar import CookieJar
 from scrapekit.session.forms import FormValue, form_request
@@ -43,6 +45,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 _NO_AUTH = httpx.Auth()  # sent on hops to another origin: credentials stay with their host
+
+#: Judges a redirect hop: None lets it through, a reason ("offsite") drops the request.
+RedirectCheck = Callable[[Request, str], Awaitable[str | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,7 @@ class Session:
         warn_response_bytes: int = 0,
         follow_redirects: bool = True,
         max_redirects: int = 20,
+        timeout: float | None = None,
     ) -> None:
         self._client = client
         self._jar = jar
@@ -75,6 +81,10 @@ class Session:
         self._warn_bytes = warn_response_bytes
         self._follow = follow_redirects
         self._max_redirects = max_redirects
+        self._timeout = timeout
+        #: Set by the engine so a redirect to another host passes the same checks (off-site,
+        #: robots.txt) as a link to it would.
+        self.redirect_check: RedirectCheck | None = None
         self._requests = 0
         self._redirects = 0
         self._bytes = 0
@@ -95,6 +105,7 @@ class Session:
             warn_response_bytes=int(settings["WARN_RESPONSE_BYTES"]),
             follow_redirects=bool(settings["REDIRECT_ENABLED"]),
             max_redirects=int(settings["REDIRECT_MAX_TIMES"]),
+            timeout=float(settings["DOWNLOAD_TIMEOUT"]),
         )
 
     async def __aenter__(self) -> Session:
@@ -142,22 +153,38 @@ class Session:
 
         Raises a `FetchError` subclass carrying the request (and the response when one came).
         """
-        timeout = request.meta.get("download_timeout")
+        timeout = request.meta.get("download_timeout", self._timeout)
         self._requests += 1
         started = time.perf_counter()
         try:
-            http_request = self._client.build_request(
-                request.method,
-                request.url,
-                headers=request.headers or None,
-                content=request.body or None,
-                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout),
-            )
-            http_response, chain = await self._send(http_request, request)
-            try:
-                body = await self._read_body(http_response, request)
-            finally:
-                await http_response.aclose()
+            # DOWNLOAD_TIMEOUT bounds the whole fetch too (redirects and body included), so a
+            # server dripping one byte at a time cannot hold a worker forever.
+            async with asyncio.timeout(timeout):
+                http_request = self._client.build_request(
+                    request.method,
+                    request.url,
+                    headers=request.headers or None,
+                    content=request.body or None,
+                    timeout=httpx.USE_CLIENT_DEFAULT
+                    if "download_timeout" not in request.meta
+                    else httpx.Timeout(timeout),
+                )
+                http_response, chain = await self._send(http_request, request)
+                try:
+                    body = await read_body(http_response, request, self._max_bytes)
+                    if self._warn_bytes and len(body) > self._warn_bytes:
+                        log.warning(
+                            "large response", url=request.url, bytes=len(body),
+                            limit=self._warn_bytes,
+                        )  # fmt: skip
+                finally:
+                    await http_response.aclose()
+        except TimeoutError as exc:
+            self._errors[FetchTimeout.reason] += 1
+            raise FetchTimeout(
+                f"{request.url}: no complete response within {timeout} s (DOWNLOAD_TIMEOUT)",
+                request=request,
+            ) from exc
         except FetchError as exc:
             self._errors[exc.reason] += 1
             raise
@@ -202,6 +229,10 @@ class Session:
                 error = InvalidURL(target, f"redirected here from {url}; only http(s) is fetched")
                 error.request = request
                 raise error
+            if self.redirect_check is not None and (
+                why := await self.redirect_check(request, target)
+            ):
+                raise RedirectBlocked(request, target, why)
             if (next_request.method, target) in visited:
                 raise TooManyRedirects(
                     f"{request.url}: redirect loop ({' -> '.join([*chain, url, target])})",
@@ -219,30 +250,6 @@ class Session:
             same_origin = (next_request.url.netloc, next_request.url.scheme) == origin
             auth = httpx.USE_CLIENT_DEFAULT if same_origin else _NO_AUTH
             http_request = next_request
-
-    async def _read_body(self, response: httpx.Response, request: Request) -> bytes:
-        """The decoded body, cut off at MAX_RESPONSE_BYTES (checked after decompression)."""
-        limit = self._max_bytes
-        declared = response.headers.get("content-length")
-        if limit and declared and declared.isdigit() and int(declared) > limit:
-            raise ResponseTooLarge(
-                f"{request.url}: Content-Length {declared} is over MAX_RESPONSE_BYTES={limit}",
-                request=request,
-            )
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if limit and size > limit:
-                raise ResponseTooLarge(
-                    f"{request.url}: body passed MAX_RESPONSE_BYTES={limit} (cut off while "
-                    "reading; raise MAX_RESPONSE_BYTES to accept it)",
-                    request=request,
-                )
-            chunks.append(chunk)
-        if self._warn_bytes and size > self._warn_bytes:
-            log.warning("large response", url=request.url, bytes=size, limit=self._warn_bytes)
-        return b"".join(chunks)
 
     # -- conveniences for login code ---------------------------------------------------------
 
@@ -288,8 +295,10 @@ def _translate(exc: httpx.HTTPError | httpx.InvalidURL, request: Request) -> Fet
     detail = (
         f"{request.url}: {type(exc).__name__}: {exc}" if str(exc) else f"{request.url}: {exc!r}"
     )
+    # Connect errors and connect/pool timeouts happen before a byte of the request was sent.
+    sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
     if isinstance(exc, httpx.TimeoutException):
-        return FetchTimeout(detail, request=request)
+        return FetchTimeout(detail, request=request, request_sent=sent)
     if isinstance(exc, httpx.TooManyRedirects):
         return TooManyRedirects(detail, request=request)
     if isinstance(exc, httpx.DecodingError):
@@ -299,5 +308,5 @@ def _translate(exc: httpx.HTTPError | httpx.InvalidURL, request: Request) -> Fet
         error.request = request
         return error
     if isinstance(exc, httpx.TransportError):
-        return TransportError(detail, request=request)
+        return TransportError(detail, request=request, request_sent=sent)
     return FetchError(detail, request=request)

@@ -62,7 +62,7 @@ CONCURRENCY_PER_HOST = 8
 """Most requests in flight to one host (or domain, see RATE_LIMIT_KEY) at once (0 = no limit)."""
 
 DOWNLOAD_DELAY = 0.0
-"""Seconds between the end of one request to a host and the start of the next (0 = none)."""
+"""Seconds between the starts of two requests to one host (0 = none), as in Scrapy."""
 
 RANDOMIZE_DELAY = True
 """Vary DOWNLOAD_DELAY randomly between 0.5x and 1.5x, as Scrapy does."""

@@ -111,4 +111,4 @@ def test_second_signal_stops_at_once_and_feed_stays_valid(tmp_path: Path) -> Non
     stats = json.loads(stats_file.read_text())
     assert stats["finish_reason"] == "killed"
     assert stats["scheduler"]["in_flight"] == 0
-    assert read_items(out) == [] == [None] * stats["items"]
+    assert len(read_items(out)) == stats["items"] < len(very_slow.products)
