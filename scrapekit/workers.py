@@ -192,7 +192,16 @@ class WorkerPool:
         while True:
             await login.wait_ready()
             generation = login.generation
-            response = await self.session.fetch(request)
+            login.fetch_started()
+            try:
+                response = await self.session.fetch(request)
+            finally:
+                login.fetch_finished()
+            if login.generation != generation:
+                # A re-login finished while this request was in flight: its hops may mix the
+                # old session and the new one (e.g. redirected to the login page, which then
+                # rendered logged in). Fetch it again, wholly under the new login.
+                continue
             if not login.is_logged_out(response):
                 return response
             await login.relogin(generation, response.url)

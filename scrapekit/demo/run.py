@@ -23,7 +23,11 @@ def add_run_command(commands: Any) -> None:
     parser.add_argument("--output", type=Path, default=Path("demo.jsonl"), help="items file")
     parser.add_argument("--products", type=int, default=500, help="number of products")
     parser.add_argument(
-        "--session-max-requests", type=int, help="requests a login session serves before expiring"
+        "--session-max-requests",
+        type=int,
+        default=200,
+        help="requests a login session serves before the shop expires it (default 200: the "
+        "crawl has to log in again a few times)",
     )
     parser.add_argument(
         "crawl_args", nargs="*", help="extra `scrapekit crawl` arguments (after --)"
@@ -64,7 +68,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         site.stop()
     stats = site.stats
-    print(f"demo site served {stats.requests} requests, {stats.logins} logins", flush=True)
+    print(
+        f"demo site served {stats.requests} requests, {stats.logins} logins "
+        f"({stats.session_expiries} pages answered 'session expired')",
+        flush=True,
+    )
     if code != 0:
         print(f"the crawl exited with {code}", file=sys.stderr)
         return code

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from scrapekit.spider import Spider
 
 log = structlog.get_logger(__name__)
+#: Tries per login before it counts as failed (see LoginManager._login).
+LOGIN_ATTEMPTS = 2
 
 
 class Flushable(Protocol):
@@ -69,6 +71,11 @@ class LoginManager:
         self._lock = asyncio.Lock()
         self._ready = asyncio.Event()
         self._ready.set()
+        # Fetches in flight, so a re-login can wait for them: their responses (Set-Cookie on
+        # a redirect to the login page, say) must not land in the jar while login() runs.
+        self._fetching = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
         #: Bumped after every login: a worker that saw a logged-out page under an older
         #: generation knows someone already logged in again and simply retries.
         self.generation = 0
@@ -81,20 +88,20 @@ class LoginManager:
     def is_logged_out(self, response: Response) -> bool:
         """Whether a response shows the session has lost its login.
 
-        The spider's `is_logged_in` decides when it returns True or False; None ("cannot tell
-        from this page") falls back to: a 401, or a redirect that ended on LOGIN_URL.
+        Being redirected to LOGIN_URL always counts as logged out. Otherwise the spider's
+        `is_logged_in` decides when it returns True or False; None ("cannot tell from this
+        page") falls back to: a 401 counts as logged out.
         """
+        if self._login_path and response.redirect_urls:
+            final = urlsplit(response.url)
+            if final.path == self._login_path and (
+                not self._login_netloc or final.netloc.lower() == self._login_netloc
+            ):
+                return True
         verdict = self._spider.is_logged_in(response)
         if verdict is not None:
             return not verdict
-        if response.status == 401:
-            return True
-        if self._login_path and response.redirect_urls:
-            final = urlsplit(response.url)
-            return final.path == self._login_path and (
-                not self._login_netloc or final.netloc.lower() == self._login_netloc
-            )
-        return False
+        return response.status == 401
 
     # -- start -------------------------------------------------------------------------------
 
@@ -123,6 +130,17 @@ class LoginManager:
         if not self._ready.is_set():
             await self._ready.wait()
 
+    def fetch_started(self) -> None:
+        """A worker's fetch is going out (call after wait_ready, pair with fetch_finished)."""
+        self._fetching += 1
+        self._quiet.clear()
+
+    def fetch_finished(self) -> None:
+        """A worker's fetch came back (or failed)."""
+        self._fetching -= 1
+        if not self._fetching:
+            self._quiet.set()
+
     async def relogin(self, seen_generation: int, url: str) -> None:
         """Log in again, once for every worker that saw the logged-out page under one login."""
         async with self._lock:
@@ -137,6 +155,7 @@ class LoginManager:
             self._ready.clear()
             try:
                 log.warning("session logged out", url=url)
+                await self._quiet.wait()  # new fetches wait; let those in flight land first
                 await self._login("expired")
                 self._relogins += 1
             finally:
@@ -144,22 +163,38 @@ class LoginManager:
                 self._ready.set()
 
     async def _login(self, reason: str) -> None:
-        try:
-            await self._spider.login(self._session)
-        except LoginFailed:
-            raise
-        except Exception as exc:
-            raise LoginFailed(f"login() failed: {type(exc).__name__}: {exc}") from exc
-        if self._check_url:
-            response = await self._session.get(self._check_url)
-            if self.is_logged_out(response):
-                raise LoginFailed(
-                    f"still logged out after login(): {self._check_url} (LOGIN_CHECK_URL) "
-                    "was judged logged out; check the credentials and is_logged_in()"
-                )
+        # A second attempt when the first does not take: a re-login races with responses
+        # still arriving for the old session, and one of them may replace a cookie the
+        # login form needs (a CSRF cookie). By the second attempt those have all landed.
+        for attempt in range(1, LOGIN_ATTEMPTS + 1):
+            try:
+                await self._spider.login(self._session)
+                failure = await self._verify()
+            except LoginFailed:
+                raise
+            except Exception as exc:
+                failure = LoginFailed(f"login() failed: {type(exc).__name__}: {exc}")
+                failure.__cause__ = exc
+            if failure is None:
+                break
+            if attempt == LOGIN_ATTEMPTS:
+                raise failure
+            log.warning("login did not take, trying again", error=str(failure))
         self._logins += 1
         await self._cookies.flush()
         log.info("logged in", reason=reason, logins=self._logins)
+
+    async def _verify(self) -> LoginFailed | None:
+        """The failure if LOGIN_CHECK_URL still shows a logged-out session, else None."""
+        if not self._check_url:
+            return None
+        response = await self._session.get(self._check_url)
+        if not self.is_logged_out(response):
+            return None
+        return LoginFailed(
+            f"still logged out after login(): {self._check_url} (LOGIN_CHECK_URL) was judged "
+            "logged out; check the credentials and is_logged_in()"
+        )
 
     def statistics(self) -> LoginStatistics:
         """Logins and re-logins so far."""

@@ -165,3 +165,14 @@ async def test_a_login_that_raises_is_a_login_failure(state: dict[str, Any]) -> 
         pytest.raises(LoginFailed, match=r"login\(\) failed: KeyError"),
     ):
         await crawl_async(Crashing, state, base_url=site.url)
+
+
+async def test_relogins_after_a_restart_race_nothing(state: dict[str, Any]) -> None:
+    """Re-logins wait for in-flight pages: no CSRF clash, no login page parsed as a product."""
+    for _ in range(2):  # the second crawl starts from the first one's persisted cookies
+        with DemoSite(products=100, session_max_requests=40) as site:
+            stats = await crawl_async(Shop, {**state, "PIPELINES": {Items: 1}}, base_url=site.url)
+            assert site.stats.csrf_failures == 0
+            assert stats["login"]["relogins"] >= 2
+            assert sorted(i["upc"] for i in Items.collected) == sorted(p.upc for p in site.products)
+            assert all(item["stock"] is not None for item in Items.collected)
