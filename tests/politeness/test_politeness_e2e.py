@@ -309,3 +309,30 @@ async def test_non_html_reaches_the_callback_unparsed(httpserver: HTTPServer) ->
     assert seen[0].body == png
     assert seen[0]._tree is None  # never parsed ...
     assert seen[0]._text is None  # ... nor decoded
+
+
+async def test_autothrottle_backs_off_and_reports_each_hosts_rate(httpserver: HTTPServer) -> None:
+    """503s halve the host's rate (counted as throttled); the stats show its final rate."""
+    served = {"n": 0}
+    lock = threading.Lock()
+
+    def overloaded_at_first(request: WRequest) -> WResponse:
+        with lock:
+            served["n"] += 1
+            n = served["n"]
+        if n <= 6:
+            return WResponse("busy", status=503)
+        return WResponse("<p>ok</p>", content_type="text/html")
+
+    httpserver.expect_request("/p").respond_with_handler(overloaded_at_first)
+    urls = [httpserver.url_for(f"/p?i={i}") for i in range(20)]
+    stats = await crawl_async(
+        Many,
+        {**QUIET, "AUTOTHROTTLE": True, "RATE_MAX": 40.0, "RATE_MIN": 1.0,
+         "RETRY_BACKOFF_BASE": 0.01, "RETRY_TIMES": 5},
+        urls=urls,
+    )  # fmt: skip
+    assert stats["items"] == 20
+    slot = stats["rate_limits"]["slots"]["localhost"]
+    assert slot["throttled"] >= 1
+    assert 1.0 <= slot["rate"] < 40.0

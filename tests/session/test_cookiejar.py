@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 
 import pytest
@@ -450,20 +449,12 @@ def test_purge_skips_replaced_cookies(jar: CookieJar, clock: Clock) -> None:
     assert [c.name for c in jar] == ["session"]
 
 
-def test_purge_is_o_expired_not_o_jar(clock: Clock) -> None:
-    """With nothing expired, a purge costs far less than one pass over a large jar."""
+def test_purge_in_a_large_jar_removes_exactly_the_expired(clock: Clock) -> None:
+    """In a 100k-cookie jar a purge removes just the expired ones (its cost: bench/cookiejar.py)."""
     jar = CookieJar(clock=clock)
     for i in range(100_000):
         jar.add(Cookie(f"c{i}", "v", f"d{i % 5000}.example", "/", expires=NOW + 60 + i))
-    start = time.perf_counter()
-    assert sum(1 for c in jar if c.expires is not None and c.expires <= NOW) == 0
-    one_pass = time.perf_counter() - start
-    purges = []
-    for _ in range(5):
-        start = time.perf_counter()
-        assert jar.purge_expired() == 0
-        purges.append(time.perf_counter() - start)
-    assert min(purges) * 50 < one_pass
+    assert jar.purge_expired() == 0
     clock.now += 70
     assert jar.purge_expired() == 11
     assert len(jar) == 100_000 - 11
@@ -546,22 +537,15 @@ def test_add_records_no_change(jar: CookieJar) -> None:
     assert jar.header_for("http://example.com/") == "a=1"
 
 
-def test_drain_is_o_changes_not_o_jar(clock: Clock) -> None:
-    """After one change in a large jar, a drain costs far less than one pass over the jar."""
+def test_drain_in_a_large_jar_reports_only_the_change(clock: Clock) -> None:
+    """After one change in a 100k-cookie jar, a drain reports exactly that one cookie."""
     jar = CookieJar(clock=clock)
     for i in range(100_000):
         jar.add(Cookie(f"c{i}", "v", f"d{i % 5000}.example", "/", expires=NOW + 60))
-    start = time.perf_counter()
-    assert sum(1 for _ in jar) == 100_000
-    one_pass = time.perf_counter() - start
-    drains = []
     for i in range(5):
         jar.set(f"new{i}", "v", domain="d1.example", expires=NOW + 60)
-        start = time.perf_counter()
         upserted, deleted = jar.drain_changes()
-        drains.append(time.perf_counter() - start)
-        assert (len(upserted), deleted) == (1, [])
-    assert min(drains) * 50 < one_pass
+        assert ([c.name for c in upserted], deleted) == ([f"new{i}"], [])
 
 
 def test_persist_session_cookies_false_leaves_them_out(clock: Clock) -> None:
@@ -740,19 +724,10 @@ def test_delete_clear_get_iter_len(jar: CookieJar) -> None:
     assert len(deleted) == 4
 
 
-def test_header_for_does_not_scan_other_domains(clock: Clock) -> None:
-    """header_for walks only the host's parent domains: other sites' cookies cost nothing."""
-    small = CookieJar(clock=clock)
+def test_header_for_ignores_other_sites_in_a_large_jar(clock: Clock) -> None:
+    """50k other sites' cookies change nothing for this host (the cost: bench/cookiejar.py)."""
     big = CookieJar(clock=clock)
-    for jar in (small, big):
-        received(jar, "http://www.example.com/", "a=1", "b=2; Domain=example.com")
+    received(big, "http://www.example.com/", "a=1", "b=2; Domain=example.com")
     for i in range(50_000):
         big.add(Cookie("c", "v", f"site{i}.example", "/"))
-
-    def cost(jar: CookieJar) -> float:
-        start = time.perf_counter()
-        for _ in range(2000):
-            jar.header_for("http://www.example.com/page")
-        return time.perf_counter() - start
-
-    assert min(cost(big) for _ in range(3)) < 3 * min(cost(small) for _ in range(3))
+    assert big.header_for("http://www.example.com/page") == "a=1; b=2"
