@@ -107,6 +107,7 @@ async def crawl_async(
                 session.headers.update(spider.headers)
                 if spider.auth is not None:
                     session.auth = spider.auth
+                    session.auth_domain = spider.auth_domain
                 cookies = await stack.enter_async_context(
                     CookieSync(
                         session.cookies,

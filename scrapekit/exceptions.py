@@ -16,6 +16,7 @@ The error tree::
     │   ├── InvalidURL              a URL that cannot be fetched (bad syntax, not http or https)
     │   ├── ResponseTooLarge        the body passed MAX_RESPONSE_BYTES
     │   ├── DecodingError           a body whose Content-Encoding is corrupt
+    │   ├── LoggedOut               a page still shows a logged-out session right after a login
     │   ├── RedirectBlocked         a redirect to a URL the crawl may not visit (off-site, robots)
     │   └── HttpStatusError         a response status the callback did not ask for (e.g. 404)
     ├── SessionError                the shared login session cannot be used
@@ -152,6 +153,23 @@ class DecodingError(FetchError):
     """The body's Content-Encoding (gzip, deflate, br) is corrupt."""
 
     reason = "decoding error"
+
+
+class LoggedOut(FetchError):
+    """A page still looked logged out right after a fresh login: the page is the problem.
+
+    The request fails (its errback runs) instead of logging in again and again.
+    """
+
+    reason = "logged out"
+
+    def __init__(self, request: Request, response: Response) -> None:
+        super().__init__(
+            f"{request.url}: still logged out right after a fresh login (a page only some "
+            "accounts may see?); check is_logged_in() for this page",
+            request=request,
+            response=response,
+        )
 
 
 class RedirectBlocked(FetchError):

@@ -39,6 +39,9 @@ class Spider:
     headers: ClassVar[dict[str, str]] = {}
     #: Credentials for every request: a (user, password) tuple for Basic, or any httpx.Auth.
     auth: Any = None
+    #: Where `auth` is sent (a domain and its subdomains). None: the host of the first
+    #: request; "": every host.
+    auth_domain: str | None = None
     #: The site's login page (a redirect there means logged out); overrides LOGIN_URL.
     login_url: str = ""
     #: A page that shows whether the session is logged in; overrides LOGIN_CHECK_URL.

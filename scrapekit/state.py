@@ -7,12 +7,14 @@ Reads STATE_DIR and SESSION_NAME.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
 
+from scrapekit.exceptions import SettingsError
 from scrapekit.project import find_project
 
 if TYPE_CHECKING:
@@ -31,9 +33,27 @@ def state_root(settings: Settings) -> Path:
     return (find_project() or Path.cwd()) / folder
 
 
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+
+
+def check_name(name: str) -> str:
+    """`name` if it is safe as a folder name under STATE_DIR (no "/" or ".."), else ValueError."""
+    if not _SAFE_NAME.match(name) or ".." in name:
+        raise ValueError(
+            f"{name!r} is not a valid session name: use letters, digits, '.', '_' and '-'"
+        )
+    return name
+
+
 def session_name(settings: Settings, spider_name: str) -> str:
     """SESSION_NAME, or the spider's name: spiders naming one session share its login."""
-    return str(settings["SESSION_NAME"]) or spider_name
+    name = str(settings["SESSION_NAME"])
+    if not name:
+        return check_name(spider_name) if _SAFE_NAME.match(spider_name) else "spider"
+    try:
+        return check_name(name)
+    except ValueError as exc:
+        raise SettingsError("SESSION_NAME", str(exc), settings.source("SESSION_NAME")) from None
 
 
 def jar_path(settings: Settings, name: str) -> Path:

@@ -28,12 +28,13 @@ from scrapekit.exceptions import (
     FetchError,
     FetchTimeout,
     HttpStatusError,
+    LoggedOut,
     PipelineError,
     RedirectBlocked,
     SessionError,
 )
 from scrapekit.items import is_item
-from scrapekit.politeness.retry import GiveUp, Retry, RetryPolicy
+from scrapekit.politeness.retry import GiveUp, Retry, RetryPolicy, parse_retry_after
 from scrapekit.request import Request
 
 if TYPE_CHECKING:
@@ -46,6 +47,14 @@ if TYPE_CHECKING:
     from scrapekit.settings import Settings
     from scrapekit.spider import Spider
     from scrapekit.stats import CrawlStats
+
+
+#: Times a request waits for an unavailable robots.txt before it is dropped.
+ROBOTS_HOLDS = 2
+
+
+class _Refetch(Exception):
+    """The request must be fetched again, through its host's gate, under the new login."""
 
 
 class WorkerPool:
@@ -77,6 +86,7 @@ class WorkerPool:
         self._max_items = int(settings["CLOSESPIDER_ITEMCOUNT"])
         self._max_pages = int(settings["CLOSESPIDER_PAGECOUNT"])
         self._max_errors = int(settings["CLOSESPIDER_ERRORCOUNT"])
+        self._retry_after_max = float(settings["RETRY_AFTER_MAX"])
         # Bound once, after logging is configured: the hot path then skips the lazy proxy.
         self._log = structlog.get_logger("scrapekit.workers").bind(spider=spider.name)
 
@@ -120,11 +130,13 @@ class WorkerPool:
         Return None when the request was handed back to the scheduler for a retry.
         """
         if self.robots is not None and not await self.robots.allowed(request):
-            self.scheduler.count_drops({"robots.txt": 1})
-            self._log.debug("forbidden by robots.txt", url=request.url)
-            return []
+            return await self._robots_refused(request)
         try:
             response = await self._fetch(request)
+        except _Refetch:
+            # The page crossed a re-login: fetch it again through the host's gate (not a retry).
+            await self.scheduler.retry_later(request, 0.0)
+            return None
         except RedirectBlocked as exc:
             self.scheduler.count_drops({exc.reason: 1})
             self._log.info("redirect dropped", url=request.url, reason=exc.reason, to=exc.target)
@@ -141,6 +153,11 @@ class WorkerPool:
         await self.scheduler.feedback(
             request, status=response.status, latency=response.elapsed, timed_out=False
         )
+        if response.status in (429, 503):
+            # The server asked for a pause: honour it for the whole host, retried or not.
+            pause = parse_retry_after(response.headers.get("retry-after"))
+            if pause:
+                await self.scheduler.pause_host(request, min(pause, self._retry_after_max))
         stats = self.stats
         stats.pages += 1
         stats.responses_by_status[response.status] += 1
@@ -181,30 +198,54 @@ class WorkerPool:
             self.scheduler.count_drops(response.dropped_links)
         return new_requests
 
-    async def _fetch(self, request: Request) -> Response:
-        """Fetch; if the response shows a lost login, log in again (once for all) and refetch.
+    async def _robots_refused(self, request: Request) -> list[Request] | None:
+        """Drop a request robots.txt disallows; hold it while robots.txt is unavailable."""
+        assert self.robots is not None
+        wait = self.robots.unavailable_for(request)
+        holds = int(request.meta.get("robots_holds", 0))
+        if wait is not None and holds < ROBOTS_HOLDS:
+            # 5xx or unreachable robots.txt: the convention is "disallow for a while", so
+            # the host's requests wait (in the scheduler) for robots.txt to be fetched again.
+            request.meta["robots_holds"] = holds + 1
+            await self.scheduler.pause_host(request, wait)
+            await self.scheduler.retry_later(request, wait)
+            return None
+        reason = "robots.txt unavailable" if wait is not None else "robots.txt"
+        self.scheduler.count_drops({reason: 1})
+        self._log.debug("forbidden by robots.txt", url=request.url, reason=reason)
+        return []
 
-        The refetch is not a retry and the logged-out page never reaches the callback.
+    async def _fetch(self, request: Request) -> Response:
+        """Fetch; if the response shows a lost login, log in again (once for all).
+
+        Raises _Refetch when the request must be fetched again under the new login; the
+        logged-out page never reaches the callback, and the refetch is not a retry.
         """
         login = self.login
         if login is None:
             return await self.session.fetch(request)
-        while True:
-            await login.wait_ready()
-            generation = login.generation
-            login.fetch_started()
-            try:
-                response = await self.session.fetch(request)
-            finally:
-                login.fetch_finished()
-            if login.generation != generation:
-                # A re-login finished while this request was in flight: its hops may mix the
-                # old session and the new one (e.g. redirected to the login page, which then
-                # rendered logged in). Fetch it again, wholly under the new login.
-                continue
-            if not login.is_logged_out(response):
-                return response
-            await login.relogin(generation, response.url)
+        await login.wait_ready()
+        generation = login.generation
+        login.fetch_started()
+        try:
+            response = await self.session.fetch(request)
+        finally:
+            login.fetch_finished()
+        if login.generation != generation:
+            # A re-login finished while this request was in flight: its hops may mix the
+            # old session and the new one (e.g. redirected to the login page, which then
+            # rendered logged in). Fetch it again, wholly under the new login.
+            raise _Refetch
+        if not login.is_logged_out(response):
+            login.confirm()
+            return response
+        if request.meta.get("relogged_in") == generation:
+            # Logged out again right after a fresh login: this page is the problem (a 401
+            # area, a page that looks logged out), not the session.
+            raise LoggedOut(request, response)
+        await login.relogin(generation, response.url)
+        request.meta["relogged_in"] = login.generation
+        raise _Refetch
 
     def _status_allowed(self, response: Response) -> bool:
         meta = response.request.meta
@@ -214,10 +255,8 @@ class WorkerPool:
         return status in self._allowed_codes or status in meta.get("handle_httpstatus_list", ())
 
     async def _retry(self, request: Request, decision: Retry) -> None:
-        """Hand the request back to wait out its backoff (and the host's Retry-After)."""
+        """Hand the request back to wait out its backoff (the host's pause is already set)."""
         request.meta["retry_times"] = decision.attempt - 1
-        if decision.retry_after is not None:
-            await self.scheduler.pause_host(request, decision.retry_after)
         self._log.debug(
             "retrying", url=request.url, reason=decision.reason, attempt=decision.attempt,
             delay=round(decision.delay, 3),

@@ -66,8 +66,16 @@ async def _load(settings: Settings, name: str) -> list[Cookie]:
         return await store.load()
 
 
+def _name(args: argparse.Namespace) -> str:
+    try:
+        return state.check_name(args.name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def run_show(args: argparse.Namespace) -> int:
     """Print one line per cookie: domain, path, name, expiry, flags (and value with --values)."""
+    _name(args)
     _, settings = load_project_settings()
     path = state.jar_path(settings, args.name)
     if not path.exists():
@@ -92,6 +100,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_clear(args: argparse.Namespace) -> int:
     """Delete the jar (and its WAL files); the next crawl logs in afresh."""
+    _name(args)
     _, settings = load_project_settings()
     path = state.jar_path(settings, args.name)
     if remove_jar(path):

@@ -176,6 +176,21 @@ class RobotsCache:
             self._disallowed += 1
         return verdict
 
+    def unavailable_for(self, request: Request) -> float | None:
+        """Seconds until the request's robots.txt is fetched again, if it could not be read.
+
+        None when the origin's rules are known (or allow everything). While robots.txt is
+        unavailable (5xx, unreachable) everything is disallowed; the caller should hold the
+        host's requests that long rather than drop them.
+        """
+        try:
+            rules = self._rules.get(origin_of(request.url))
+        except (httpx.InvalidURL, ValueError):
+            return None
+        if rules is None or rules.parser is not None or rules.allow_all:
+            return None
+        return max(rules.expires - self._clock(), 0.0)
+
     def crawl_delay(self, origin: str) -> float | None:
         """The Crawl-delay robots.txt sets for our user agent on `origin`, if known and set."""
         try:

@@ -15,10 +15,12 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import structlog
 
 from scrapekit.request import Request
 from scrapekit.scheduler.filters import DepthFilter, OffsiteFilter
@@ -27,6 +29,8 @@ from scrapekit.scheduler.frontier.base import Frontier, FrontierStatistics
 
 if TYPE_CHECKING:
     from scrapekit.politeness.ratelimit import RateLimiter
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +70,18 @@ class Scheduler:
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()
         self._order = itertools.count()
-        # Requests waiting for their host's gate, by slot key, in the order they came out.
-        self._parked: dict[str, deque[Request]] = {}
+        # Requests waiting for their host's gate, by slot key, highest priority first.
+        self._parked: dict[str, list[tuple[int, int, Request]]] = {}
         self._parked_count = 0
-        # (time the slot may open, order, key): slots worth asking again at that time.
+        # (time the slot may open, order, key): slots worth asking again at that time, at
+        # most one live entry per key (`_gate_at`); stale heap entries are skipped.
         self._gates: list[tuple[float, int, str]] = []
+        self._gate_at: dict[str, float] = {}
         # (not-before time, order, request): retries waiting out their backoff.
         self._delayed: list[tuple[float, int, Request]] = []
-        # The slot each in-flight request holds, released when it is done.
-        self._slots: dict[int, str] = {}
+        # The slot each in-flight request holds, released when it is done (a list: the same
+        # Request object may be in flight twice with dont_filter).
+        self._slots: dict[int, list[str]] = {}
         # With robots.txt on, a host's first request goes alone: the robots.txt it fetches
         # (and its Crawl-delay) is known before the host's other requests are let through.
         self._probe = probe_new_hosts and limiter is not None
@@ -168,12 +175,28 @@ class Scheduler:
             return False
         if self._probe and key not in self._known:
             self._probing.add(key)
-        wait = await self.limiter.acquire(key, request, now)
+        wait = await self._acquire(key, request, now)
+        if wait is None:
+            self._probing.discard(key)
+            return False
         if wait > 0:
             self._park(key, request, wait, now)
             return False
-        self._slots[id(request)] = key
+        self._take_slot(request, key)
         return True
+
+    async def _acquire(self, key: str, request: Request, now: float) -> float | None:
+        """The limiter's answer, or None (request dropped) when its meta overrides are bad."""
+        assert self.limiter is not None
+        try:
+            return await self.limiter.acquire(key, request, now)
+        except ValueError as exc:
+            self._dropped["bad meta"] += 1
+            log.error("request dropped", url=request.url, reason="bad meta", error=str(exc))
+            return None
+
+    def _take_slot(self, request: Request, key: str) -> None:
+        self._slots.setdefault(id(request), []).append(key)
 
     def _slot_key(self, request: Request) -> str:
         return self.limiter.key_for(request) if self.limiter is not None else ""
@@ -181,39 +204,56 @@ class Scheduler:
     def _park(self, key: str, request: Request, wait: float | None, now: float) -> None:
         queue = self._parked.get(key)
         if queue is None:
-            queue = self._parked[key] = deque()
-        queue.append(request)
+            queue = self._parked[key] = []
+        heapq.heappush(queue, (-request.priority, next(self._order), request))
         self._parked_count += 1
         if wait is not None and wait != float("inf"):
-            heapq.heappush(self._gates, (now + wait, next(self._order), key))
+            self._gate(key, now + wait)
+
+    def _gate(self, key: str, when: float) -> None:
+        """Ask the slot again at `when`, unless it is already due to be asked sooner."""
+        current = self._gate_at.get(key)
+        if current is None or when < current:
+            self._gate_at[key] = when
+            heapq.heappush(self._gates, (when, next(self._order), key))
 
     async def _opened_gate(self, now: float) -> Request | None:
         """The first parked request whose slot is open now, if any."""
         while self._gates and self._gates[0][0] <= now:
-            key = heapq.heappop(self._gates)[2]
+            when, _, key = heapq.heappop(self._gates)
+            if self._gate_at.get(key) != when:
+                continue  # a stale entry: the key was re-gated since
+            del self._gate_at[key]
             queue = self._parked.get(key)
             if not queue or key in self._probing:
                 continue
             if self._probe and key not in self._known:
                 self._probing.add(key)
-            if self.limiter is None:
-                wait = 0.0
-            else:
-                wait = await self.limiter.acquire(key, queue[0], now)
-            if wait > 0:
-                if wait != float("inf"):
-                    heapq.heappush(self._gates, (now + wait, next(self._order), key))
+            head = queue[0][2]
+            wait = 0.0 if self.limiter is None else await self._acquire(key, head, now)
+            if wait is None or wait > 0:
+                if wait is None:  # bad meta: the head was dropped; try the next one now
+                    self._probing.discard(key)
+                    self._unpark(key)
+                    wait = 0.0
+                if wait != float("inf") and key in self._parked:
+                    self._gate(key, now + wait)
                 continue
-            request = queue.popleft()
-            self._parked_count -= 1
-            if queue:
-                heapq.heappush(self._gates, (now, next(self._order), key))
-            else:
-                del self._parked[key]
+            request = self._unpark(key)
+            if key in self._parked:
+                self._gate(key, now)
             if self.limiter is not None:
-                self._slots[id(request)] = key
+                self._take_slot(request, key)
             return request
         return None
+
+    def _unpark(self, key: str) -> Request:
+        queue = self._parked[key]
+        request = heapq.heappop(queue)[2]
+        self._parked_count -= 1
+        if not queue:
+            del self._parked[key]
+        return request
 
     def _finished(self) -> bool:
         return not (
@@ -267,14 +307,17 @@ class Scheduler:
 
     async def _finish(self, request: Request) -> None:
         self._in_flight -= 1
-        key = self._slots.pop(id(request), None)
+        held = self._slots.get(id(request))
+        key = held.pop() if held else None
+        if held is not None and not held:
+            del self._slots[id(request)]
         if key is not None and key in self._probing:
             self._probing.discard(key)
             self._known.add(key)
         if key is not None and self.limiter is not None:
             await self.limiter.release(key, self._clock())
             if key in self._parked:  # a slot freed: its parked requests may go now
-                heapq.heappush(self._gates, (self._clock(), next(self._order), key))
+                self._gate(key, self._clock())
         self._wakeup.set()
 
     # -- politeness feedback -----------------------------------------------------------------
@@ -303,7 +346,7 @@ class Scheduler:
         A spider whose start() reads millions of URLs then holds only about `limit` of them in
         memory at a time. Return False if the scheduler is closed: the producer should stop.
         """
-        while len(self.frontier) >= limit and self.close_reason is None:
+        while len(self.frontier) + self._parked_count >= limit and self.close_reason is None:
             self._room.clear()
             await self._room.wait()
         return self.close_reason is None

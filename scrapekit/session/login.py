@@ -65,7 +65,8 @@ class LoginManager:
         self._check_url = spider.login_check_url or str(settings["LOGIN_CHECK_URL"])
         login_url = spider.login_url or str(settings["LOGIN_URL"])
         parts = urlsplit(login_url)
-        self._login_netloc = parts.netloc.lower()
+        # The site we log in to: where a 401 means "logged out".
+        self._login_netloc = (parts.netloc or urlsplit(self._check_url).netloc).lower()
         self._login_path = parts.path if login_url else ""
         self._max_relogins = int(settings["MAX_RELOGINS"])
         self._lock = asyncio.Lock()
@@ -81,6 +82,9 @@ class LoginManager:
         self.generation = 0
         self._logins = 0
         self._relogins = 0
+        # Re-logins with no logged-in page between them: what MAX_RELOGINS bounds, so a
+        # long crawl may outlive many expiring sessions, but a login loop stops.
+        self._in_a_row = 0
         self._skipped = False
 
     # -- judging -----------------------------------------------------------------------------
@@ -101,7 +105,10 @@ class LoginManager:
         verdict = self._spider.is_logged_in(response)
         if verdict is not None:
             return not verdict
-        return response.status == 401
+        # A 401 means logged out only on the site we log in to, not on some other host.
+        return response.status == 401 and (
+            not self._login_netloc or urlsplit(response.url).netloc.lower() == self._login_netloc
+        )
 
     # -- start -------------------------------------------------------------------------------
 
@@ -130,6 +137,10 @@ class LoginManager:
         if not self._ready.is_set():
             await self._ready.wait()
 
+    def confirm(self) -> None:
+        """A page was judged logged in: the re-logins so far worked."""
+        self._in_a_row = 0
+
     def fetch_started(self) -> None:
         """A worker's fetch is going out (call after wait_ready, pair with fetch_finished)."""
         self._fetching += 1
@@ -146,9 +157,9 @@ class LoginManager:
         async with self._lock:
             if self.generation != seen_generation:
                 return  # another worker already logged in again since this page was fetched
-            if self._relogins >= self._max_relogins:
+            if self._in_a_row >= self._max_relogins:
                 raise LoginFailed(
-                    f"still logged out after {self._relogins} re-logins (MAX_RELOGINS="
+                    f"still logged out after {self._in_a_row} re-logins in a row (MAX_RELOGINS="
                     f"{self._max_relogins}); last logged-out page: {url}. Check login() and "
                     "is_logged_in()"
                 )
@@ -158,6 +169,7 @@ class LoginManager:
                 await self._quiet.wait()  # new fetches wait; let those in flight land first
                 await self._login("expired")
                 self._relogins += 1
+                self._in_a_row += 1
             finally:
                 self.generation += 1
                 self._ready.set()

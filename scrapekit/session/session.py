@@ -85,6 +85,9 @@ class Session:
         #: Set by the engine so a redirect to another host passes the same checks (off-site,
         #: robots.txt) as a link to it would.
         self.redirect_check: RedirectCheck | None = None
+        #: Where `auth` is sent: this domain and its subdomains. None: the host of the first
+        #: request sent with auth (Scrapy's http_auth_domain default); "": every host.
+        self.auth_domain: str | None = None
         self._requests = 0
         self._redirects = 0
         self._bytes = 0
@@ -209,11 +212,10 @@ class Session:
     ) -> tuple[httpx.Response, list[str]]:
         """Send, applying the cookie jar on every hop; return the final response and the chain."""
         jar = self._jar
-        origin = http_request.url.netloc, http_request.url.scheme
         visited = {(http_request.method, str(http_request.url))}
         chain: list[str] = []
-        auth: Any = httpx.USE_CLIENT_DEFAULT
         while True:
+            auth: Any = httpx.USE_CLIENT_DEFAULT if self._auth_for(http_request.url) else _NO_AUTH
             url = str(http_request.url)
             if jar is not None and (cookie := jar.header_for(url)) is not None:
                 http_request.headers["Cookie"] = cookie
@@ -247,9 +249,16 @@ class Session:
             visited.add((next_request.method, target))
             chain.append(url)
             self._redirects += 1
-            same_origin = (next_request.url.netloc, next_request.url.scheme) == origin
-            auth = httpx.USE_CLIENT_DEFAULT if same_origin else _NO_AUTH
             http_request = next_request
+
+    def _auth_for(self, url: httpx.URL) -> bool:
+        """Whether the session's credentials may go to `url`'s host (see auth_domain)."""
+        if self._client.auth is None:
+            return True
+        if self.auth_domain is None:
+            self.auth_domain = url.host
+        domain = self.auth_domain
+        return not domain or url.host == domain or url.host.endswith("." + domain)
 
     # -- conveniences for login code ---------------------------------------------------------
 

@@ -184,3 +184,11 @@ def test_kill_9_after_login_keeps_the_login(repo: Project) -> None:
         events = [json.loads(line) for line in result.stderr.splitlines()]
         assert any(e["event"] == "login skipped" for e in events)
         assert site.stats.logins == 1
+
+
+@pytest.mark.parametrize("name", ["../outside", "a/b", ".."])
+def test_session_names_cannot_leave_the_state_folder(repo: Project, name: str) -> None:
+    """A session name with a path in it is refused (exit 2) before anything is deleted."""
+    result = repo.run("session", "clear", name)
+    assert result.returncode == 2
+    assert "not a valid session name" in result.stderr

@@ -336,3 +336,85 @@ async def test_autothrottle_backs_off_and_reports_each_hosts_rate(httpserver: HT
     slot = stats["rate_limits"]["slots"]["localhost"]
     assert slot["throttled"] >= 1
     assert 1.0 <= slot["rate"] < 40.0
+
+
+async def test_retry_after_pauses_the_host_even_without_a_retry(httpserver: HTTPServer) -> None:
+    """With retries off, a 429's Retry-After still holds the host's next requests."""
+    arrivals = Arrivals()
+    first = {"sent": False}
+
+    def once_limited(request: WRequest) -> WResponse:
+        arrivals.record(request)
+        if not first["sent"]:
+            first["sent"] = True
+            return WResponse("slow down", status=429, headers={"Retry-After": "1"})
+        return WResponse("<p>ok</p>", content_type="text/html")
+
+    httpserver.expect_request("/p").respond_with_handler(once_limited)
+    urls = [httpserver.url_for(f"/p?i={i}") for i in range(4)]
+    stats = await crawl_async(
+        Many, {**QUIET, "RETRY_ENABLED": False, "CONCURRENCY_PER_HOST": 1}, urls=urls
+    )
+    times = arrivals.times["localhost"]
+    assert stats["errors"] == {"http 429": 1}
+    assert all(t >= times[0] + 0.95 for t in times[1:])
+
+
+async def test_bad_meta_drops_one_request_not_the_crawl(httpserver: HTTPServer) -> None:
+    """A negative download_delay in one request's meta drops it, counted; the rest go on."""
+    httpserver.expect_request("/p").respond_with_handler(ok_handler(Arrivals()))
+
+    class BadMeta(Many):
+        name = "bad-meta"
+
+        async def start(self) -> Any:
+            yield Request(httpserver.url_for("/p?bad"), meta={"download_delay": -1})
+            yield Request(httpserver.url_for("/p?good"))
+
+    stats = await crawl_async(BadMeta, QUIET, urls=[])
+    assert stats["items"] == 1
+    assert stats["dropped"]["requests"] == {"bad meta": 1}
+
+
+async def test_robots_txt_5xx_holds_the_host_then_crawls_it(httpserver: HTTPServer) -> None:
+    """A robots.txt that fails once with 503 delays the host's requests instead of losing them."""
+    answers = iter([WResponse("down", status=503)])
+
+    def robots(request: WRequest) -> WResponse:
+        return next(answers, WResponse("User-agent: *\nAllow: /\n", content_type="text/plain"))
+
+    httpserver.expect_request("/robots.txt").respond_with_handler(robots)
+    httpserver.expect_request("/p").respond_with_handler(ok_handler(Arrivals()))
+    urls = [httpserver.url_for(f"/p?i={i}") for i in range(3)]
+    stats = await crawl_async(
+        Many, {**QUIET, "ROBOTSTXT_OBEY": True, "ROBOTSTXT_RETRY_SECONDS": 0.5}, urls=urls
+    )
+    assert stats["items"] == 3
+    assert stats["robots"]["by_status"] == {"5xx": 1, "200": 1}
+
+
+async def test_concurrency_per_host_is_never_exceeded() -> None:
+    """With CONCURRENCY_PER_HOST=2 a threaded server never sees three requests at once."""
+    state = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    def slow(request: WRequest) -> WResponse:
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        return WResponse("<p>ok</p>", content_type="text/html")
+
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    try:
+        server.expect_request("/p").respond_with_handler(slow)
+        urls = [server.url_for(f"/p?i={i}") for i in range(12)]
+        stats = await crawl_async(Many, {**QUIET, "CONCURRENCY_PER_HOST": 2}, urls=urls)
+    finally:
+        server.clear()
+        server.stop()
+    assert stats["items"] == 12
+    assert state["most"] == 2

@@ -104,3 +104,50 @@ async def test_close_stops_handing_out_requests() -> None:
     assert await scheduler.next_request() is None
     assert scheduler.pending == 1
     assert scheduler.close_reason == "shutdown"
+
+
+async def test_a_delayed_host_costs_linear_gate_checks() -> None:
+    """With DOWNLOAD_DELAY on one host, each request is checked a bounded number of times."""
+    from scrapekit.politeness import LocalRateLimiter
+
+    class Counting(LocalRateLimiter):
+        calls = 0
+
+        async def acquire(self, key: str, request: Request, now: float) -> float:
+            Counting.calls += 1
+            return await super().acquire(key, request, now)
+
+    scheduler = Scheduler(MemoryFrontier(), limiter=Counting(delay=0.002, randomize_delay=False))
+    for i in range(150):
+        await scheduler.enqueue(Request(f"http://shop.test/{i}"))
+
+    async def worker() -> None:
+        while (request := await scheduler.next_request()) is not None:
+            await scheduler.done(request)
+
+    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(8))), 10)
+    assert scheduler.statistics().in_flight == 0
+    assert Counting.calls < 150 * 4
+
+
+async def test_parked_requests_keep_their_priority() -> None:
+    """Requests waiting at one host's gate leave it highest priority first."""
+    from scrapekit.politeness import LocalRateLimiter
+
+    scheduler = Scheduler(
+        MemoryFrontier(), limiter=LocalRateLimiter(delay=0.01, randomize_delay=False)
+    )
+    first = Request("http://shop.test/first")
+    await scheduler.enqueue(first)
+    taken = await scheduler.next_request()
+    assert taken is first
+    for name, priority in [("low", 0), ("high", 9), ("mid", 5)]:
+        await scheduler.enqueue(Request(f"http://shop.test/{name}", priority=priority))
+    await scheduler.done(first)
+    order = []
+    for _ in range(3):
+        request = await asyncio.wait_for(scheduler.next_request(), 2)
+        assert request is not None
+        order.append(request.url.rsplit("/", 1)[1])
+        await scheduler.done(request)
+    assert order == ["high", "mid", "low"]

@@ -190,3 +190,31 @@ async def test_cookies_can_be_switched_off(cookie_server: HTTPServer, tmp_path: 
     )
     assert stats["items"] == 1
     assert not os.listdir(tmp_path)
+
+
+async def test_spider_auth_stays_with_its_own_host(httpserver: HTTPServer) -> None:
+    """Credentials go to the host of the first request, not to a linked other host."""
+    seen: dict[str, str | None] = {}
+
+    def record(request: WRequest) -> WResponse:
+        seen[request.host.split(":")[0]] = request.headers.get("Authorization")
+        other = httpserver.url_for("/page").replace("localhost", "127.0.0.1")
+        return WResponse(f'<a href="{other}">other</a><p>x</p>', content_type="text/html")
+
+    httpserver.expect_request("/page").respond_with_handler(record)
+
+    class Linker(Guarded):
+        name = "linker"
+        headers = {}
+
+        def parse(self, response: Response) -> Iterator[Any]:
+            yield from response.follow_all(css="a")
+
+    await crawl_async(
+        Linker,
+        {"LOG_LEVEL": "ERROR", "COOKIES_PERSIST": False},
+        start_urls=[httpserver.url_for("/page")],
+    )
+    assert seen["localhost"] is not None
+    assert seen["localhost"].startswith("Basic ")
+    assert seen["127.0.0.1"] is None

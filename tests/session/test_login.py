@@ -140,14 +140,41 @@ class Stubborn(Shop):
     def __init__(self, base_url: str, **kwargs: Any) -> None:
         super().__init__(base_url, password="wrong", **kwargs)
         self.login_check_url = ""
+        self.start_urls = [f"{base_url}/catalogue/page-{n}.html" for n in range(1, 6)]
 
 
 async def test_login_loop_stops_at_max_relogins(state: dict[str, Any]) -> None:
-    """A session that stays logged out ends the crawl after MAX_RELOGINS re-logins."""
-    with DemoSite(products=20) as site:
+    """Page after page logged out despite re-logins: the crawl ends after MAX_RELOGINS."""
+    with DemoSite(products=100) as site:
         with pytest.raises(LoginFailed, match="MAX_RELOGINS=2"):
-            await crawl_async(Stubborn, {**state, "MAX_RELOGINS": 2}, base_url=site.url)
+            await crawl_async(
+                Stubborn, {**state, "MAX_RELOGINS": 2, "CONCURRENCY": 1}, base_url=site.url
+            )
         assert site.stats.failed_logins == 3  # the start login and two re-logins
+
+
+class MembersArea(Shop):
+    """Treats listing page 2 as a page this account can never see logged in."""
+
+    name = "members-area"
+
+    def is_logged_in(self, response: Response) -> bool | None:
+        if response.url.endswith("/page-2.html"):
+            return False
+        return super().is_logged_in(response)
+
+
+async def test_one_page_logged_out_after_a_fresh_login_fails_alone(
+    state: dict[str, Any],
+) -> None:
+    """A page still logged out right after a re-login fails by itself; the crawl goes on."""
+    with DemoSite(products=40) as site:
+        stats = await crawl_async(
+            MembersArea, {**state, "PIPELINES": {Items: 1}}, base_url=site.url
+        )
+        assert len(Items.collected) == 20  # page 1's products; page 2 failed
+        assert stats["errors"] == {"logged out": 1}
+        assert stats["login"]["relogins"] == 1
 
 
 async def test_a_login_that_raises_is_a_login_failure(state: dict[str, Any]) -> None:

@@ -182,3 +182,19 @@ async def test_redirect_limit_comes_from_settings(httpserver: HTTPServer) -> Non
     async with Session.from_settings(settings(REDIRECT_MAX_TIMES=3)) as three:
         with pytest.raises(TooManyRedirects, match="more than 3 redirects"):
             await three.fetch(Request(httpserver.url_for("/r0")))
+
+
+async def test_large_response_is_logged_as_a_warning(
+    httpserver: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A body over WARN_RESPONSE_BYTES is kept, with one warning naming its size."""
+    from scrapekit import log
+
+    log.configure("INFO", "json")
+    httpserver.expect_request("/big").respond_with_data(b"x" * 5000)
+    async with Session.from_settings(settings(WARN_RESPONSE_BYTES=4096)) as session:
+        response = await session.get(httpserver.url_for("/big"))
+    assert len(response.body) == 5000
+    err = capsys.readouterr().err
+    assert '"event": "large response"' in err
+    assert '"bytes": 5000' in err
