@@ -19,8 +19,12 @@ PAGE = """
   <input type="checkbox" name="remember" checked>
   <input type="checkbox" name="newsletter" value="yes">
   <input type="radio" name="plan" value="free"><input type="radio" name="plan" value="pro" checked>
-  <select name="lang"><option value="en">English</option><option value="fr" selected>French</option></select>
-  <select name="tags" multiple><option selected>a</option><option>b</option><option selected>c</option></select>
+  <select name="lang">
+    <option value="en">English</option><option value="fr" selected>French</option>
+  </select>
+  <select name="tags" multiple>
+    <option selected>a</option><option>b</option><option selected>c</option>
+  </select>
   <textarea name="note">hello</textarea>
   <input name="off" value="1" disabled>
   <input type="file" name="upload">
