@@ -24,10 +24,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from heapq import nsmallest
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
+from scrapekit._resource import AsyncResource
 from scrapekit.politeness.autothrottle import SLOWER, AutoThrottle, ThrottleState
 from scrapekit.request import Request
 
@@ -74,7 +74,7 @@ class RateLimiterStatistics:
     evicted: int = 0
 
 
-class RateLimiter(ABC):
+class RateLimiter(AsyncResource, ABC):
     """Per-host politeness gates: token bucket, delay, per-host concurrency, pauses.
 
     Async so that a shared (e.g. Redis) backend fits behind the same interface. Times are
@@ -147,19 +147,8 @@ class RateLimiter(ABC):
     def statistics(self) -> RateLimiterStatistics:
         """A snapshot of every slot's limits and counters."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook: a local backend holds nothing
+    async def aclose(self) -> None:
         """Release the backend's resources (nothing, by default)."""
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class _Slot:

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 import structlog
 
+from scrapekit._resource import AsyncResource
 from scrapekit.session.cookiejar import Cookie
 
 # One logger name for the cookie store, whichever of its two files logs.
@@ -41,7 +42,7 @@ class CookieStoreStatistics:
     flushes: int
 
 
-class CookieStore(ABC):
+class CookieStore(AsyncResource, ABC):
     """Where a session's cookies outlive the process. scrapekit calls it; backends implement it.
 
     One `CookieSync` uses a store at a time, and never on the per-request path.
@@ -51,17 +52,6 @@ class CookieStore(ABC):
 
     def __init__(self) -> None:
         self._loaded = self._saved = self._deleted = self._flushes = 0
-
-    async def __aenter__(self) -> CookieStore:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     @property
     @abstractmethod
@@ -92,7 +82,7 @@ class CookieStore(ABC):
     async def clear(self) -> int:
         """Delete every stored cookie and return how many there were."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook: nothing to release in memory
+    async def aclose(self) -> None:
         """Release the backend's resources; everything saved stays saved."""
 
     def statistics(self) -> CookieStoreStatistics:

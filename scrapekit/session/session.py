@@ -18,12 +18,12 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import structlog
 
+from scrapekit._resource import AsyncResource
 from scrapekit.exceptions import (
     DecodingError,
     FetchError,
@@ -61,7 +61,7 @@ class SessionStatistics:
     errors: Mapping[str, int]
 
 
-class Session:
+class Session(AsyncResource):
     """Owns the crawl's one httpx.AsyncClient and cookie jar; fetch() makes Responses."""
 
     def __init__(
@@ -110,17 +110,6 @@ class Session:
             max_redirects=int(settings["REDIRECT_MAX_TIMES"]),
             timeout=float(settings["DOWNLOAD_TIMEOUT"]),
         )
-
-    async def __aenter__(self) -> Session:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close every pooled connection."""

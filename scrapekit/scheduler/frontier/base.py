@@ -9,8 +9,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 
+from scrapekit._resource import AsyncResource
 from scrapekit.request import Request
 
 
@@ -24,19 +24,8 @@ class FrontierStatistics:
     pushed: int
 
 
-class Frontier(ABC):
+class Frontier(AsyncResource, ABC):
     """Pending requests ordered by priority, plus the set of fingerprints already seen."""
-
-    async def __aenter__(self) -> Frontier:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     @abstractmethod
     async def add(self, request: Request, fingerprint: bytes | None) -> bool:
@@ -81,5 +70,5 @@ class Frontier(ABC):
     def statistics(self) -> FrontierStatistics:
         """A snapshot of the frontier's counters."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook: nothing to release in memory
+    async def aclose(self) -> None:
         """Release the backend's resources. Pending requests are kept if the backend persists."""
