@@ -11,11 +11,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import Any, Self
 
 import structlog
 
+from scrapekit._resource import AsyncResource
 from scrapekit._types import ItemLike
 from scrapekit.components import (
     CrawlerLike,
@@ -112,7 +113,7 @@ def _where(settings: SettingsLike, key: str) -> str:
     return f"{key} from {source}" if source else key
 
 
-class PipelineManager:
+class PipelineManager(AsyncResource):
     """Opens the stages, passes each item through them in order, closes them in reverse.
 
     An async resource: use `async with manager:` (or `aclose()` in a finally).
@@ -170,14 +171,6 @@ class PipelineManager:
     async def __aenter__(self) -> Self:
         await self.open()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def open(self) -> None:
         """Open every stage in order; if one fails, close those already open and raise.

@@ -16,7 +16,6 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, ClassVar, Protocol, TypeVar
 
 import structlog
@@ -166,7 +165,7 @@ class CookieSyncStatistics:
     failures: int
 
 
-class CookieSync:
+class CookieSync(AsyncResource):
     """Write-behind from the in-memory jar to a store; it owns the store and closes it.
 
     Entering loads the store into the jar and starts a background flusher that saves the
@@ -202,14 +201,6 @@ class CookieSync:
         self.loaded = len(cookies)
         self._task = asyncio.create_task(self._flusher(), name="scrapekit cookie flusher")
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def flush(self) -> int:
         """Save the jar's changes now; return how many cookies were written or deleted.

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scrapekit.demo import DemoSite
 from scrapekit.demo.sessions import (
@@ -20,6 +19,7 @@ from scrapekit.demo.sessions import (
     sign_token,
     verify_token,
 )
+from tests.demo.helpers import css_text, first, parse
 
 HOME = "/catalogue/page-1.html"
 
@@ -28,26 +28,6 @@ HOME = "/catalogue/page-1.html"
 def site() -> Iterator[DemoSite]:
     with DemoSite(products=40) as demo:
         yield demo
-
-
-@pytest.fixture
-def client(site: DemoSite) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=site.url, timeout=5) as http:
-        yield http
-
-
-def parse(response: httpx.Response) -> LexborHTMLParser:
-    return LexborHTMLParser(response.text)
-
-
-def first(page: LexborHTMLParser | LexborNode, selector: str) -> LexborNode:
-    node = page.css_first(selector)
-    assert node is not None, selector
-    return node
-
-
-def css_text(page: LexborHTMLParser | LexborNode, selector: str) -> str:
-    return first(page, selector).text(strip=True)
 
 
 def csrf_token(http: httpx.Client, path: str = "/login") -> str:

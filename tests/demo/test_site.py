@@ -16,11 +16,11 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
-from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scrapekit.demo import DemoSite
 from scrapekit.demo.catalogue import CATEGORIES, build_catalogue
 from scrapekit.demo.sessions import DEMO_SECRET, SessionToken, sign_token
+from tests.demo.helpers import css_text, first, parse
 
 HOME = "/catalogue/page-1.html"
 
@@ -29,26 +29,6 @@ HOME = "/catalogue/page-1.html"
 def site() -> Iterator[DemoSite]:
     with DemoSite() as demo:
         yield demo
-
-
-@pytest.fixture
-def client(site: DemoSite) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=site.url, timeout=5) as http:
-        yield http
-
-
-def parse(response: httpx.Response) -> LexborHTMLParser:
-    return LexborHTMLParser(response.text)
-
-
-def first(page: LexborHTMLParser | LexborNode, selector: str) -> LexborNode:
-    node = page.css_first(selector)
-    assert node is not None, selector
-    return node
-
-
-def css_text(page: LexborHTMLParser | LexborNode, selector: str) -> str:
-    return first(page, selector).text(strip=True)
 
 
 def crawl_listing(http: httpx.Client, start: str) -> tuple[list[str], list[str]]:
