@@ -131,23 +131,21 @@ async def test_a_delayed_host_costs_linear_gate_checks() -> None:
 
 
 async def test_parked_requests_keep_their_priority() -> None:
-    """Requests waiting at one host's gate leave it highest priority first."""
+    """Requests parked at a full host in low-then-high order leave it highest priority first."""
     from scrapekit.politeness import LocalRateLimiter
 
-    scheduler = Scheduler(
-        MemoryFrontier(), limiter=LocalRateLimiter(delay=0.01, randomize_delay=False)
-    )
+    scheduler = Scheduler(MemoryFrontier(), limiter=LocalRateLimiter(concurrency_per_host=1))
     first = Request("http://shop.test/first")
     await scheduler.enqueue(first)
-    taken = await scheduler.next_request()
-    assert taken is first
-    for name, priority in [("low", 0), ("high", 9), ("mid", 5)]:
-        await scheduler.enqueue(Request(f"http://shop.test/{name}", priority=priority))
+    assert await scheduler.next_request() is first
+    waiter = asyncio.create_task(scheduler.next_request())
+    await scheduler.enqueue(Request("http://shop.test/low", priority=0))
+    await asyncio.sleep(0.01)  # the waiter pops "low" and parks it: the host is full
+    await scheduler.enqueue(Request("http://shop.test/high", priority=9))
+    await asyncio.sleep(0.01)  # ... and "high" behind it
+    assert not waiter.done()
+    assert scheduler.statistics().parked == 2
     await scheduler.done(first)
-    order = []
-    for _ in range(3):
-        request = await asyncio.wait_for(scheduler.next_request(), 2)
-        assert request is not None
-        order.append(request.url.rsplit("/", 1)[1])
-        await scheduler.done(request)
-    assert order == ["high", "mid", "low"]
+    taken = await asyncio.wait_for(waiter, 1)
+    assert taken is not None
+    assert taken.url.endswith("/high")
