@@ -418,3 +418,56 @@ async def test_concurrency_per_host_is_never_exceeded() -> None:
         server.stop()
     assert stats["items"] == 12
     assert state["most"] == 2
+
+
+async def test_pages_fetched_again_after_a_relogin_pass_the_rate_gate(
+    httpserver: HTTPServer,
+) -> None:
+    """The pages that met an expired session go out again at the host's rate, not at once."""
+    arrivals = Arrivals()
+    session = {"valid": "none", "served": 0, "logins": 0}
+    lock = threading.Lock()
+
+    def login(request: WRequest) -> WResponse:
+        with lock:
+            session["logins"] += 1
+            session["valid"] = f"s{session['logins']}"
+            response = WResponse("", status=302, headers={"Location": "/home"})
+        response.set_cookie("sid", session["valid"])
+        return response
+
+    def page(request: WRequest) -> WResponse:
+        arrivals.record(request)
+        with lock:
+            session["served"] += 1
+            if session["served"] == 6:  # the server ends the session mid-crawl
+                session["valid"] = "expired"
+            logged_in = request.cookies.get("sid") == session["valid"]
+        if not logged_in:
+            return WResponse("", status=302, headers={"Location": "/signin"})
+        return WResponse("<p class=member>ok</p>", content_type="text/html")
+
+    httpserver.expect_request("/login", method="POST").respond_with_handler(login)
+    httpserver.expect_request("/home").respond_with_data("home")
+    httpserver.expect_request("/signin").respond_with_data("<form>sign in</form>")
+    httpserver.expect_request("/p").respond_with_handler(page)
+
+    class Member(Many):
+        name = "member"
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.login_url = httpserver.url_for("/signin")
+
+        async def login(self, session: Any) -> None:
+            await session.post(httpserver.url_for("/login"), data={"u": "me"})
+
+    urls = [httpserver.url_for(f"/p?i={i}") for i in range(14)]
+    stats = await crawl_async(
+        Member, {**QUIET, "RATE": 10, "BURST": 1, "CONCURRENCY_PER_HOST": 4}, urls=urls
+    )
+    assert stats["items"] == 14
+    assert stats["login"]["relogins"] == 1
+    times = sorted(arrivals.times["localhost"])
+    assert len(times) > 14  # some pages were fetched twice
+    assert all(b - a >= 0.08 for a, b in itertools.pairwise(times))  # 10/s, refetches too
