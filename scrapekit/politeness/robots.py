@@ -23,6 +23,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -83,7 +84,14 @@ class _Rules:
 
 def origin_of(url: str) -> str:
     """`scheme://host[:port]` of a URL: lower-case, IDNA host, default port left out."""
-    parsed = httpx.URL(url)
+    parts = urlsplit(url)
+    return _origin(parts.scheme, parts.netloc)
+
+
+@lru_cache(maxsize=4096)
+def _origin(scheme: str, netloc: str) -> str:
+    # Cached: it runs for every request, and a crawl sees few distinct origins.
+    parsed = httpx.URL(f"{scheme}://{netloc}/")
     host = parsed.raw_host.decode("ascii")
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
