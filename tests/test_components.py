@@ -3,50 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from scrapekit.components import build_component, describe, load_object, ordered_components
 from scrapekit.exceptions import ComponentError, NotConfigured
-
-
-class FakeSettings(dict[str, Any]):
-    """A stand-in for scrapekit.settings.Settings: a dict that knows where values came from."""
-
-    def source(self, key: str) -> str:
-        return "settings.toml"
-
-
-@dataclass
-class FakeCrawler:
-    settings: FakeSettings
-    spider: object = None
-
-
-MakeModule = Callable[[str], str]
-
-
-@pytest.fixture
-def make_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MakeModule]:
-    """Write a uniquely named module into tmp_path (on sys.path) and return its name."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    names: list[str] = []
-
-    def make(source: str) -> str:
-        name = f"skmod_{uuid.uuid4().hex[:10]}"
-        (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
-        names.append(name)
-        return name
-
-    yield make
-    for name in names:
-        sys.modules.pop(name, None)
+from tests.fakes import FakeCrawler, FakeSettings, MakeModule
 
 
 class Plain:

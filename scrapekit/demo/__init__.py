@@ -13,6 +13,7 @@ import asyncio
 import threading
 from types import TracebackType
 
+from scrapekit._resource import AsyncResource
 from scrapekit.demo.catalogue import Product
 from scrapekit.demo.sessions import DEMO_SECRET
 from scrapekit.demo.site import DemoHTTPServer, SiteApp, SiteOptions, SiteStats
@@ -20,7 +21,7 @@ from scrapekit.demo.site import DemoHTTPServer, SiteApp, SiteOptions, SiteStats
 __all__ = ["DemoSite", "Product", "SiteStats"]
 
 
-class DemoSite:
+class DemoSite(AsyncResource):
     """The demo site served from a daemon thread on 127.0.0.1 (port 0: a free port).
 
     A sync and an async context manager; `stop()` / `aclose()` are idempotent, and a stopped
@@ -139,14 +140,6 @@ class DemoSite:
     async def __aenter__(self) -> DemoSite:
         await asyncio.to_thread(self.start)
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else self.url if self._server else "not started"

@@ -14,29 +14,12 @@ from structlog.testing import capture_logs
 
 from scrapekit.exceptions import ComponentError, DropItem, PipelineError
 from scrapekit.pipelines import FeedPipeline, PipelineManager
-
-
-class FakeSettings(dict[str, Any]):
-    """A stand-in for scrapekit.settings.Settings: a dict that knows where values came from."""
-
-    def source(self, key: str) -> str:
-        return "cmdline"
-
-
-@dataclasses.dataclass
-class FakeCrawler:
-    settings: FakeSettings
-    spider: object = None
+from tests.fakes import FakeCrawler, pipeline_crawler
 
 
 def crawler(**settings: Any) -> FakeCrawler:
-    defaults: dict[str, Any] = {
-        "PIPELINES_BASE": {},
-        "PIPELINES": {},
-        "FEEDS": {},
-        "FEED_EXPORT_FIELDS": [],
-    }
-    return FakeCrawler(FakeSettings({**defaults, **settings}))
+    """A crawler whose settings came from the command line (-o/-O)."""
+    return pipeline_crawler(where="cmdline", **settings)
 
 
 class DropOdd:

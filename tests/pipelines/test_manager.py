@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-import textwrap
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,49 +11,12 @@ from structlog.testing import capture_logs
 
 from scrapekit.exceptions import ComponentError, DropItem, PipelineError
 from scrapekit.pipelines import FeedPipeline, PipelineManager, PipelineStatistics
-
-
-class FakeSettings(dict[str, Any]):
-    """A stand-in for scrapekit.settings.Settings: a dict that knows where values came from."""
-
-    def source(self, key: str) -> str:
-        return "settings.toml"
-
-
-@dataclasses.dataclass
-class FakeCrawler:
-    settings: FakeSettings
-    spider: object = "spider"
+from tests.fakes import FakeCrawler, FakeSettings, MakeModule, pipeline_crawler
 
 
 def crawler(**settings: Any) -> FakeCrawler:
-    defaults: dict[str, Any] = {
-        "PIPELINES_BASE": {},
-        "PIPELINES": {},
-        "FEEDS": {},
-        "FEED_EXPORT_FIELDS": [],
-    }
-    return FakeCrawler(FakeSettings({**defaults, **settings}))
-
-
-MakeModule = Callable[[str], str]
-
-
-@pytest.fixture
-def make_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MakeModule]:
-    """Write a uniquely named module into tmp_path (on sys.path) and return its name."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    names: list[str] = []
-
-    def make(source: str) -> str:
-        name = f"skpipes_{uuid.uuid4().hex[:10]}"
-        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
-        names.append(name)
-        return name
-
-    yield make
-    for name in names:
-        sys.modules.pop(name, None)
+    """A crawler whose settings came from settings.toml, for a spider called "spider"."""
+    return pipeline_crawler(spider="spider", **settings)
 
 
 class Recorder:
@@ -405,5 +364,5 @@ def test_statistics_are_frozen() -> None:
 
 def test_manager_needs_no_settings_package() -> None:
     """The stand-in settings are enough: missing keys fall back to empty defaults."""
-    manager = PipelineManager.from_crawler(FakeCrawler(FakeSettings()))
+    manager = PipelineManager.from_crawler(FakeCrawler(FakeSettings(), "spider"))
     assert manager.stages == []
