@@ -1,6 +1,6 @@
-"""The baseline: the smallest honest httpx + selectolax crawl loop, to measure scrapekit against.
+"""The baseline: the smallest honest httpx2 + selectolax crawl loop, to measure scrapekit against.
 
-It does the work the bench spider does and nothing more: one `httpx.AsyncClient` with a pool
+It does the work the bench spider does and nothing more: one `httpx2.AsyncClient` with a pool
 sized to the concurrency, CONCURRENCY worker tasks over an `asyncio.Queue`, every page parsed
 with lexbor, one item (title, price, url) per page written as a JSON line, every `a[href]`
 resolved with `urljoin` and deduplicated in a set. It stops when the queue drains (or after
@@ -19,14 +19,14 @@ import time
 from typing import IO
 from urllib.parse import urldefrag, urljoin
 
-import httpx
+import httpx2
 from selectolax.lexbor import LexborHTMLParser
 
 
 class BareCrawler:
     """Queue + workers + seen-set: the hand-written crawler a framework has to beat."""
 
-    def __init__(self, client: httpx.AsyncClient, out: IO[str], max_pages: int) -> None:
+    def __init__(self, client: httpx2.AsyncClient, out: IO[str], max_pages: int) -> None:
         self.client = client
         self.out = out
         self.max_pages = max_pages
@@ -47,7 +47,7 @@ class BareCrawler:
             url = await self.queue.get()
             try:
                 await self.fetch(url)
-            except (httpx.HTTPError, UnicodeError, ValueError) as exc:
+            except (httpx2.HTTPError, UnicodeError, ValueError) as exc:
                 self.errors += 1
                 print(f"bare: {url}: {type(exc).__name__}: {exc}", file=sys.stderr)
             finally:
@@ -84,11 +84,11 @@ class BareCrawler:
 
 
 async def crawl(args: argparse.Namespace, out: IO[str]) -> dict[str, float | int]:
-    limits = httpx.Limits(
+    limits = httpx2.Limits(
         max_connections=args.concurrency, max_keepalive_connections=args.concurrency
     )
     started = time.perf_counter()
-    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+    async with httpx2.AsyncClient(limits=limits, timeout=30.0) as client:
         crawler = BareCrawler(client, out, args.max_pages)
         async with asyncio.timeout(args.timeout):
             await crawler.run(args.url, args.concurrency)

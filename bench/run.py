@@ -1,4 +1,4 @@
-"""`make bench`: bare httpx + selectolax against `scrapekit crawl`, same site, same run.
+"""`make bench`: bare httpx2 + selectolax against `scrapekit crawl`, same site, same run.
 
 1. Start bench/site.py (N pages) as its own process on 127.0.0.1 and read its URL.
 2. For each round, run bench/bare.py and `scrapekit crawl bench` (from bench/project) as child
@@ -306,7 +306,7 @@ def table(rounds: dict[str, list[Round]]) -> str:
 def environment(args: argparse.Namespace) -> str:
     """One line describing the machine and versions, to paste above the table."""
     versions = []
-    for dist in ("scrapekit", "httpx", "httpcore", "selectolax"):
+    for dist in ("scrapekit", "httpx2", "httpcore2", "selectolax"):
         try:
             versions.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import httpx
+import httpx2
 
 from scrapekit._types import CallbackRef, HeadersLike, ParamsLike
 from scrapekit.exceptions import InvalidURL
@@ -46,9 +46,9 @@ def _check_url(url: str) -> str:
         raise InvalidURL(url, f"scheme {scheme!r} is not http or https")
     if not parts.hostname:
         raise InvalidURL(url, "no host")
-    try:  # what httpx will refuse to send: bad IDNA hosts, control characters
-        httpx.URL(url)
-    except (httpx.InvalidURL, ValueError) as exc:
+    try:  # what httpx2 will refuse to send: bad IDNA hosts, control characters
+        httpx2.URL(url)
+    except (httpx2.InvalidURL, ValueError) as exc:
         raise InvalidURL(url, str(exc)) from None
     return url
 

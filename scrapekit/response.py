@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-import httpx
+import httpx2
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scrapekit._types import CallbackRef
@@ -122,7 +122,7 @@ class Response:
         url: str,
         *,
         status: int = 200,
-        headers: httpx.Headers | Mapping[str, str] | None = None,
+        headers: httpx2.Headers | Mapping[str, str] | None = None,
         body: bytes = b"",
         request: Request | None = None,
         elapsed: float = 0.0,
@@ -131,7 +131,7 @@ class Response:
     ) -> None:
         self.url = url
         self.status = status
-        self.headers = headers if isinstance(headers, httpx.Headers) else httpx.Headers(headers)
+        self.headers = headers if isinstance(headers, httpx2.Headers) else httpx2.Headers(headers)
         self.body = body
         self.request = request if request is not None else Request(url)
         self.elapsed = elapsed

@@ -37,7 +37,7 @@ class Spider:
     custom_settings: ClassVar[dict[str, Any]] = {}
     #: Headers sent with every request of the crawl (session-wide, like requests.Session).
     headers: ClassVar[dict[str, str]] = {}
-    #: Credentials for every request: a (user, password) tuple for Basic, or any httpx.Auth.
+    #: Credentials for every request: a (user, password) tuple for Basic, or any httpx2.Auth.
     auth: Any = None
     #: Where `auth` is sent (a domain and its subdomains). None: the host of the first
     #: request; "": every host.

@@ -22,6 +22,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"scrapekit {__version__}")
     if args.verbose:
         print(f"python {platform.python_version()}")
-        for lib in ("httpx", "selectolax", "structlog", "tenacity", "aiosqlite"):
+        for lib in ("httpx2", "selectolax", "structlog", "tenacity", "aiosqlite"):
             print(f"{lib} {dist_version(lib)}")
     return 0

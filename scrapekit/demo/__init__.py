@@ -1,7 +1,7 @@
 """The bundled demo site, started and stopped from Python (`DemoSite`) or the CLI (`serve`).
 
     with DemoSite(products=100, session_max_requests=50) as site:
-        httpx.get(site.url + "/catalogue/page-1.html")
+        httpx2.get(site.url + "/catalogue/page-1.html")
 
 The site lives beside this module: `catalogue` (data), `pages` (HTML), `sessions` (signed login
 sessions that survive a restart of the site) and `site` (routing and the HTTP server).

@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 import structlog
 from protego import Protego
 
@@ -91,7 +91,7 @@ def origin_of(url: str) -> str:
 @lru_cache(maxsize=4096)
 def _origin(scheme: str, netloc: str) -> str:
     # Cached: it runs for every request, and a crawl sees few distinct origins.
-    parsed = httpx.URL(f"{scheme}://{netloc}/")
+    parsed = httpx2.URL(f"{scheme}://{netloc}/")
     host = parsed.raw_host.decode("ascii")
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
@@ -193,7 +193,7 @@ class RobotsCache:
         """
         try:
             rules = self._rules.get(origin_of(request.url))
-        except (httpx.InvalidURL, ValueError):
+        except (httpx2.InvalidURL, ValueError):
             return None
         if rules is None or rules.parser is not None or rules.allow_all:
             return None
@@ -203,7 +203,7 @@ class RobotsCache:
         """The Crawl-delay robots.txt sets for our user agent on `origin`, if known and set."""
         try:
             key = origin_of(origin)
-        except (httpx.InvalidURL, ValueError):
+        except (httpx2.InvalidURL, ValueError):
             return None
         rules = self._rules.get(key)
         return rules.crawl_delay if rules is not None else None

@@ -1,10 +1,10 @@
 """Reading a response body safely: decompressed in bounded steps and cut off at a limit.
 
-httpx inflates each network chunk whole, so one 64 KiB chunk of a gzip bomb becomes ~64 MiB
+httpx2 inflates each network chunk whole, so one 64 KiB chunk of a gzip bomb becomes ~64 MiB
 before anyone can look at it. For gzip and deflate, the body is therefore inflated here from
 the raw stream with zlib's `max_length`, so memory never passes MAX_RESPONSE_BYTES (plus one
 chunk) however small the compressed body is. Other encodings (br, zstd, when their packages
-are installed) go through httpx's decoders and are checked after each chunk.
+are installed) go through httpx2's decoders and are checked after each chunk.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import AsyncIterator
 
-import httpx
+import httpx2
 
 from scrapekit.exceptions import DecodingError, ResponseTooLarge
 from scrapekit.request import Request
@@ -42,7 +42,7 @@ class _Inflater:
         return out, self._obj.unconsumed_tail
 
 
-async def read_body(response: httpx.Response, request: Request, limit: int) -> bytes:
+async def read_body(response: httpx2.Response, request: Request, limit: int) -> bytes:
     """The decoded body; ResponseTooLarge once it passes `limit` bytes (0: no limit)."""
     declared = response.headers.get("content-length")
     if limit and declared and declared.isdigit() and int(declared) > limit:
@@ -70,7 +70,7 @@ async def read_body(response: httpx.Response, request: Request, limit: int) -> b
 
 
 async def _inflated(
-    response: httpx.Response, request: Request, encoding: str, limit: int
+    response: httpx2.Response, request: Request, encoding: str, limit: int
 ) -> AsyncIterator[bytes]:
     inflater = _Inflater(encoding)
     # zlib's max_length 0 means "no limit": ask for one byte past the limit, so the caller

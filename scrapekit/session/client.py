@@ -1,9 +1,9 @@
-"""Builds the crawl's one httpx.AsyncClient from settings.
+"""Builds the crawl's one httpx2.AsyncClient from settings.
 
 Reads CONCURRENCY (pool size), DOWNLOAD_TIMEOUT, HTTP2, USER_AGENT and DEFAULT_REQUEST_HEADERS.
 Redirects and cookies are the session's job (hop by hop, with scrapekit's own jar), so the
-client neither follows redirects nor keeps cookies: httpx's jar is one jar for every host and
-loses per-request cookies across redirects. A custom transport (any httpx.AsyncBaseTransport)
+client neither follows redirects nor keeps cookies: httpx2's jar is one jar for every host and
+loses per-request cookies across redirects. A custom transport (any httpx2.AsyncBaseTransport)
 may be passed in: that is where another HTTP stack plugs in without touching the session.
 """
 
@@ -13,7 +13,7 @@ import importlib.util
 from http.cookiejar import CookieJar
 from typing import TYPE_CHECKING, Any
 
-import httpx
+import httpx2
 
 from scrapekit.exceptions import SettingsError
 
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 
 def build_client(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
+    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
+) -> httpx2.AsyncClient:
     """A client whose pool holds one connection per worker, so no worker waits for a socket."""
     http2 = bool(settings["HTTP2"])
     if http2 and importlib.util.find_spec("h2") is None:
@@ -34,12 +34,12 @@ def build_client(
         )
     concurrency = int(settings["CONCURRENCY"])
     headers = {"User-Agent": str(settings["USER_AGENT"]), **settings["DEFAULT_REQUEST_HEADERS"]}
-    return httpx.AsyncClient(
+    return httpx2.AsyncClient(
         http1=True,
         http2=http2,
         headers=headers,
-        timeout=httpx.Timeout(float(settings["DOWNLOAD_TIMEOUT"])),
-        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        timeout=httpx2.Timeout(float(settings["DOWNLOAD_TIMEOUT"])),
+        limits=httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         follow_redirects=False,
         cookies=_NoCookies(),
         transport=transport,
@@ -47,7 +47,7 @@ def build_client(
 
 
 class _NoCookies(CookieJar):
-    """A stdlib jar that stores and sends nothing: httpx's cookie handling, switched off."""
+    """A stdlib jar that stores and sends nothing: httpx2's cookie handling, switched off."""
 
     def extract_cookies(self, response: Any, request: Any) -> None:
         return None

@@ -5,7 +5,7 @@ through one Session, so they share one connection pool, one set of headers and a
 cookie jar. The session follows redirects itself, hop by hop, so the jar sees every
 Set-Cookie (a login that answers 302 + Set-Cookie is the common case), a loop is caught, and
 credentials never follow a redirect to another origin. It is also the one place where
-httpx's exceptions become scrapekit's `FetchError` tree, with the request attached.
+httpx2's exceptions become scrapekit's `FetchError` tree, with the request attached.
 Reads MAX_RESPONSE_BYTES, WARN_RESPONSE_BYTES, REDIRECT_ENABLED, REDIRECT_MAX_TIMES,
 COOKIES_ENABLED and PERSIST_SESSION_COOKIES, and the client settings (see `client.py`);
 `meta["download_timeout"]` overrides DOWNLOAD_TIMEOUT for one request.
@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
+import httpx2
 import structlog
 
 from scrapekit._resource import AsyncResource
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from scrapekit.settings import Settings
 
 log = structlog.get_logger(__name__)
-_NO_AUTH = httpx.Auth()  # sent on hops to another origin: credentials stay with their host
+_NO_AUTH = httpx2.Auth()  # sent on hops to another origin: credentials stay with their host
 
 #: Judges a redirect hop: None lets it through, a reason ("offsite") drops the request.
 RedirectCheck = Callable[[Request, str], Awaitable[str | None]]
@@ -62,11 +62,11 @@ class SessionStatistics:
 
 
 class Session(AsyncResource):
-    """Owns the crawl's one httpx.AsyncClient and cookie jar; fetch() makes Responses."""
+    """Owns the crawl's one httpx2.AsyncClient and cookie jar; fetch() makes Responses."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: httpx2.AsyncClient,
         *,
         jar: CookieJar | None = None,
         max_response_bytes: int = 0,
@@ -95,7 +95,7 @@ class Session(AsyncResource):
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+        cls, settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
     ) -> Session:
         """A session with a client and a cookie jar built from settings."""
         jar = None
@@ -118,18 +118,18 @@ class Session(AsyncResource):
     # -- persisted identity ------------------------------------------------------------------
 
     @property
-    def headers(self) -> httpx.Headers:
+    def headers(self) -> httpx2.Headers:
         """Headers sent with every request of the crawl; changes apply to all later requests."""
         return self._client.headers
 
     @property
-    def auth(self) -> httpx.Auth | None:
-        """Credentials for every request: set a (user, password) tuple or any httpx.Auth."""
+    def auth(self) -> httpx2.Auth | None:
+        """Credentials for every request: set a (user, password) tuple or any httpx2.Auth."""
         return self._client.auth
 
     @auth.setter
-    def auth(self, value: httpx.Auth | tuple[str, str] | None) -> None:
-        self._client.auth = value  # type: ignore[assignment]  # httpx accepts None to unset
+    def auth(self, value: httpx2.Auth | tuple[str, str] | None) -> None:
+        self._client.auth = value  # type: ignore[assignment]  # httpx2 accepts None to unset
 
     @property
     def cookies(self) -> CookieJar:
@@ -157,9 +157,9 @@ class Session(AsyncResource):
                     request.url,
                     headers=request.headers or None,
                     content=request.body or None,
-                    timeout=httpx.USE_CLIENT_DEFAULT
+                    timeout=httpx2.USE_CLIENT_DEFAULT
                     if "download_timeout" not in request.meta
-                    else httpx.Timeout(timeout),
+                    else httpx2.Timeout(timeout),
                 )
                 http_response, chain = await self._send(http_request, request)
                 try:
@@ -180,7 +180,7 @@ class Session(AsyncResource):
         except FetchError as exc:
             self._errors[exc.reason] += 1
             raise
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
             error = _translate(exc, request)
             self._errors[error.reason] += 1
             raise error from exc
@@ -197,14 +197,14 @@ class Session(AsyncResource):
         )
 
     async def _send(
-        self, http_request: httpx.Request, request: Request
-    ) -> tuple[httpx.Response, list[str]]:
+        self, http_request: httpx2.Request, request: Request
+    ) -> tuple[httpx2.Response, list[str]]:
         """Send, applying the cookie jar on every hop; return the final response and the chain."""
         jar = self._jar
         visited = {(http_request.method, str(http_request.url))}
         chain: list[str] = []
         while True:
-            auth: Any = httpx.USE_CLIENT_DEFAULT if self._auth_for(http_request.url) else _NO_AUTH
+            auth: Any = httpx2.USE_CLIENT_DEFAULT if self._auth_for(http_request.url) else _NO_AUTH
             url = str(http_request.url)
             if jar is not None and (cookie := jar.header_for(url)) is not None:
                 http_request.headers["Cookie"] = cookie
@@ -240,7 +240,7 @@ class Session(AsyncResource):
             self._redirects += 1
             http_request = next_request
 
-    def _auth_for(self, url: httpx.URL) -> bool:
+    def _auth_for(self, url: httpx2.URL) -> bool:
         """Whether the session's credentials may go to `url`'s host (see auth_domain)."""
         if self._client.auth is None:
             return True
@@ -288,23 +288,23 @@ class Session(AsyncResource):
         )
 
 
-def _translate(exc: httpx.HTTPError | httpx.InvalidURL, request: Request) -> FetchError:
-    """The scrapekit error for an httpx error; the only place this mapping lives."""
+def _translate(exc: httpx2.HTTPError | httpx2.InvalidURL, request: Request) -> FetchError:
+    """The scrapekit error for an httpx2 error; the only place this mapping lives."""
     detail = (
         f"{request.url}: {type(exc).__name__}: {exc}" if str(exc) else f"{request.url}: {exc!r}"
     )
     # Connect errors and connect/pool timeouts happen before a byte of the request was sent.
-    sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-    if isinstance(exc, httpx.TimeoutException):
+    sent = not isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
+    if isinstance(exc, httpx2.TimeoutException):
         return FetchTimeout(detail, request=request, request_sent=sent)
-    if isinstance(exc, httpx.TooManyRedirects):
+    if isinstance(exc, httpx2.TooManyRedirects):
         return TooManyRedirects(detail, request=request)
-    if isinstance(exc, httpx.DecodingError):
+    if isinstance(exc, httpx2.DecodingError):
         return DecodingError(detail, request=request)
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+    if isinstance(exc, httpx2.UnsupportedProtocol | httpx2.InvalidURL):
         error = InvalidURL(request.url, str(exc))
         error.request = request
         return error
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, httpx2.TransportError):
         return TransportError(detail, request=request, request_sent=sent)
     return FetchError(detail, request=request)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 
-def parse(response: httpx.Response) -> LexborHTMLParser:
+def parse(response: httpx2.Response) -> LexborHTMLParser:
     return LexborHTMLParser(response.text)
 
 

@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 
-import httpx
+import httpx2
 import pytest
 
 from scrapekit.demo import DemoSite
@@ -30,7 +30,7 @@ def site() -> Iterator[DemoSite]:
         yield demo
 
 
-def csrf_token(http: httpx.Client, path: str = "/login") -> str:
+def csrf_token(http: httpx2.Client, path: str = "/login") -> str:
     """GET the login form (which sets the csrftoken cookie) and return its hidden token."""
     page = parse(http.get(path))
     token = first(page, 'form[action="/login"] input[name="csrf_token"]').attributes["value"]
@@ -38,23 +38,23 @@ def csrf_token(http: httpx.Client, path: str = "/login") -> str:
     return token
 
 
-def log_in(http: httpx.Client, password: str = "demo", **extra: str) -> httpx.Response:
+def log_in(http: httpx2.Client, password: str = "demo", **extra: str) -> httpx2.Response:
     data = {"csrf_token": csrf_token(http), "username": "demo", "password": password, **extra}
     return http.post("/login", data=data)
 
 
 def session_of(site: DemoSite) -> str:
     """Log in to `site` with a fresh client and return the sessionid it set."""
-    with httpx.Client(base_url=site.url, timeout=5) as http:
+    with httpx2.Client(base_url=site.url, timeout=5) as http:
         assert log_in(http).status_code == 302
         token = http.cookies["sessionid"]
     assert token
     return token
 
 
-def product_page(site: DemoSite, token: str) -> httpx.Response:
+def product_page(site: DemoSite, token: str) -> httpx2.Response:
     """GET a product page of `site` with `token` as the sessionid cookie, and nothing else."""
-    with httpx.Client(base_url=site.url, timeout=5, cookies={"sessionid": token}) as http:
+    with httpx2.Client(base_url=site.url, timeout=5, cookies={"sessionid": token}) as http:
         return http.get(site.products[0].path)
 
 
@@ -77,7 +77,7 @@ def stopped_clock(now: float) -> Callable[[], float]:
 # -- the login form and in-process expiry ----------------------------------------------------
 
 
-def test_login_shows_stock_and_logout_marker(site: DemoSite, client: httpx.Client) -> None:
+def test_login_shows_stock_and_logout_marker(site: DemoSite, client: httpx2.Client) -> None:
     """GET form, POST with its CSRF token: 302 home, an HttpOnly sessionid, then stock is shown."""
     logins = site.stats.logins
     response = log_in(client)
@@ -99,7 +99,7 @@ def test_login_shows_stock_and_logout_marker(site: DemoSite, client: httpx.Clien
     assert site.stats.logins == logins + 1
 
 
-def test_login_returns_to_next(site: DemoSite, client: httpx.Client) -> None:
+def test_login_returns_to_next(site: DemoSite, client: httpx2.Client) -> None:
     """A login started from `/login?next=PATH` redirects back to PATH."""
     target = site.products[1].path
     token = csrf_token(client, f"/login?next={target}")
@@ -107,7 +107,7 @@ def test_login_returns_to_next(site: DemoSite, client: httpx.Client) -> None:
     assert client.post("/login", data=data).headers["location"] == target
 
 
-def test_wrong_password_shows_error(site: DemoSite, client: httpx.Client) -> None:
+def test_wrong_password_shows_error(site: DemoSite, client: httpx2.Client) -> None:
     """Wrong credentials give the form again (200) with an error, and no session."""
     failed = site.stats.failed_logins
     response = log_in(client, password="nope")
@@ -127,7 +127,7 @@ def test_wrong_password_shows_error(site: DemoSite, client: httpx.Client) -> Non
         pytest.param("form", False, id="no-cookie"),
     ],
 )
-def test_bad_csrf_is_forbidden(client: httpx.Client, token: str | None, with_cookie: bool) -> None:
+def test_bad_csrf_is_forbidden(client: httpx2.Client, token: str | None, with_cookie: bool) -> None:
     """A login POST without a token matching the csrftoken cookie gets 403."""
     form_token = csrf_token(client)
     if not with_cookie:
@@ -142,7 +142,7 @@ def test_session_expires_after_max_requests() -> None:
     """Past session_max_requests, product pages redirect to /login?next=... and listings don't."""
     with (
         DemoSite(products=40, session_max_requests=3) as demo,
-        httpx.Client(base_url=demo.url) as http,
+        httpx2.Client(base_url=demo.url) as http,
     ):
         log_in(http)
         product = demo.products[0].path
@@ -163,7 +163,7 @@ def test_session_expires_after_max_age() -> None:
     """A session older than session_max_age is sent to the login page."""
     with (
         DemoSite(products=20, session_max_age=0.2) as demo,
-        httpx.Client(base_url=demo.url) as http,
+        httpx2.Client(base_url=demo.url) as http,
     ):
         log_in(http)
         product = demo.products[0].path
@@ -172,7 +172,7 @@ def test_session_expires_after_max_age() -> None:
         assert http.get(product).headers["location"] == f"/login?next={product}"
 
 
-def test_unknown_or_ended_sessions_count_as_expired(site: DemoSite, client: httpx.Client) -> None:
+def test_unknown_or_ended_sessions_count_as_expired(site: DemoSite, client: httpx2.Client) -> None:
     """A forged sessionid, or one ended by `expire_sessions()`, is sent to the login page."""
     product = site.products[0].path
     client.cookies.set("sessionid", "forged")
@@ -186,14 +186,17 @@ def test_unknown_or_ended_sessions_count_as_expired(site: DemoSite, client: http
 
 def test_require_login_redirects_catalogue() -> None:
     """With require_login, every catalogue page redirects anonymous visitors to /login."""
-    with DemoSite(products=20, require_login=True) as demo, httpx.Client(base_url=demo.url) as http:
+    with (
+        DemoSite(products=20, require_login=True) as demo,
+        httpx2.Client(base_url=demo.url) as http,
+    ):
         assert http.get(HOME).headers["location"] == f"/login?next={HOME}"
         assert http.get("/api/products").status_code == 401
         log_in(http)
         assert http.get(HOME).status_code == 200
 
 
-def test_logout_clears_the_session(site: DemoSite, client: httpx.Client) -> None:
+def test_logout_clears_the_session(site: DemoSite, client: httpx2.Client) -> None:
     """`/logout` expires the cookie, redirects to /login, and stock is hidden again."""
     log_in(client)
     response = client.get("/logout")
@@ -327,7 +330,7 @@ def test_max_requests_are_counted_per_process() -> None:
             assert_sent_to_login(after, token)
 
 
-def test_logout_revokes_the_token(site: DemoSite, client: httpx.Client) -> None:
+def test_logout_revokes_the_token(site: DemoSite, client: httpx2.Client) -> None:
     """After /logout the old sessionid is refused even by a client that sends it again."""
     log_in(client)
     token = client.cookies["sessionid"]

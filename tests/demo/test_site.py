@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urljoin
 
-import httpx
+import httpx2
 import pytest
 
 from scrapekit.demo import DemoSite
@@ -31,16 +31,16 @@ def site() -> Iterator[DemoSite]:
         yield demo
 
 
-def crawl_listing(http: httpx.Client, start: str) -> tuple[list[str], list[str]]:
+def crawl_listing(http: httpx2.Client, start: str) -> tuple[list[str], list[str]]:
     """Follow `li.next a` from `start`; return the pages visited and the product paths found."""
     url, pages, products = start, [], []
     while url:
         response = http.get(url)
         assert response.status_code == 200, url
         page = parse(response)
-        pages.append(httpx.URL(url).path)
+        pages.append(httpx2.URL(url).path)
         products += [
-            httpx.URL(urljoin(url, a.attributes["href"] or "")).path
+            httpx2.URL(urljoin(url, a.attributes["href"] or "")).path
             for a in page.css("article.product h3 a")
         ]
         next_link = page.css_first("ul.pager li.next a")
@@ -48,14 +48,14 @@ def crawl_listing(http: httpx.Client, start: str) -> tuple[list[str], list[str]]
     return pages, products
 
 
-def test_root_redirects_to_first_listing_page(client: httpx.Client) -> None:
+def test_root_redirects_to_first_listing_page(client: httpx2.Client) -> None:
     """`/` is a 302 to the first listing page."""
     response = client.get("/")
     assert response.status_code == 302
     assert response.headers["location"] == HOME
 
 
-def test_listing_pages_link_every_product_once(site: DemoSite, client: httpx.Client) -> None:
+def test_listing_pages_link_every_product_once(site: DemoSite, client: httpx2.Client) -> None:
     """Following the pager visits 25 pages of 20 products and finds each product exactly once."""
     pages, products = crawl_listing(client, site.url + HOME)
     assert pages == [f"/catalogue/page-{n}.html" for n in range(1, 26)]
@@ -65,7 +65,7 @@ def test_listing_pages_link_every_product_once(site: DemoSite, client: httpx.Cli
     assert first(last, "ul.pager li.previous a").attributes["href"] == "page-24.html"
 
 
-def test_listing_page_shape(site: DemoSite, client: httpx.Client) -> None:
+def test_listing_page_shape(site: DemoSite, client: httpx2.Client) -> None:
     """A listing page is a 5-10 KB HTML5 page with prices, categories and the odd footer links."""
     response = client.get(HOME)
     assert response.headers["content-type"] == "text/html; charset=utf-8"
@@ -83,7 +83,7 @@ def test_listing_page_shape(site: DemoSite, client: httpx.Client) -> None:
     assert page.css_first("ul.pager li.previous") is None
 
 
-def test_category_pages_partition_the_catalogue(site: DemoSite, client: httpx.Client) -> None:
+def test_category_pages_partition_the_catalogue(site: DemoSite, client: httpx2.Client) -> None:
     """Each category's paginated listing holds exactly the products of that category."""
     seen: list[str] = []
     for slug, _name in CATEGORIES:
@@ -93,7 +93,7 @@ def test_category_pages_partition_the_catalogue(site: DemoSite, client: httpx.Cl
     assert sorted(seen) == sorted(p.path for p in site.products)
 
 
-def test_product_page_fields(site: DemoSite, client: httpx.Client) -> None:
+def test_product_page_fields(site: DemoSite, client: httpx2.Client) -> None:
     """A product page shows title, price, UPC, category and the unicode description, no stock."""
     product = next(p for p in site.products if "\n" in p.description and not p.title.isascii())
     page = parse(client.get(product.path))
@@ -109,14 +109,14 @@ def test_product_page_fields(site: DemoSite, client: httpx.Client) -> None:
     assert crumbs == [site.url + HOME, f"{site.url}/catalogue/category/{product.category_slug}/"]
 
 
-def test_every_product_has_a_unique_upc(site: DemoSite, client: httpx.Client) -> None:
+def test_every_product_has_a_unique_upc(site: DemoSite, client: httpx2.Client) -> None:
     """All 500 product pages serve, each with its own UPC."""
     upcs = [css_text(parse(client.get(p.path)), "tr.upc td") for p in site.products]
     assert upcs == [p.upc for p in site.products]
     assert len(set(upcs)) == 500
 
 
-def test_unknown_paths_are_404_html(client: httpx.Client) -> None:
+def test_unknown_paths_are_404_html(client: httpx2.Client) -> None:
     """Unknown paths, pages past the end and wrong slugs are 404 HTML pages."""
     for path in ["/nope", "/catalogue/page-26.html", "/catalogue/product/wrong-1/index.html"]:
         response = client.get(path)
@@ -125,14 +125,14 @@ def test_unknown_paths_are_404_html(client: httpx.Client) -> None:
         assert css_text(parse(response), "h1") == "Page not found"
 
 
-def test_post_to_a_page_is_405(client: httpx.Client) -> None:
+def test_post_to_a_page_is_405(client: httpx2.Client) -> None:
     """Only /login accepts POST."""
     response = client.post(HOME, data={"a": "b"})
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, HEAD"
 
 
-def test_head_matches_get_without_body(client: httpx.Client) -> None:
+def test_head_matches_get_without_body(client: httpx2.Client) -> None:
     """HEAD sends GET's status and Content-Length with no body."""
     get, head = client.get(HOME), client.head(HOME)
     assert head.status_code == 200
@@ -140,7 +140,7 @@ def test_head_matches_get_without_body(client: httpx.Client) -> None:
     assert head.headers["content-length"] == str(len(get.content))
 
 
-def test_json_api(site: DemoSite, client: httpx.Client) -> None:
+def test_json_api(site: DemoSite, client: httpx2.Client) -> None:
     """`/api/products?page=N` lists that page's products; bad pages are 400/404 JSON."""
     response = client.get("/api/products", params={"page": 2})
     assert response.headers["content-type"] == "application/json"
@@ -153,7 +153,7 @@ def test_json_api(site: DemoSite, client: httpx.Client) -> None:
     assert client.get("/api/products", params={"page": "x"}).status_code == 400
 
 
-def test_robots_txt(client: httpx.Client) -> None:
+def test_robots_txt(client: httpx2.Client) -> None:
     """robots.txt allows everything."""
     response = client.get("/robots.txt")
     assert response.text == "User-agent: *\nAllow: /\n"
@@ -182,7 +182,7 @@ def test_stats_count_concurrent_requests() -> None:
     with DemoSite(products=20) as demo:
 
         def fetch(_: int) -> None:
-            with httpx.Client(base_url=demo.url) as http:
+            with httpx2.Client(base_url=demo.url) as http:
                 for _ in range(10):
                     http.get(HOME)
 
@@ -195,7 +195,7 @@ def test_stats_count_concurrent_requests() -> None:
 
 def test_delay_and_slow_endpoint() -> None:
     """`delay` slows every reply and `/slow?seconds=N` waits N seconds."""
-    with DemoSite(products=1, delay=0.15) as demo, httpx.Client(base_url=demo.url) as http:
+    with DemoSite(products=1, delay=0.15) as demo, httpx2.Client(base_url=demo.url) as http:
         started = time.monotonic()
         http.get("/robots.txt")
         assert time.monotonic() - started >= 0.15
@@ -211,7 +211,7 @@ def test_client_disconnects_are_quiet(site: DemoSite, capfd: pytest.CaptureFixtu
     with socket.create_connection(("127.0.0.1", site.port)) as sock:
         sock.sendall(b"GET /catalogue/page-2.html HTTP/1.1\r\nHost: x\r\n\r\n")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    assert httpx.get(site.url + "/robots.txt").status_code == 200
+    assert httpx2.get(site.url + "/robots.txt").status_code == 200
     time.sleep(0.05)
     assert capfd.readouterr() == ("", "")
 
@@ -221,11 +221,11 @@ def test_stop_is_idempotent_and_closes_connections() -> None:
     demo = DemoSite(products=1)
     url = demo.start()
     assert demo.start() == url
-    with httpx.Client() as http:
+    with httpx2.Client() as http:
         assert http.get(url + "/robots.txt").status_code == 200
         demo.stop()
         demo.stop()
-        with pytest.raises(httpx.TransportError):
+        with pytest.raises(httpx2.TransportError):
             http.get(url + "/robots.txt")
     with pytest.raises(RuntimeError):
         demo.start()
@@ -233,7 +233,7 @@ def test_stop_is_idempotent_and_closes_connections() -> None:
 
 async def test_async_context_manager() -> None:
     """`async with DemoSite()` starts and stops the site without blocking the loop."""
-    async with DemoSite(products=1) as demo, httpx.AsyncClient(base_url=demo.url) as http:
+    async with DemoSite(products=1) as demo, httpx2.AsyncClient(base_url=demo.url) as http:
         assert (await http.get("/robots.txt")).status_code == 200
     assert "stopped" in repr(demo)
 
@@ -259,12 +259,12 @@ def test_cli_serve(tmp_path: Path, signum: signal.Signals) -> None:
         url = proc.stdout.readline().strip()  # printed (and flushed) before the file is written
         assert url.startswith("http://127.0.0.1:")
         assert url_file.read_text() == url + "\n"
-        page = parse(httpx.get(url + "/catalogue/page-2.html"))
+        page = parse(httpx2.get(url + "/catalogue/page-2.html"))
         assert css_text(page, "ul.pager li.current") == "Page 2 of 2"
         product = build_catalogue(30)[0].path
         for secret, status in [("cli-secret", 200), (DEMO_SECRET, 302)]:
             token = sign_token(secret, SessionToken("demo", int(time.time() * 1000), "n" * 16))
-            response = httpx.get(url + product, cookies={"sessionid": token})
+            response = httpx2.get(url + product, cookies={"sessionid": token})
             assert response.status_code == status, secret
         proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=5)
