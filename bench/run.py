@@ -1,15 +1,20 @@
-"""`make bench`: bare httpx2 + selectolax against `scrapekit crawl`, same site, same run.
+"""`make bench`: whole `scrapekit crawl` processes against a bare httpx2 + selectolax loop.
 
-1. Start bench/site.py (N pages) as its own process on 127.0.0.1 and read its URL.
-2. For each round, run bench/bare.py and `scrapekit crawl bench` (from bench/project) as child
-   processes, alternating which goes first, each bounded by --timeout.
-3. Take pages/s from each child's own report (bare's JSON line, scrapekit's STATS_FILE), CPU
-   time and peak RSS from the child's rusage (os.wait4), and check that each crawled N pages
-   and wrote N items.
-4. Print a markdown table (medians over rounds) and stop the site, also on Ctrl-C or error.
+1. Copy bench/project into a temporary folder, where every run's state folder, cookie jar,
+   feed, stats file and logs go (never into the checkout), and start bench/site.py (N pages) as
+   its own process on 127.0.0.1: one site for every run.
+2. Run each variant once, uncounted, to warm disk caches, .pyc files and the site.
+3. For each round, at each concurrency (8 and 16 by default), run the variants one after the
+   other (bare, scrapekit, bare, scrapekit, ...) as child processes. The concurrency is bare's
+   worker tasks and pool size, and scrapekit's CONCURRENCY and CONCURRENCY_PER_HOST. Each child
+   is timed from spawn to exit (interpreter start-up, imports, settings, the crawl, the close),
+   bounded by --timeout, and all runs together by --budget.
+4. Check that each run fetched N pages and wrote N items; take CPU (user + sys) and peak RSS
+   from the child's rusage (os.wait4), and the crawl-only time from the crawler's own report.
+5. Print the tables: medians over the rounds, and scrapekit/bare ratios paired round by round.
 
-Outputs (items, stats, logs) go to bench/.out/, which git ignores. Exit status 1 when any run
-failed or did not crawl the whole site.
+Exit status 1 when any run failed, missed pages or was skipped for lack of budget; the
+temporary folder is then kept (and named) for a look at the logs.
 """
 
 from __future__ import annotations
@@ -18,33 +23,60 @@ import argparse
 import json
 import os
 import platform
-import selectors
+import select
 import shlex
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 PROJECT = BENCH / "project"
-OUT = BENCH / ".out"
-VARIANTS = ("bare", "scrapekit")
+BASELINE = "bare"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One crawler set-up: bare.py, or `scrapekit crawl bench` with some settings."""
+
+    name: str
+    about: str
+    settings: tuple[str, ...] = ()
+
+
+VARIANTS = {
+    v.name: v
+    for v in (
+        Variant(BASELINE, "bare.py: httpx2 + selectolax, asyncio.Queue, a seen-set"),
+        Variant("scrapekit", "every feature on, as in bench/project/settings.toml"),
+        Variant("scrapekit-memjar", "in-memory cookie jar", ("COOKIES_PERSIST=false",)),
+        Variant(
+            "scrapekit-nopolite",
+            "no rate limit, robots.txt or persisted jar",
+            ("RATE=0", "ROBOTSTXT_OBEY=false", "COOKIES_PERSIST=false"),
+        ),
+    )
+}
 
 
 @dataclass
-class Round:
-    """One child run: what it reported, what the OS measured, and what went wrong."""
+class Run:
+    """One child process: what it reported, what the OS measured, and what went wrong."""
 
     variant: str
+    concurrency: int
+    round: int
     pages: int = 0
     items: int = 0
     lines: int = 0
-    pages_per_second: float = 0.0
+    crawl_seconds: float = 0.0
     wall: float = 0.0
     cpu: float = 0.0
     rss_mib: float = 0.0
@@ -55,8 +87,23 @@ class Round:
         return not self.problems
 
     @property
+    def pages_per_second(self) -> float:
+        """Pages over the whole process's wall time, start-up and close included."""
+        return self.pages / self.wall if self.wall else 0.0
+
+    @property
+    def crawl_pages_per_second(self) -> float:
+        """Pages over the crawler's own clock: start-up, imports and settings left out."""
+        return self.pages / self.crawl_seconds if self.crawl_seconds else 0.0
+
+    @property
+    def outside_crawl(self) -> float:
+        """Wall seconds the crawler's own clock does not see: start-up, imports, exit."""
+        return self.wall - self.crawl_seconds
+
+    @property
     def cpu_ms_per_page(self) -> float:
-        """User + system CPU of the whole process (start-up included) per page crawled."""
+        """User + system CPU of the whole process per page crawled."""
         return 1000 * self.cpu / self.pages if self.pages else 0.0
 
 
@@ -71,23 +118,37 @@ class Child:
     timed_out: bool
 
 
+@dataclass
+class Bench:
+    """What every run shares: options, site URL, temporary folder and the overall deadline."""
+
+    args: argparse.Namespace
+    url: str
+    tmp: Path
+    deadline: float
+
+    @property
+    def project(self) -> Path:
+        return self.tmp / "project"
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+
 def start_site(pages: int, timeout: float = 60.0) -> tuple[subprocess.Popen[str], str]:
     """Start bench/site.py and return the process and the URL it prints first."""
     proc = subprocess.Popen(
         [sys.executable, str(BENCH / "site.py"), "--pages", str(pages), "--port", "0"],
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         text=True,
     )
     assert proc.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout):
-            stop_site(proc)
-            raise SystemExit(f"bench: the site did not print its URL within {timeout:.0f} s")
-    url = proc.stdout.readline().strip()
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    url = proc.stdout.readline().strip() if ready else ""
     if not url.startswith("http://127.0.0.1:"):
         stop_site(proc)
-        raise SystemExit(f"bench: the site printed {url!r} instead of its URL")
+        raise SystemExit(f"bench: the site printed {url!r}, not its URL, within {timeout:.0f} s")
     return proc, url
 
 
@@ -102,33 +163,55 @@ def stop_site(proc: subprocess.Popen[str]) -> None:
             proc.wait(10)
 
 
-def run_child(cmd: list[str], cwd: Path, log: Path, timeout: float) -> Child:
-    """Run `cmd` with stdout/stderr to `log`.{out,err}; wall time and peak RSS via os.wait4.
+def child_env() -> dict[str, str]:
+    """This environment without SCRAPEKIT_* variables, which would change the settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SCRAPEKIT_")}
 
-    Popen.wait() would discard the rusage, so the child is reaped here with wait4, polled with
-    WNOHANG so that `timeout` bounds it. On timeout (or Ctrl-C) the child is killed and reaped.
+
+def _wait_exit(pid: int, timeout: float) -> bool:
+    """Block until `pid` exits (without reaping it) or `timeout` passes; False on timeout.
+
+    A pidfd wakes us the moment the child exits; polling would add up to a poll interval to
+    every wall time. Where there is no pidfd (macOS), poll every 5 ms.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        end = time.perf_counter() + timeout
+        while time.perf_counter() < end:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+            time.sleep(0.005)
+        return False
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def run_child(cmd: list[str], cwd: Path, log: Path, timeout: float) -> Child:
+    """Run `cmd` with stdout/stderr to `log`.{out,err}; time, CPU and peak RSS via os.wait4.
+
+    The clock starts before the fork and stops when the child has exited, so the wall time is
+    the whole process. Popen.wait() would discard the rusage, so the child is reaped here with
+    wait4. On timeout (or Ctrl-C, or SIGTERM) the child is killed and reaped.
     """
     with open(f"{log}.out", "wb") as out, open(f"{log}.err", "wb") as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err)
-    timed_out = False
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=child_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=err
+        )
     try:
-        while True:
-            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - started > timeout:
-                timed_out = True
-                proc.send_signal(signal.SIGKILL)
-                _, status, rusage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.02)
+        timed_out = not _wait_exit(proc.pid, timeout)
+        wall = time.perf_counter() - started
+        if timed_out:
+            proc.send_signal(signal.SIGKILL)
+        _, status, rusage = os.wait4(proc.pid, 0)
     except BaseException:
         proc.kill()
         os.wait4(proc.pid, 0)
         proc.returncode = -9
         raise
-    wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # tell Popen it was reaped
     # ru_maxrss is in KiB on Linux and in bytes on macOS.
     scale = 1024 * 1024 if sys.platform == "darwin" else 1024
@@ -160,97 +243,86 @@ def scrapekit_command() -> str | None:
     return str(beside) if beside.exists() else shutil.which("scrapekit")
 
 
-def run_bare(url: str, n: int, args: argparse.Namespace) -> Round:
-    items = OUT / f"bare-{n}.jsonl"
-    items.unlink(missing_ok=True)  # a stale file must not pass for this run's output
-    cmd = [
-        sys.executable,
-        str(BENCH / "bare.py"),
-        url,
-        "--concurrency",
-        str(args.concurrency),
-        "--output",
-        str(items),
-        "--timeout",
-        str(args.timeout),
-    ]
-    child = run_child(cmd, BENCH, OUT / f"bare-{n}", args.timeout + 30)
-    result = Round(
-        "bare", wall=child.wall, cpu=child.cpu, rss_mib=child.rss_mib, lines=count_lines(items)
-    )
+def run_once(bench: Bench, variant: Variant, concurrency: int, n: int, tag: str) -> Run:
+    """Run one variant as a child process and check what it did."""
+    run = Run(variant.name, concurrency, n)
+    timeout = min(bench.args.timeout, bench.remaining())
+    if timeout < 1:
+        run.problems.append(f"skipped: --budget {bench.args.budget:.0f} s used up")
+        return run
+    name = f"{tag}-{variant.name}-c{concurrency}"
+    out = bench.tmp / "out"
+    items, stats, log = out / f"{name}.jsonl", out / f"{name}.stats.json", out / name
+    if variant.name == BASELINE:
+        cmd = [sys.executable, str(BENCH / "bare.py"), bench.url, "--output", str(items)]
+        cmd += ["--concurrency", str(concurrency), "--timeout", str(timeout)]
+        cwd = bench.tmp
+    else:
+        exe = scrapekit_command()
+        if exe is None:
+            run.problems.append("no `scrapekit` command (pip install -e .)")
+            return run
+        settings = [
+            f"CONCURRENCY={concurrency}",
+            f"CONCURRENCY_PER_HOST={concurrency}",
+            f"STATE_DIR={bench.tmp / 'state' / name}",  # a first crawl, with a fresh jar
+            f"STATS_FILE={stats}",
+            "LOG_LEVEL=WARNING",
+            *variant.settings,
+            *shlex.split(bench.args.extra_settings),
+        ]
+        cmd = [exe, "crawl", "bench", "-a", f"url={bench.url}", "-O", str(items)]
+        for setting in settings:
+            cmd += ["-s", setting]
+        cwd = bench.project
+    child = run_child(cmd, cwd, log, timeout)
+    run.wall, run.cpu, run.rss_mib = child.wall, child.cpu, child.rss_mib
+    run.lines = count_lines(items)
     report: dict[str, float] = {}
     try:
-        report = json.loads((OUT / f"bare-{n}.out").read_text().strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        result.problems.append("no JSON report on stdout")
-    result.pages = int(report.get("pages", 0))
-    result.items = int(report.get("items", 0))
-    result.pages_per_second = float(report.get("pages_per_second", 0.0))
-    check(result, child, n_pages=args.pages, log=OUT / f"bare-{n}.err")
-    return result
+        if variant.name == BASELINE:
+            report = json.loads(Path(f"{log}.out").read_text().strip().splitlines()[-1])
+        else:
+            report = json.loads(stats.read_text())
+            report["seconds"] = report.get("elapsed", 0.0)
+    except (OSError, IndexError, ValueError) as exc:
+        run.problems.append(f"no report ({type(exc).__name__})")
+    run.pages = int(report.get("pages", 0))
+    run.items = int(report.get("items", 0))
+    run.crawl_seconds = float(report.get("seconds", 0.0))
+    check(run, child, bench.args.pages, Path(f"{log}.err"))
+    return run
 
 
-def run_scrapekit(url: str, n: int, args: argparse.Namespace) -> Round:
-    items, stats = OUT / f"scrapekit-{n}.jsonl", OUT / f"scrapekit-{n}.stats.json"
-    items.unlink(missing_ok=True)  # stale files must not pass for this run's output
-    stats.unlink(missing_ok=True)
-    exe = scrapekit_command()
-    if exe is None:
-        return Round("scrapekit", problems=["no `scrapekit` command (pip install -e .)"])
-    cmd = [
-        exe,
-        "crawl",
-        "bench",
-        "-a",
-        f"url={url}",
-        "-O",
-        str(items),
-        "-s",
-        f"CONCURRENCY={args.concurrency}",
-        "-s",
-        "LOG_LEVEL=WARNING",
-        "-s",
-        f"STATS_FILE={stats}",
-    ]
-    for setting in shlex.split(args.extra_settings):
-        cmd += ["-s", setting]
-    child = run_child(cmd, PROJECT, OUT / f"scrapekit-{n}", args.timeout)
-    result = Round(
-        "scrapekit", wall=child.wall, cpu=child.cpu, rss_mib=child.rss_mib, lines=count_lines(items)
-    )
-    report: dict[str, float] = {}
-    try:
-        report = json.loads(stats.read_text())
-    except (OSError, ValueError) as exc:
-        result.problems.append(f"no STATS_FILE ({type(exc).__name__})")
-    result.pages = int(report.get("pages", 0))
-    result.items = int(report.get("items", 0))
-    result.pages_per_second = float(report.get("pages_per_second", 0.0))
-    check(result, child, n_pages=args.pages, log=OUT / f"scrapekit-{n}.err")
-    return result
-
-
-def check(result: Round, child: Child, n_pages: int, log: Path) -> None:
-    """Record everything that makes a round not comparable, and shout about it."""
+def check(run: Run, child: Child, n_pages: int, log: Path) -> None:
+    """Record everything that makes a run not comparable, and shout about it."""
     if child.timed_out:
-        result.problems.append(f"killed after {child.wall:.0f} s (timeout)")
+        run.problems.append(f"killed after {child.wall:.1f} s (timeout)")
     elif child.exit_code != 0:
-        result.problems.append(f"exit code {child.exit_code}")
-    if result.pages != n_pages:
-        result.problems.append(f"reported {result.pages} pages, expected {n_pages}")
-    if result.items != n_pages:
-        result.problems.append(f"reported {result.items} items, expected {n_pages}")
-    if result.lines != n_pages:
-        result.problems.append(f"items file has {result.lines} lines, expected {n_pages}")
-    if result.problems:
+        run.problems.append(f"exit code {child.exit_code}")
+    for what, got in (("pages", run.pages), ("items", run.items), ("item lines", run.lines)):
+        if got != n_pages:
+            run.problems.append(f"{got} {what}, expected {n_pages}")
+    if run.problems:
         bar = "!" * 78
         print(
-            f"\n{bar}\nWARNING: {result.variant} did not crawl the whole site: "
-            + "; ".join(result.problems)
-            + f"\n  stderr ({log}):\n{tail(log)}\n{bar}\n",
+            f"\n{bar}\nWARNING: {run.variant} at concurrency {run.concurrency} did not crawl "
+            f"the whole site: {'; '.join(run.problems)}\n  stderr ({log}):\n{tail(log)}\n{bar}\n",
             file=sys.stderr,
             flush=True,
         )
+
+
+def describe(run: Run, label: str) -> str:
+    """One progress line for a finished run."""
+    if run.wall == 0:
+        return f"bench: {label} {run.variant} c={run.concurrency}: {'; '.join(run.problems)}"
+    return (
+        f"bench: {label} {run.variant} c={run.concurrency}: {run.pages} pages in "
+        f"{run.wall:.2f} s whole process ({run.pages_per_second:.0f} pages/s; crawl only "
+        f"{run.crawl_seconds:.2f} s), {run.cpu_ms_per_page:.2f} CPU ms/page, {run.rss_mib:.1f} "
+        "MiB" + ("" if run.ok else "  (FAILED)")
+    )
 
 
 def _median_range(values: list[float], fmt: str) -> str:
@@ -262,45 +334,111 @@ def _median_range(values: list[float], fmt: str) -> str:
     return f"{median} ({format(min(values), fmt)}-{format(max(values), fmt)})"
 
 
-def table(rounds: dict[str, list[Round]]) -> str:
-    """The results as a markdown table: medians over the rounds that crawled the whole site.
+def _ratios(runs: list[Run], bare: list[Run], measure: Callable[[Run], float]) -> list[float]:
+    """measure(run) / measure(bare run of the same round), for rounds where both were good.
 
-    A round that failed or missed pages is left out of the numbers (and flagged), so a broken
-    run can never pass for a fast one. Ratios are paired: scrapekit's round n over bare's round
-    n, which ran right before or after it, so drift in the machine's speed over the run (a
-    shared or throttled CPU) cancels out; the median of those per-round ratios is shown.
+    Pairing the runs that went right after one another cancels drift in the machine's speed
+    (a shared or throttled CPU) that a ratio of two medians would keep.
     """
+    by_round = {b.round: b for b in bare if b.ok}
+    pairs = [(r, by_round[r.round]) for r in runs if r.ok and r.round in by_round]
+    return [measure(r) / measure(b) for r, b in pairs if measure(b)]
+
+
+def _rows(runs: list[Run], columns: Iterable[tuple[str, Callable[[list[Run]], str]]]) -> list[str]:
+    """Markdown rows, one per (concurrency, variant), of `columns` computed on the good runs."""
+    columns = list(columns)
     rows = [
-        "| variant | pages | items | pages/s median (min-max) | wall s | CPU ms/page "
-        "| peak RSS MiB | pages/s vs bare | CPU/page vs bare | RSS vs bare |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| conc | variant | " + " | ".join(title for title, _ in columns) + " |",
+        "|---:|---|" + "---:|" * len(columns),
     ]
-    bare = rounds.get("bare", [])
-    for variant, results in rounds.items():
-        good = [r for r in results if r.ok]
-        if not good:
-            rows.append(f"| {variant} ⚠ all {len(results)} rounds failed |" + " - |" * 9)
-            continue
-        failed = len(results) - len(good)
-        flag = f" ⚠ {failed}/{len(results)} rounds failed, not counted" if failed else ""
-        pairs = [(r, b) for r, b in zip(results, bare, strict=False) if r.ok and b.ok]
-        if variant == "bare":
-            ratios = ["1.00", "1.00", "1.00"]
-        else:
-            ratios = [
-                _median_range([r.pages_per_second / b.pages_per_second for r, b in pairs], ".2f"),
-                _median_range([r.cpu_ms_per_page / b.cpu_ms_per_page for r, b in pairs], ".2f"),
-                _median_range([r.rss_mib / b.rss_mib for r, b in pairs], ".2f"),
-            ]
-        rows.append(
-            f"| {variant}{flag} | {'/'.join(sorted({str(r.pages) for r in good}))} "
-            f"| {'/'.join(sorted({str(r.items) for r in good}))} "
-            f"| {_median_range([r.pages_per_second for r in good], '.0f')} "
-            f"| {statistics.median(r.wall for r in good):.2f} "
-            f"| {statistics.median(r.cpu_ms_per_page for r in good):.2f} "
-            f"| {statistics.median(r.rss_mib for r in good):.1f} | " + " | ".join(ratios) + " |"
-        )
-    return "\n".join(rows)
+    for c in sorted({r.concurrency for r in runs}):
+        for variant in dict.fromkeys(r.variant for r in runs if r.concurrency == c):
+            group = [r for r in runs if r.concurrency == c and r.variant == variant]
+            good = [r for r in group if r.ok]
+            bad = len(group) - len(good)
+            flag = f" ⚠ {bad}/{len(group)} runs failed or skipped, not counted" if bad else ""
+            cells = [fn(good) if good else "-" for _, fn in columns]
+            rows.append(f"| {c} | {variant}{flag} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def tables(runs: list[Run]) -> str:
+    """The whole-process table, the crawl-only table and one line of ratios per concurrency.
+
+    A run that failed or missed pages is left out of the numbers (and flagged), so a broken
+    run can never pass for a fast one.
+    """
+
+    def baseline(group: list[Run]) -> list[Run]:
+        c = group[0].concurrency
+        return [r for r in runs if r.variant == BASELINE and r.concurrency == c]
+
+    def ratio(measure: Callable[[Run], float]) -> Callable[[list[Run]], str]:
+        def cell(group: list[Run]) -> str:
+            if group[0].variant == BASELINE:
+                return "1.00"
+            return _median_range(_ratios(group, baseline(group), measure), ".2f")
+
+        return cell
+
+    def median(measure: Callable[[Run], float], fmt: str) -> Callable[[list[Run]], str]:
+        return lambda group: format(statistics.median(measure(r) for r in group), fmt)
+
+    def spread(measure: Callable[[Run], float], fmt: str) -> Callable[[list[Run]], str]:
+        return lambda group: _median_range([measure(r) for r in group], fmt)
+
+    whole = _rows(
+        runs,
+        [
+            ("runs", lambda group: str(len(group))),
+            ("pages/s median (min-max)", spread(lambda r: r.pages_per_second, ".0f")),
+            ("wall s", median(lambda r: r.wall, ".2f")),
+            ("CPU ms/page", median(lambda r: r.cpu_ms_per_page, ".2f")),
+            ("peak RSS MiB", median(lambda r: r.rss_mib, ".1f")),
+            ("pages/s vs bare", ratio(lambda r: r.pages_per_second)),
+            ("CPU/page vs bare", ratio(lambda r: r.cpu_ms_per_page)),
+            ("RSS vs bare", ratio(lambda r: r.rss_mib)),
+        ],
+    )
+    crawl_only = _rows(
+        runs,
+        [
+            (
+                "crawl-only pages/s median (min-max)",
+                spread(lambda r: r.crawl_pages_per_second, ".0f"),
+            ),
+            ("crawl s", median(lambda r: r.crawl_seconds, ".2f")),
+            ("outside the crawl s", median(lambda r: r.outside_crawl, ".2f")),
+            ("crawl-only pages/s vs bare", ratio(lambda r: r.crawl_pages_per_second)),
+        ],
+    )
+    summary = []
+    for c in sorted({r.concurrency for r in runs}):
+        bare = [r for r in runs if r.variant == BASELINE and r.concurrency == c]
+        for variant in dict.fromkeys(r.variant for r in runs if r.variant != BASELINE):
+            group = [r for r in runs if r.variant == variant and r.concurrency == c]
+            whole_ratios = _ratios(group, bare, lambda r: r.pages_per_second)
+            crawl_ratios = _ratios(group, bare, lambda r: r.crawl_pages_per_second)
+            if whole_ratios and crawl_ratios:
+                summary.append(
+                    f"- concurrency {c}: {variant} runs at "
+                    f"{statistics.median(whole_ratios):.2f} of bare's pages/s, whole process "
+                    f"(crawl only: {statistics.median(crawl_ratios):.2f})"
+                )
+    return "\n".join(
+        [
+            "Whole process (spawn to exit: start-up, imports, settings, crawl, close):",
+            "",
+            *whole,
+            "",
+            "Crawl only (each crawler's own clock; start-up, imports and exit left out):",
+            "",
+            *crawl_only,
+            "",
+            *summary,
+        ]
+    )
 
 
 def environment(args: argparse.Namespace) -> str:
@@ -312,7 +450,8 @@ def environment(args: argparse.Namespace) -> str:
         except metadata.PackageNotFoundError:
             versions.append(f"{dist} (not installed)")
     return (
-        f"{args.pages} pages, concurrency {args.concurrency}, {args.rounds} round(s); "
+        f"{args.pages} pages, concurrency {'/'.join(map(str, args.concurrency))}, "
+        f"{args.rounds} round(s), variants {', '.join(args.variants)}; "
         f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} CPUs; "
         + ", ".join(versions)
@@ -320,59 +459,107 @@ def environment(args: argparse.Namespace) -> str:
     )
 
 
+def _concurrencies(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: each concurrency must be at least 1")
+    return values
+
+
+def _variants(text: str) -> list[str]:
+    names = list(VARIANTS) if text == "all" else text.split(",")
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown:
+        known = ", ".join(VARIANTS)
+        raise argparse.ArgumentTypeError(f"unknown variant {unknown[0]!r} (known: {known}, all)")
+    return names
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add("--pages", type=int, default=2000, help="site size (default 2000)")
+    add("--concurrency", type=_concurrencies, default=[8, 16], help="list (default 8,16)")
+    add("--rounds", type=int, default=5, help="counted runs of each variant (default 5)")
+    add("--variants", type=_variants, default=["bare", "scrapekit"], help="list, or all")
+    add("--warmup", type=int, default=1, help="uncounted runs of each first (default 1)")
+    add("--extra-settings", default="", metavar="'K=V ...'", help="more -s for scrapekit")
+    add("--timeout", type=float, default=60.0, help="per run, seconds (default 60)")
+    add("--budget", type=float, default=360.0, help="all runs, seconds (default 360)")
+    add("--keep", action="store_true", help="keep the temporary folder even on success")
+    args = parser.parse_args(argv)
+    if args.pages < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--pages and --rounds must be at least 1, --warmup at least 0")
+    for setting in shlex.split(args.extra_settings):
+        if "=" not in setting:
+            parser.error(f"--extra-settings: {setting!r} is not KEY=VALUE")
+    return args
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=2000, help="site size (default 2000)")
-    parser.add_argument("--concurrency", type=int, default=16, help="for both (default 16)")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each (default 3)")
-    parser.add_argument("--only", choices=VARIANTS, help="run one variant")
-    parser.add_argument(
-        "--extra-settings",
-        default="",
-        metavar="'K=V ...'",
-        help="more -s settings for scrapekit, e.g. 'RATE=1000 LOG_LEVEL=INFO'",
-    )
-    parser.add_argument("--timeout", type=float, default=300.0, help="per run, seconds")
-    args = parser.parse_args(argv)
-    if args.pages < 1 or args.concurrency < 1 or args.rounds < 1:
-        parser.error("--pages, --concurrency and --rounds must be at least 1")
-    for setting in shlex.split(args.extra_settings):
-        if "=" not in setting:
-            parser.error(f"--extra-settings: {setting!r} is not KEY=VALUE")
+def measure(bench: Bench) -> list[Run]:
+    """The warm-up, then the counted rounds; an empty list if the warm-up failed."""
+    args = bench.args
+    variants = [VARIANTS[name] for name in args.variants]
+    for n in range(1, args.warmup + 1):
+        for variant in variants:
+            run = run_once(bench, variant, max(args.concurrency), n, f"warmup{n}")
+            print(describe(run, f"warm-up {n}"), flush=True)
+            if not run.ok:
+                print("bench: a warm-up run failed; stopping", file=sys.stderr)
+                return []
+    runs = []
+    for n in range(1, args.rounds + 1):
+        # Concurrencies inside the round and variants inside those (A B A B ...): every run is
+        # next to its pair, and drift over the bench hits every concurrency alike.
+        for c in args.concurrency:
+            for variant in variants:
+                run = run_once(bench, variant, c, n, f"round{n}")
+                runs.append(run)
+                print(describe(run, f"round {n}"), flush=True)
+    return runs
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the finally blocks stop the site and
     # kill the running child instead of leaving them orphaned.
     signal.signal(signal.SIGTERM, _terminate)
-    variants = [args.only] if args.only else list(VARIANTS)
-    runners = {"bare": run_bare, "scrapekit": run_scrapekit}
-    rounds: dict[str, list[Round]] = {v: [] for v in VARIANTS if v in variants}
-    OUT.mkdir(exist_ok=True)
     print(f"bench: {environment(args)}", flush=True)
-    site, url = start_site(args.pages)
+    tmp = Path(tempfile.mkdtemp(prefix="scrapekit-bench-"))
+    keep = args.keep
     try:
-        print(f"bench: site at {url}", flush=True)
-        for n in range(1, args.rounds + 1):
-            # Alternate who goes first, so neither always runs on a warmer machine.
-            order = variants if n % 2 else variants[::-1]
-            for variant in order:
-                result = runners[variant](url, n, args)
-                rounds[variant].append(result)
-                print(
-                    f"bench: round {n} {variant}: {result.pages} pages, {result.items} items, "
-                    f"{result.pages_per_second:.0f} pages/s, {result.wall:.2f} s wall, "
-                    f"{result.cpu_ms_per_page:.2f} CPU ms/page, "
-                    f"{result.rss_mib:.1f} MiB" + ("" if result.ok else "  (FAILED)"),
-                    flush=True,
-                )
+        # The project is copied so that nothing a run writes (state, jar, .pyc) lands in the
+        # checkout; STATE_DIR, feeds and stats point into tmp as well.
+        shutil.copytree(PROJECT, tmp / "project", ignore=shutil.ignore_patterns("__pycache__"))
+        (tmp / "out").mkdir()
+        site, url = start_site(args.pages)
+        try:
+            print(f"bench: site at {url}; runs write under {tmp}", flush=True)
+            bench = Bench(args, url, tmp, time.monotonic() + args.budget)
+            runs = measure(bench)
+        finally:
+            stop_site(site)
+        ok = bool(runs) and all(r.ok for r in runs)
+        keep = keep or not ok
+        if runs:
+            print()
+            print(tables(runs))
+        return 0 if ok else 1
+    except BaseException:
+        keep = True
+        raise
     finally:
-        stop_site(site)
-    print()
-    print(table(rounds))
-    return 0 if all(r.ok for results in rounds.values() for r in results) else 1
+        if keep:
+            print(f"bench: logs, items and state kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
