@@ -243,6 +243,36 @@ def scrapekit_command() -> str | None:
     return str(beside) if beside.exists() else shutil.which("scrapekit")
 
 
+def command(
+    bench: Bench, variant: Variant, concurrency: int, name: str, timeout: float
+) -> tuple[list[str], Path]:
+    """The command line of one run and the folder it runs in; every output goes under tmp."""
+    out = bench.tmp / "out"
+    if variant.name == BASELINE:
+        bare = [sys.executable, str(BENCH / "bare.py"), bench.url, "--timeout", str(timeout)]
+        return [
+            *bare,
+            "--concurrency",
+            str(concurrency),
+            "--output",
+            f"{out / name}.jsonl",
+        ], bench.tmp
+    settings = [
+        f"CONCURRENCY={concurrency}",
+        f"CONCURRENCY_PER_HOST={concurrency}",
+        f"STATE_DIR={bench.tmp / 'state' / name}",  # a first crawl, with a fresh jar
+        f"STATS_FILE={out / name}.stats.json",
+        "LOG_LEVEL=WARNING",
+        *variant.settings,
+        *shlex.split(bench.args.extra_settings),
+    ]
+    exe = scrapekit_command() or "scrapekit"
+    cmd = [exe, "crawl", "bench", "-a", f"url={bench.url}", "-O", f"{out / name}.jsonl"]
+    for setting in settings:
+        cmd += ["-s", setting]
+    return cmd, bench.project
+
+
 def run_once(bench: Bench, variant: Variant, concurrency: int, n: int, tag: str) -> Run:
     """Run one variant as a child process and check what it did."""
     run = Run(variant.name, concurrency, n)
@@ -250,31 +280,13 @@ def run_once(bench: Bench, variant: Variant, concurrency: int, n: int, tag: str)
     if timeout < 1:
         run.problems.append(f"skipped: --budget {bench.args.budget:.0f} s used up")
         return run
+    if variant.name != BASELINE and scrapekit_command() is None:
+        run.problems.append("no `scrapekit` command (pip install -e .)")
+        return run
     name = f"{tag}-{variant.name}-c{concurrency}"
-    out = bench.tmp / "out"
-    items, stats, log = out / f"{name}.jsonl", out / f"{name}.stats.json", out / name
-    if variant.name == BASELINE:
-        cmd = [sys.executable, str(BENCH / "bare.py"), bench.url, "--output", str(items)]
-        cmd += ["--concurrency", str(concurrency), "--timeout", str(timeout)]
-        cwd = bench.tmp
-    else:
-        exe = scrapekit_command()
-        if exe is None:
-            run.problems.append("no `scrapekit` command (pip install -e .)")
-            return run
-        settings = [
-            f"CONCURRENCY={concurrency}",
-            f"CONCURRENCY_PER_HOST={concurrency}",
-            f"STATE_DIR={bench.tmp / 'state' / name}",  # a first crawl, with a fresh jar
-            f"STATS_FILE={stats}",
-            "LOG_LEVEL=WARNING",
-            *variant.settings,
-            *shlex.split(bench.args.extra_settings),
-        ]
-        cmd = [exe, "crawl", "bench", "-a", f"url={bench.url}", "-O", str(items)]
-        for setting in settings:
-            cmd += ["-s", setting]
-        cwd = bench.project
+    log = bench.tmp / "out" / name
+    items, stats = Path(f"{log}.jsonl"), Path(f"{log}.stats.json")
+    cmd, cwd = command(bench, variant, concurrency, name, timeout)
     child = run_child(cmd, cwd, log, timeout)
     run.wall, run.cpu, run.rss_mib = child.wall, child.cpu, child.rss_mib
     run.lines = count_lines(items)
