@@ -49,10 +49,6 @@ if TYPE_CHECKING:
     from scrapekit.stats import CrawlStats
 
 
-#: Times a request waits for an unavailable robots.txt before it is dropped.
-ROBOTS_HOLDS = 2
-
-
 class _Refetch(Exception):
     """The request must be fetched again, through its host's gate, under the new login."""
 
@@ -199,18 +195,20 @@ class WorkerPool:
         return new_requests
 
     async def _robots_refused(self, request: Request) -> list[Request] | None:
-        """Drop a request robots.txt disallows; hold it while robots.txt is unavailable."""
+        """Drop a request robots.txt disallows; hold it while robots.txt is unavailable.
+
+        The robots cache bounds the holds (ROBOTSTXT_TIMEOUT): once it gives up on the host,
+        `hold_for` says None and the request is dropped as "robots.txt unavailable".
+        """
         assert self.robots is not None
-        wait = self.robots.unavailable_for(request)
-        holds = int(request.meta.get("robots_holds", 0))
-        if wait is not None and holds < ROBOTS_HOLDS:
+        wait = self.robots.hold_for(request)
+        if wait is not None:
             # 5xx or unreachable robots.txt: the convention is "disallow for a while", so
             # the host's requests wait (in the scheduler) for robots.txt to be fetched again.
-            request.meta["robots_holds"] = holds + 1
             await self.scheduler.pause_host(request, wait)
             await self.scheduler.retry_later(request, wait)
             return None
-        reason = "robots.txt unavailable" if wait is not None else "robots.txt"
+        reason = "robots.txt unavailable" if self.robots.unavailable(request) else "robots.txt"
         self.scheduler.count_drops({reason: 1})
         self._log.debug("forbidden by robots.txt", url=request.url, reason=reason)
         return []

@@ -103,6 +103,9 @@ ROBOTSTXT_OBEY = False
 ROBOTSTXT_RETRY_SECONDS = 300.0
 """After a 5xx or unreachable robots.txt (treated as disallow-all), seconds before refetching."""
 
+ROBOTSTXT_TIMEOUT = 30.0
+"""Most seconds a host waits for an unavailable robots.txt (fetches and holds); then dropped."""
+
 ROBOTSTXT_USER_AGENT = ""
 """User agent token matched in robots.txt groups (empty: the first word of USER_AGENT)."""
 
