@@ -48,7 +48,7 @@ from scrapekit.scheduler import DepthFilter, OffsiteFilter, Scheduler
 from scrapekit.scheduler.frontier import open_frontier
 from scrapekit.session import Session
 from scrapekit.session.cookiestore import CookieSync
-from scrapekit.session.login import LoginManager, has_login
+from scrapekit.session.login import LoginManager, has_login, login_running
 from scrapekit.session.session import RedirectCheck
 from scrapekit.settings import Settings
 from scrapekit.shutdown import StopSignals
@@ -75,7 +75,9 @@ def crawl(
 
     `settings` is a loaded `Settings` (as the CLI builds it) or a mapping of overrides applied
     above the defaults, the spider's custom_settings and the SCRAPEKIT_* environment. Extra
-    keyword arguments become spider attributes.
+    keyword arguments become spider attributes. A login that fails at start raises
+    LoginFailed; one lost mid-crawl ends it with finish_reason "login_failed" (the error is
+    in stats["login"]["error"]) once the pages in flight have finished.
     """
     return asyncio.run(crawl_async(spider_cls, settings, **spider_kwargs))
 
@@ -134,7 +136,7 @@ async def crawl_async(
                     robots = RobotsCache.from_settings(
                         settings, session.fetch, on_crawl_delay=_crawl_delay_to(limiter)
                     )
-                session.redirect_check = _redirect_check(scheduler, robots)
+                session.redirect_check = _redirect_check(scheduler, robots, login)
                 retry = RetryPolicy.from_settings(settings)
                 pool = WorkerPool(
                     spider=spider,
@@ -202,10 +204,19 @@ def _crawl_delay_to(limiter: LocalRateLimiter) -> Callable[[str, float], Awaitab
     return apply
 
 
-def _redirect_check(scheduler: Scheduler, robots: RobotsCache | None) -> RedirectCheck:
-    """A redirect hop passes the checks a link to its target would: off-site, robots.txt."""
+def _redirect_check(
+    scheduler: Scheduler, robots: RobotsCache | None, login: LoginManager | None = None
+) -> RedirectCheck:
+    """A redirect hop passes the checks a link to its target would: off-site, robots.txt.
+
+    Except for the login: a hop to the login page is how a page says the session was lost,
+    so it must reach the login lifecycle, and the lifecycle's own requests go wherever the
+    site's login takes them, whatever robots.txt or allowed_domains say.
+    """
 
     async def check(request: Request, target: str) -> str | None:
+        if login is not None and (login_running() or login.is_login_page(target)):
+            return None
         hop = request.replace(url=target)
         if not scheduler.allows(hop):
             return "offsite"

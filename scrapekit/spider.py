@@ -42,9 +42,10 @@ class Spider:
     #: Where `auth` is sent (a domain and its subdomains). None: the host of the first
     #: request; "": every host.
     auth_domain: str | None = None
-    #: The site's login page (a redirect there means logged out); overrides LOGIN_URL.
+    #: The site's login page (a redirect there means logged out): LOGIN_URL at the spider
+    #: layer (beats settings.toml; SCRAPEKIT_LOGIN_URL and -s beat it).
     login_url: str = ""
-    #: A page that shows whether the session is logged in; overrides LOGIN_CHECK_URL.
+    #: A page that shows whether the session is logged in: LOGIN_CHECK_URL at the spider layer.
     login_check_url: str = ""
 
     settings: Settings

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 #: Finish reasons of a crawl that did not do its job (exit code 1).
-FAILED = frozenset({"start_failed", "feed_error"})
+FAILED = frozenset({"start_failed", "feed_error", "login_failed"})
 #: Finish reasons of a crawl stopped by a signal (exit code 3): valid but incomplete output.
 INTERRUPTED = frozenset({"shutdown", "killed"})
 

@@ -8,7 +8,8 @@ a Retry-After pauses the whole host) or run its callback (its errback on a final
 send items into the pipelines, and give the page's new requests back to the scheduler with
 its acknowledgement. A worker never sleeps: every wait happens in the scheduler. A callback's
 exception is logged and counted; it never stops the crawl. Only a lost login (LoginFailed) or
-an unwritable feed ends it early.
+an unwritable feed ends it early, and both end it gracefully: the scheduler is closed, the
+pages already in flight finish (callbacks and items complete), then the crawl reports failure.
 Reads CONCURRENCY, HTTPERROR_ALLOWED_CODES and CLOSESPIDER_{ITEM,PAGE,ERROR}COUNT.
 """
 
@@ -49,10 +50,6 @@ if TYPE_CHECKING:
     from scrapekit.stats import CrawlStats
 
 
-#: Times a request waits for an unavailable robots.txt before it is dropped.
-ROBOTS_HOLDS = 2
-
-
 class _Refetch(Exception):
     """The request must be fetched again, through its host's gate, under the new login."""
 
@@ -87,14 +84,18 @@ class WorkerPool:
         self._max_pages = int(settings["CLOSESPIDER_PAGECOUNT"])
         self._max_errors = int(settings["CLOSESPIDER_ERRORCOUNT"])
         self._retry_after_max = float(settings["RETRY_AFTER_MAX"])
+        #: The error that lost the login, once one did: the crawl is then draining to a stop.
+        self.session_error: SessionError | None = None
         # Bound once, after logging is configured: the hot path then skips the lazy proxy.
         self._log = structlog.get_logger("scrapekit.workers").bind(spider=spider.name)
 
     async def run(self) -> None:
         """Run every worker until the scheduler has nothing left (or was closed).
 
-        The first error that escapes a worker (a lost login) cancels the others and is
-        raised as itself, not wrapped in an ExceptionGroup.
+        A lost login does not cancel anything: it closes the scheduler (see `_lost_session`),
+        so the other workers finish the pages they hold and then find no more work. The first
+        error that escapes a worker anyway (a bug) cancels the others and is raised as itself,
+        not wrapped in an ExceptionGroup.
         """
         try:
             async with asyncio.TaskGroup() as group:
@@ -110,9 +111,11 @@ class WorkerPool:
                 new_requests = await self.process(request)
                 if new_requests is None:  # to be fetched again later: already handed back
                     continue
-            except SessionError:
+            except SessionError as exc:
+                # The page was not processed: hand it back (a durable frontier keeps it).
                 await scheduler.release(request)
-                raise
+                self._lost_session(exc)
+                continue
             except Exception as exc:  # a bug in scrapekit or a component: keep crawling
                 self._count_error("internal")
                 self._log.error("worker error", url=request.url, error=repr(exc), exc_info=exc)
@@ -121,6 +124,15 @@ class WorkerPool:
                 await scheduler.release(request)
                 raise
             await scheduler.done(request, new_requests)
+
+    def _lost_session(self, error: SessionError) -> None:
+        """Stop handing out work and let in-flight pages finish; the crawl then ends failed."""
+        if self.session_error is not None:
+            return  # other workers meeting the same lost login: said once already
+        self.session_error = error
+        self._log.error("login failed", error=str(error))
+        self.stats.finish_reason = "login_failed"
+        self.scheduler.close("login_failed")
 
     # -- one request -------------------------------------------------------------------------
 
@@ -199,18 +211,20 @@ class WorkerPool:
         return new_requests
 
     async def _robots_refused(self, request: Request) -> list[Request] | None:
-        """Drop a request robots.txt disallows; hold it while robots.txt is unavailable."""
+        """Drop a request robots.txt disallows; hold it while robots.txt is unavailable.
+
+        The robots cache bounds the holds (ROBOTSTXT_TIMEOUT): once it gives up on the host,
+        `hold_for` says None and the request is dropped as "robots.txt unavailable".
+        """
         assert self.robots is not None
-        wait = self.robots.unavailable_for(request)
-        holds = int(request.meta.get("robots_holds", 0))
-        if wait is not None and holds < ROBOTS_HOLDS:
+        wait = self.robots.hold_for(request)
+        if wait is not None:
             # 5xx or unreachable robots.txt: the convention is "disallow for a while", so
             # the host's requests wait (in the scheduler) for robots.txt to be fetched again.
-            request.meta["robots_holds"] = holds + 1
             await self.scheduler.pause_host(request, wait)
             await self.scheduler.retry_later(request, wait)
             return None
-        reason = "robots.txt unavailable" if wait is not None else "robots.txt"
+        reason = "robots.txt unavailable" if self.robots.unavailable(request) else "robots.txt"
         self.scheduler.count_drops({reason: 1})
         self._log.debug("forbidden by robots.txt", url=request.url, reason=reason)
         return []
@@ -236,8 +250,10 @@ class WorkerPool:
             # old session and the new one (e.g. redirected to the login page, which then
             # rendered logged in). Fetch it again, wholly under the new login.
             raise _Refetch
-        if not login.is_logged_out(response):
-            login.confirm()
+        verdict = login.judge(response)
+        if verdict is not False:
+            if verdict:  # only a page positively logged in proves the last re-login worked
+                login.confirm()
             return response
         if request.meta.get("relogged_in") == generation:
             # Logged out again right after a fresh login: this page is the problem (a 401

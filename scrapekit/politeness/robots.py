@@ -10,8 +10,15 @@ adds the transport rules of Google's robots.txt spec and RFC 9309 around it:
 - 429, 5xx and unreachable hosts (any other `FetchError`): everything is disallowed for
   ROBOTSTXT_RETRY_SECONDS, then the file is fetched again.
 
-Reads ROBOTSTXT_USER_AGENT (empty: the product token of USER_AGENT) and
-ROBOTSTXT_RETRY_SECONDS; the engine reads ROBOTSTXT_OBEY to decide whether to build one.
+While robots.txt is unavailable the host's requests are held, not dropped, but only for
+ROBOTSTXT_TIMEOUT in all, fetch attempts and holds included (unbounded, a silent server held a
+host for three fetches of up to DOWNLOAD_TIMEOUT each plus two holds of
+ROBOTSTXT_RETRY_SECONDS: 10 minutes for a 500, far more for a server that never answers).
+Then the cache gives up on the host with a WARNING naming it and the fix, and its requests are
+dropped as "robots.txt unavailable" until ROBOTSTXT_RETRY_SECONDS have passed.
+
+Reads ROBOTSTXT_USER_AGENT (empty: the product token of USER_AGENT), ROBOTSTXT_RETRY_SECONDS
+and ROBOTSTXT_TIMEOUT; the engine reads ROBOTSTXT_OBEY to decide whether to build one.
 """
 
 from __future__ import annotations
@@ -69,12 +76,16 @@ class RobotsStatistics:
 
 @dataclass(frozen=True, slots=True)
 class _Rules:
-    """One origin's verdict: a parsed file, or a blanket allow/deny until `expires`."""
+    """One origin's verdict: a parsed file, or a blanket allow/deny until `expires`.
+
+    A blanket deny is robots.txt being unavailable: `given_up` once ROBOTSTXT_TIMEOUT is spent.
+    """
 
     parser: Protego | None
     allow_all: bool
     expires: float
     crawl_delay: float | None = None
+    given_up: bool = False
 
     def can_fetch(self, url: str, user_agent: str) -> bool:
         if self.parser is None:
@@ -123,7 +134,8 @@ class RobotsCache:
 
     Many concurrent callers for one origin share a single fetch. At most `max_hosts` origins
     are kept (least recently used go first); a blanket deny after a 5xx or a network error
-    lasts `retry_seconds`, parsed rules `MAX_AGE_SECONDS`.
+    lasts `retry_seconds` (within `timeout` for all attempts, then the origin is given up for
+    `retry_seconds`), parsed rules `MAX_AGE_SECONDS`.
     """
 
     def __init__(
@@ -132,6 +144,7 @@ class RobotsCache:
         *,
         user_agent: str,
         retry_seconds: float = 300.0,
+        timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         on_crawl_delay: CrawlDelayHook | None = None,
         max_hosts: int = 10_000,
@@ -139,11 +152,15 @@ class RobotsCache:
         self._fetch = fetch
         self.user_agent = user_agent
         self._retry_seconds = retry_seconds
+        self._timeout = timeout
         self._clock = clock
         self._on_crawl_delay = on_crawl_delay
         self._max_hosts = max(1, max_hosts)
         self._rules: OrderedDict[str, _Rules] = OrderedDict()
         self._pending: dict[str, asyncio.Future[_Rules]] = {}
+        # Origins whose robots.txt is unavailable: when the first failed attempt began, and
+        # its last failure, so every attempt and hold shares one ROBOTSTXT_TIMEOUT budget.
+        self._outages: dict[str, tuple[float, str]] = {}
         self._fetched = 0
         self._disallowed = 0
         self._by_status: Counter[str] = Counter()
@@ -160,6 +177,7 @@ class RobotsCache:
             fetch,
             user_agent=user_agent,
             retry_seconds=float(settings["ROBOTSTXT_RETRY_SECONDS"]),
+            timeout=float(settings["ROBOTSTXT_TIMEOUT"]),
             on_crawl_delay=on_crawl_delay,
         )
 
@@ -184,20 +202,31 @@ class RobotsCache:
             self._disallowed += 1
         return verdict
 
-    def unavailable_for(self, request: Request) -> float | None:
-        """Seconds until the request's robots.txt is fetched again, if it could not be read.
+    def hold_for(self, request: Request) -> float | None:
+        """Seconds to hold a refused request until its robots.txt is fetched again.
 
-        None when the origin's rules are known (or allow everything). While robots.txt is
-        unavailable (5xx, unreachable) everything is disallowed; the caller should hold the
-        host's requests that long rather than drop them.
+        None when it should be dropped instead: the origin's rules are known (it is really
+        disallowed), or robots.txt stayed unavailable for ROBOTSTXT_TIMEOUT (see
+        `unavailable`). While robots.txt is unavailable (5xx, unreachable) everything is
+        disallowed, and the caller holds the host's requests rather than lose them.
         """
+        rules = self._blanket_deny(request)
+        if rules is None or rules.given_up:
+            return None
+        return max(rules.expires - self._clock(), 0.0)
+
+    def unavailable(self, request: Request) -> bool:
+        """Whether the request's robots.txt could not be read (5xx, 429, unreachable)."""
+        return self._blanket_deny(request) is not None
+
+    def _blanket_deny(self, request: Request) -> _Rules | None:
         try:
             rules = self._rules.get(origin_of(request.url))
         except (httpx2.InvalidURL, ValueError):
             return None
         if rules is None or rules.parser is not None or rules.allow_all:
             return None
-        return max(rules.expires - self._clock(), 0.0)
+        return rules
 
     def crawl_delay(self, origin: str) -> float | None:
         """The Crawl-delay robots.txt sets for our user agent on `origin`, if known and set."""
@@ -255,34 +284,71 @@ class RobotsCache:
 
     async def _load(self, origin: str) -> _Rules:
         """Fetch and judge one origin's robots.txt; only cancellation escapes."""
+        rules = await self._attempt(origin)
+        if rules.parser is not None or rules.allow_all:
+            self._outages.pop(origin, None)  # readable again: a later outage starts afresh
+        return rules
+
+    async def _attempt(self, origin: str) -> _Rules:
+        began, error = self._outages.get(origin, (self._clock(), ""))
+        left = began + self._timeout - self._clock()
+        if left <= 0:
+            return self._give_up(origin, began, error)
         request = Request(
             origin + "/robots.txt", dont_filter=True, meta={"dont_obey_robotstxt": True}
         )
         self._fetched += 1
         try:
-            response = await self._fetch(request)
+            # The attempt gets what is left of the budget, however long DOWNLOAD_TIMEOUT is.
+            async with asyncio.timeout(left):
+                response = await self._fetch(request)
+        except TimeoutError:
+            self._by_status["error"] += 1
+            error = f"no answer within {self._timeout:g} s (ROBOTSTXT_TIMEOUT)"
+            return self._unreachable(origin, began, error)
         except _UNAVAILABLE_ERRORS as exc:
             self._by_status["3xx"] += 1
             log.info("robots.txt unavailable", origin=origin, error=str(exc))
-            return self._blanket(allow_all=True)
+            return self._allow_all()
         except FetchError as exc:
             self._by_status["error"] += 1
-            log.info(
-                "robots.txt unreachable", origin=origin, error=str(exc), retry=self._retry_seconds
-            )
-            return self._blanket(allow_all=False)
+            return self._unreachable(origin, began, str(exc))
         except Exception as exc:  # a fetch function that breaks its contract: fail open
             self._by_status["error"] += 1
             log.error("robots.txt error", origin=origin, error=repr(exc))
-            return self._blanket(allow_all=True)
+            return self._allow_all()
         status = response.status
         self._by_status["5xx" if 500 <= status < 600 else str(status)] += 1
         if status >= 500 or status == 429:  # Google: 429 is a server error, not a missing file
-            log.info("robots.txt unreachable", origin=origin, status=status)
-            return self._blanket(allow_all=False)
+            return self._unreachable(origin, began, f"HTTP {status}")
         if not 200 <= status < 300:  # 3xx not followed, 4xx: no robots.txt, no rules
-            return self._blanket(allow_all=True)
+            return self._allow_all()
         return await self._parse(origin, response.body)
+
+    def _unreachable(self, origin: str, began: float, error: str) -> _Rules:
+        """Deny everything until the next attempt, or give up once the budget is spent."""
+        now = self._clock()
+        deadline = began + self._timeout
+        if now >= deadline:
+            return self._give_up(origin, began, error)
+        self._outages[origin] = (began, error)
+        log.info("robots.txt unreachable", origin=origin, error=error, retry=self._retry_seconds)
+        # The hold ends by the deadline, when the host is given up if robots.txt is still down.
+        return _Rules(None, False, min(now + self._retry_seconds, deadline))
+
+    def _give_up(self, origin: str, began: float, error: str) -> _Rules:
+        """robots.txt stayed unavailable for ROBOTSTXT_TIMEOUT: drop the host's requests."""
+        self._outages.pop(origin, None)
+        now = self._clock()
+        log.warning(
+            "robots.txt unavailable, dropping the host's requests",
+            origin=origin,
+            error=error,
+            waited=round(now - began, 3),
+            retry=self._retry_seconds,
+            fix="check the server, or set ROBOTSTXT_OBEY=false to crawl without robots.txt",
+        )
+        return _Rules(None, False, now + self._retry_seconds, given_up=True)
 
     async def _parse(self, origin: str, body: bytes) -> _Rules:
         try:
@@ -290,7 +356,7 @@ class RobotsCache:
             delay = parser.crawl_delay(self.user_agent)
         except Exception as exc:  # protego is tolerant; a crash is still no reason to stop
             log.error("robots.txt error", origin=origin, error=repr(exc))
-            return self._blanket(allow_all=True)
+            return self._allow_all()
         if delay is not None and not (math.isfinite(delay) and delay >= 0):
             delay = None
         rules = _Rules(parser, True, self._clock() + MAX_AGE_SECONDS, delay)
@@ -301,7 +367,6 @@ class RobotsCache:
                 log.error("robots.txt error", origin=origin, error=repr(exc))
         return rules
 
-    def _blanket(self, *, allow_all: bool) -> _Rules:
-        """Allow everything (kept like a file), or deny everything for `retry_seconds`."""
-        ttl = MAX_AGE_SECONDS if allow_all else self._retry_seconds
-        return _Rules(None, allow_all, self._clock() + ttl)
+    def _allow_all(self) -> _Rules:
+        """No usable robots.txt (missing, redirected away): allow everything, kept like a file."""
+        return _Rules(None, True, self._clock() + MAX_AGE_SECONDS)

@@ -5,12 +5,20 @@ At start, persisted cookies are checked first (LOGIN_CHECK_URL, judged by the sp
 good sends no login request. During the crawl a response judged logged out (the spider says
 False, or a 401, or a redirect to LOGIN_URL) triggers ONE re-login for the whole session,
 however many workers saw it: workers hold new requests while it runs, and the request that
-saw the logged-out page is fetched again. Reads LOGIN_CHECK_URL, LOGIN_URL and MAX_RELOGINS.
+saw the logged-out page is fetched again. The lifecycle's own requests (login(), the check
+URL) run with `login_running()` true, so the redirect check lets them go wherever the site
+sends them (robots.txt and allowed_domains govern the crawl, not the login). A failed login is
+remembered: no worker tries again, the crawl ends as failed.
+Reads LOGIN_CHECK_URL, LOGIN_URL and MAX_RELOGINS; a spider's `login_url`/`login_check_url`
+attributes are set at the spider layer (above settings.toml, below SCRAPEKIT_* and -s).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
@@ -28,6 +36,26 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 #: Tries per login before it counts as failed (see LoginManager._login).
 LOGIN_ATTEMPTS = 2
+#: Spider attributes that are the spider layer of a login setting.
+SPIDER_ATTRIBUTES = {"LOGIN_URL": "login_url", "LOGIN_CHECK_URL": "login_check_url"}
+
+# A context variable, not a flag on the manager: only the task running the login (and tasks it
+# starts) is exempt, while the other workers' fetches keep every check.
+_running: contextvars.ContextVar[bool] = contextvars.ContextVar("scrapekit_login", default=False)
+
+
+def login_running() -> bool:
+    """Whether the current task is inside the login lifecycle (login(), the check URL)."""
+    return _running.get()
+
+
+@contextmanager
+def _lifecycle() -> Iterator[None]:
+    token = _running.set(True)
+    try:
+        yield
+    finally:
+        _running.reset(token)
 
 
 class Flushable(Protocol):
@@ -43,6 +71,8 @@ class LoginStatistics:
     logins: int
     relogins: int
     skipped: bool
+    #: Why the login was lost for good (the LoginFailed message), None while it holds.
+    error: str | None = None
 
 
 def has_login(spider: Spider) -> bool:
@@ -61,9 +91,9 @@ class LoginManager:
         self._spider = spider
         self._session = session
         self._cookies = cookies
-        # The spider's attributes win: they may depend on its arguments (-a base_url=...).
-        self._check_url = spider.login_check_url or str(settings["LOGIN_CHECK_URL"])
-        login_url = spider.login_url or str(settings["LOGIN_URL"])
+        apply_spider_layer(spider, settings)
+        self._check_url = str(settings["LOGIN_CHECK_URL"])
+        login_url = str(settings["LOGIN_URL"])
         parts = urlsplit(login_url)
         # The site we log in to: where a 401 means "logged out".
         self._login_netloc = (parts.netloc or urlsplit(self._check_url).netloc).lower()
@@ -86,29 +116,41 @@ class LoginManager:
         # long crawl may outlive many expiring sessions, but a login loop stops.
         self._in_a_row = 0
         self._skipped = False
+        self._failure: LoginFailed | None = None
 
     # -- judging -----------------------------------------------------------------------------
 
-    def is_logged_out(self, response: Response) -> bool:
-        """Whether a response shows the session has lost its login.
+    def is_login_page(self, url: str) -> bool:
+        """Whether `url` is LOGIN_URL's page (any query): a redirect there means logged out."""
+        if not self._login_path:
+            return False
+        parts = urlsplit(url)
+        return parts.path == self._login_path and (
+            not self._login_netloc or parts.netloc.lower() == self._login_netloc
+        )
+
+    def judge(self, response: Response) -> bool | None:
+        """True if the response shows a logged-in session, False if logged out, None if unsure.
 
         Being redirected to LOGIN_URL always counts as logged out. Otherwise the spider's
         `is_logged_in` decides when it returns True or False; None ("cannot tell from this
-        page") falls back to: a 401 counts as logged out.
+        page") falls back to: a 401 counts as logged out, anything else cannot tell.
         """
-        if self._login_path and response.redirect_urls:
-            final = urlsplit(response.url)
-            if final.path == self._login_path and (
-                not self._login_netloc or final.netloc.lower() == self._login_netloc
-            ):
-                return True
+        if response.redirect_urls and self.is_login_page(response.url):
+            return False
         verdict = self._spider.is_logged_in(response)
         if verdict is not None:
-            return not verdict
+            return verdict
         # A 401 means logged out only on the site we log in to, not on some other host.
-        return response.status == 401 and (
+        if response.status == 401 and (
             not self._login_netloc or urlsplit(response.url).netloc.lower() == self._login_netloc
-        )
+        ):
+            return False
+        return None
+
+    def is_logged_out(self, response: Response) -> bool:
+        """Whether a response shows the session has lost its login (see `judge`)."""
+        return self.judge(response) is False
 
     # -- start -------------------------------------------------------------------------------
 
@@ -118,7 +160,8 @@ class LoginManager:
         Raises LoginFailed when login() raises or the session still looks logged out.
         """
         if have_cookies and self._check_url:
-            response = await self._session.get(self._check_url)
+            with _lifecycle():
+                response = await self._session.get(self._check_url)
             if not self.is_logged_out(response):
                 self._skipped = True
                 log.info("login skipped", reason="persisted cookies are still logged in")
@@ -138,8 +181,17 @@ class LoginManager:
             await self._ready.wait()
 
     def confirm(self) -> None:
-        """A page was judged logged in: the re-logins so far worked."""
+        """A page was judged logged in (is_logged_in True): the re-logins so far worked.
+
+        Only a positive verdict counts: pages that cannot tell (None) say nothing about the
+        login, so they must not let a login loop run forever.
+        """
         self._in_a_row = 0
+
+    @property
+    def failure(self) -> LoginFailed | None:
+        """The error that ended the login for good, if it was lost."""
+        return self._failure
 
     def fetch_started(self) -> None:
         """A worker's fetch is going out (call after wait_ready, pair with fetch_finished)."""
@@ -155,14 +207,17 @@ class LoginManager:
     async def relogin(self, seen_generation: int, url: str) -> None:
         """Log in again, once for every worker that saw the logged-out page under one login."""
         async with self._lock:
+            if self._failure is not None:
+                raise self._failure  # lost for good: no worker logs in again
             if self.generation != seen_generation:
                 return  # another worker already logged in again since this page was fetched
             if self._in_a_row >= self._max_relogins:
-                raise LoginFailed(
-                    f"still logged out after {self._in_a_row} re-logins in a row (MAX_RELOGINS="
-                    f"{self._max_relogins}); last logged-out page: {url}. Check login() and "
-                    "is_logged_in()"
+                self._failure = LoginFailed(
+                    f"still logged out after {self._in_a_row} re-logins in a row with no page "
+                    f"judged logged in (MAX_RELOGINS={self._max_relogins}); last logged-out "
+                    f"page: {url}. Check login() and is_logged_in()"
                 )
+                raise self._failure
             self._ready.clear()
             try:
                 log.warning("session logged out", url=url)
@@ -170,6 +225,9 @@ class LoginManager:
                 await self._login("expired")
                 self._relogins += 1
                 self._in_a_row += 1
+            except LoginFailed as exc:
+                self._failure = exc
+                raise
             finally:
                 self.generation += 1
                 self._ready.set()
@@ -180,8 +238,9 @@ class LoginManager:
         # login form needs (a CSRF cookie). By the second attempt those have all landed.
         for attempt in range(1, LOGIN_ATTEMPTS + 1):
             try:
-                await self._spider.login(self._session)
-                failure = await self._verify()
+                with _lifecycle():
+                    await self._spider.login(self._session)
+                    failure = await self._verify()
             except LoginFailed:
                 raise
             except Exception as exc:
@@ -210,4 +269,22 @@ class LoginManager:
 
     def statistics(self) -> LoginStatistics:
         """Logins and re-logins so far."""
-        return LoginStatistics(logins=self._logins, relogins=self._relogins, skipped=self._skipped)
+        return LoginStatistics(
+            logins=self._logins,
+            relogins=self._relogins,
+            skipped=self._skipped,
+            error=str(self._failure) if self._failure is not None else None,
+        )
+
+
+def apply_spider_layer(spider: Spider, settings: Settings) -> None:
+    """Set the spider's `login_url`/`login_check_url` attributes as spider-layer settings.
+
+    Attributes, not custom_settings, because they may depend on the spider's arguments
+    (-a base_url=...); they still rank where the spider layer does: above settings.toml and
+    the defaults, below SCRAPEKIT_* and -s (Settings.set keeps a higher layer's value).
+    """
+    name = type(spider).__name__
+    for key, attribute in SPIDER_ATTRIBUTES.items():
+        if value := getattr(spider, attribute, ""):
+            settings.set(key, str(value), priority="spider", source=f"{name}.{attribute}")

@@ -103,6 +103,9 @@ ROBOTSTXT_OBEY = False
 ROBOTSTXT_RETRY_SECONDS = 300.0
 """After a 5xx or unreachable robots.txt (treated as disallow-all), seconds before refetching."""
 
+ROBOTSTXT_TIMEOUT = 30.0
+"""Most seconds a host waits for an unavailable robots.txt (fetches and holds); then dropped."""
+
 ROBOTSTXT_USER_AGENT = ""
 """User agent token matched in robots.txt groups (empty: the first word of USER_AGENT)."""
 
@@ -156,7 +159,7 @@ LOGIN_URL = ""
 """The site's login page: a response redirected there counts as logged out (empty: unknown)."""
 
 MAX_RELOGINS = 3
-"""Most re-logins in one crawl before it stops with an error (a login loop)."""
+"""Most re-logins in a row (no page judged logged in between them) before LoginFailed."""
 
 PERSIST_SESSION_COOKIES = True
 """Also persist cookies without an expiry (login cookies usually are such session cookies)."""

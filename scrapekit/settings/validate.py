@@ -63,6 +63,7 @@ VALIDATORS: dict[str, Validator] = {
     "RETRY_TIMES": Int(min=0),
     "ROBOTSTXT_OBEY": Bool(),
     "ROBOTSTXT_RETRY_SECONDS": Float(min=0, unit="seconds"),
+    "ROBOTSTXT_TIMEOUT": Float(gt=0, unit="seconds"),
     "ROBOTSTXT_USER_AGENT": Str(),
     # -- session and HTTP
     "DEFAULT_REQUEST_HEADERS": StrMap(),

@@ -170,7 +170,9 @@ async def test_5xx_disallows_all_then_refetches(
     clock = FakeClock()
     httpserver.expect_ordered_request("/robots.txt").respond_with_data("", status=status)
     serve_robots(httpserver, "User-agent: *\nDisallow: /private\n")
-    cache = RobotsCache(session.fetch, user_agent=UA, retry_seconds=60.0, clock=clock)
+    cache = RobotsCache(
+        session.fetch, user_agent=UA, retry_seconds=60.0, timeout=600.0, clock=clock
+    )
     assert not await ask(cache, httpserver, "/public")
     clock.now += 59.0
     assert not await ask(cache, httpserver, "/public")
@@ -454,3 +456,56 @@ async def test_statistics(
     assert cache.statistics() == RobotsStatistics(
         fetched=4, disallowed=3, by_status={"200": 1, "404": 1, "5xx": 1, "error": 1}
     )
+
+
+async def test_unavailable_robots_txt_is_given_up_after_the_timeout(
+    httpserver: HTTPServer, session: Session
+) -> None:
+    """Attempts and holds share one `timeout` budget; then the origin is given up, loudly."""
+    clock = FakeClock()
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=503)
+    cache = RobotsCache(session.fetch, user_agent=UA, retry_seconds=4.0, timeout=10.0, clock=clock)
+    request = Request(httpserver.url_for("/page"))
+    with capture_logs() as logs:
+        assert not await cache.allowed(request)
+        assert cache.hold_for(request) == 4.0
+        clock.now += 4.0
+        assert not await cache.allowed(request)
+        clock.now += 4.0
+        assert not await cache.allowed(request)
+        assert cache.hold_for(request) == 2.0  # the last hold ends at the deadline
+        clock.now += 2.0
+        assert not await cache.allowed(request)
+        assert cache.hold_for(request) is None  # given up: drop, do not hold
+        assert cache.unavailable(request)
+        assert not await cache.allowed(request)
+    assert robots_hits(httpserver) == 3
+    (warning,) = [e for e in logs if e["log_level"] == "warning"]
+    assert warning["origin"] == origin_of(request.url)
+    assert warning["error"] == "HTTP 503"
+    assert "ROBOTSTXT_OBEY=false" in warning["fix"]
+    httpserver.clear()
+    serve_robots(httpserver, "User-agent: *\nAllow: /\n")
+    clock.now += 4.0  # given up for retry_seconds; then a new outage would start afresh
+    assert await cache.allowed(request)
+    assert cache.hold_for(request) is None
+    assert not cache.unavailable(request)
+
+
+async def test_a_slow_robots_txt_fetch_is_cut_at_the_timeout(httpserver: HTTPServer) -> None:
+    """An attempt gets what is left of the budget, even with a longer DOWNLOAD_TIMEOUT."""
+    answered = threading.Event()
+
+    def slow(request: WsgiRequest) -> WsgiResponse:
+        time.sleep(1.0)
+        answered.set()
+        return WsgiResponse("User-agent: *\nAllow: /\n")
+
+    httpserver.expect_request("/robots.txt").respond_with_handler(slow)
+    async with Session.from_settings(settings(DOWNLOAD_TIMEOUT=30.0)) as session:
+        cache = RobotsCache(session.fetch, user_agent=UA, timeout=0.2)
+        started = time.monotonic()
+        assert not await ask(cache, httpserver, "/page")
+        assert time.monotonic() - started < 0.8
+        assert cache.hold_for(Request(httpserver.url_for("/page"))) is None
+    assert await asyncio.to_thread(answered.wait, 5.0)

@@ -75,7 +75,7 @@ async def test_second_run_skips_login_while_cookies_are_valid(state: dict[str, A
         first = await crawl_async(Shop, state, base_url=site.url)
         assert (first["login"]["logins"], site.stats.logins) == (1, 1)
         second = await crawl_async(Shop, {**state, "PIPELINES": {Items: 1}}, base_url=site.url)
-        assert second["login"] == {"logins": 0, "relogins": 0, "skipped": True}
+        assert second["login"] == {"logins": 0, "relogins": 0, "skipped": True, "error": None}
         assert site.stats.logins == 1  # the server saw no second login
         assert second["cookie_jar"]["loaded"] >= 1
         assert len(Items.collected) == 40
@@ -144,12 +144,13 @@ class Stubborn(Shop):
 
 
 async def test_login_loop_stops_at_max_relogins(state: dict[str, Any]) -> None:
-    """Page after page logged out despite re-logins: the crawl ends after MAX_RELOGINS."""
+    """Page after page logged out despite re-logins: the crawl fails after MAX_RELOGINS."""
     with DemoSite(products=100) as site:
-        with pytest.raises(LoginFailed, match="MAX_RELOGINS=2"):
-            await crawl_async(
-                Stubborn, {**state, "MAX_RELOGINS": 2, "CONCURRENCY": 1}, base_url=site.url
-            )
+        stats = await crawl_async(
+            Stubborn, {**state, "MAX_RELOGINS": 2, "CONCURRENCY": 1}, base_url=site.url
+        )
+        assert stats["finish_reason"] == "login_failed"
+        assert "MAX_RELOGINS=2" in stats["login"]["error"]
         assert site.stats.failed_logins == 3  # the start login and two re-logins
 
 

@@ -237,6 +237,7 @@ BAD_VALUES: dict[str, tuple[object, str]] = {
     "RETRY_TIMES": (-1, "an integer >= 0"),
     "ROBOTSTXT_OBEY": ("true", "true or false"),
     "ROBOTSTXT_RETRY_SECONDS": (-1, "a number of seconds >= 0"),
+    "ROBOTSTXT_TIMEOUT": (0, "a number of seconds > 0"),
     "ROBOTSTXT_USER_AGENT": (1, "a string"),
     "COOKIES_ENABLED": ("yes", "true or false"),
     "COOKIES_FLUSH_SECONDS": (0, "a number of seconds > 0"),
