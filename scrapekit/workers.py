@@ -252,7 +252,10 @@ class WorkerPool:
             raise _Refetch
         verdict = login.judge(response)
         if verdict is not False:
-            if verdict:  # only a page positively logged in proves the last re-login worked
+            # What proves the last re-login worked: a page judged logged in, or the very page
+            # that saw the session lost coming back fine under the new login. Other pages that
+            # cannot tell (None) prove nothing, so they never stop a login loop from counting.
+            if verdict or request.meta.get("relogged_in") == generation:
                 login.confirm()
             return response
         if request.meta.get("relogged_in") == generation:

@@ -181,10 +181,11 @@ class LoginManager:
             await self._ready.wait()
 
     def confirm(self) -> None:
-        """A page was judged logged in (is_logged_in True): the re-logins so far worked.
+        """The re-logins so far worked: a page was judged logged in (is_logged_in True), or
+        the page that saw the session lost came back logged in.
 
-        Only a positive verdict counts: pages that cannot tell (None) say nothing about the
-        login, so they must not let a login loop run forever.
+        Other pages that cannot tell (None) say nothing about the login, so they must not
+        let a login loop run forever.
         """
         self._in_a_row = 0
 

@@ -159,7 +159,7 @@ LOGIN_URL = ""
 """The site's login page: a response redirected there counts as logged out (empty: unknown)."""
 
 MAX_RELOGINS = 3
-"""Most re-logins in a row (no page judged logged in between them) before LoginFailed."""
+"""Most re-logins in a row that no page proved to work (a login loop) before LoginFailed."""
 
 PERSIST_SESSION_COOKIES = True
 """Also persist cookies without an expiry (login cookies usually are such session cookies)."""

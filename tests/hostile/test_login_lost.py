@@ -111,3 +111,28 @@ async def test_pages_that_cannot_tell_do_not_reset_the_relogin_count() -> None:
     assert "MAX_RELOGINS=3" in stats["login"]["error"]
     assert stats["login"]["relogins"] == 3
     assert logins == 4  # the first login and three re-logins, not one per odd page
+
+
+class Undecided(SlowMembers):
+    """Judges no page itself (the base class's is_logged_in): only redirects to login count."""
+
+    name = "undecided"
+    is_logged_in = Spider.is_logged_in
+
+    async def parse(self, response: Response, n: int) -> AsyncIterator[dict[str, int]]:
+        yield {"page": n, "part": 0}
+
+
+async def test_a_relogin_that_brings_the_page_back_counts_as_working() -> None:
+    """A spider that never says True outlives many expiring sessions (not MAX_RELOGINS of them)."""
+    with MemberSite(pages_per_session=4, marked=False) as site:
+        stats = await crawl_async(
+            Undecided,
+            {**QUIET, "LOG_LEVEL": "CRITICAL", "CONCURRENCY": 1, "MAX_RELOGINS": 2},
+            site=site,
+            pages=40,
+            started=[],
+        )
+    assert stats["finish_reason"] == "finished", stats["login"]
+    assert stats["items"] == 40
+    assert stats["login"]["relogins"] >= 9  # 40 pages, 4 per session
