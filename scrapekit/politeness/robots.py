@@ -23,7 +23,6 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -31,6 +30,7 @@ import httpx2
 import structlog
 from protego import Protego
 
+from scrapekit._cache import byte_lru_cache
 from scrapekit.exceptions import (
     FetchError,
     InvalidURL,
@@ -85,13 +85,13 @@ class _Rules:
 def origin_of(url: str) -> str:
     """`scheme://host[:port]` of a URL: lower-case, IDNA host, default port left out."""
     parts = urlsplit(url)
-    return _origin(parts.scheme, parts.netloc)
+    return _origin(f"{parts.scheme}://{parts.netloc}/")
 
 
-@lru_cache(maxsize=4096)
-def _origin(scheme: str, netloc: str) -> str:
-    # Cached: it runs for every request, and a crawl sees few distinct origins.
-    parsed = httpx2.URL(f"{scheme}://{netloc}/")
+# Cached: it runs for every request, and a crawl sees few distinct origins (1 MiB of them).
+@byte_lru_cache(1 << 20)
+def _origin(root: str) -> str:
+    parsed = httpx2.URL(root)
     host = parsed.raw_host.decode("ascii")
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
