@@ -54,6 +54,11 @@ def _check_url(url: str) -> str:
     return url
 
 
+def shorten_url(url: str, keep: int = 120) -> str:
+    """`url` cut to `keep` characters for a log line, saying how long it really was."""
+    return url if len(url) <= keep else f"{url[:keep]}... ({len(url)} characters)"
+
+
 def _headers_dict(headers: HeadersLike | None) -> dict[str, str]:
     if headers is None:
         return {}

@@ -3,8 +3,9 @@
 Text is decoded once, on first use, with the charset from the Content-Type header, then a
 byte-order mark, then a ``<meta>`` declaration, then detection; undecodable bytes become U+FFFD
 instead of raising. The HTML tree (selectolax's lexbor backend) is built once, on first `css()`.
-Links that cannot be followed (``mailto:``, ``javascript:``, malformed) never raise from
-`follow()`/`follow_all()`: they are skipped and counted in `dropped_links` by reason.
+Links that cannot be followed (``mailto:``, ``javascript:``, malformed, longer than
+URL_LENGTH_LIMIT) never raise from `follow()`/`follow_all()`: they are skipped and counted in
+`dropped_links` by reason.
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import httpx2
+import structlog
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scrapekit._types import CallbackRef
 from scrapekit.exceptions import InvalidURL, NotHTMLError
-from scrapekit.request import Request
+from scrapekit.request import Request, shorten_url
+from scrapekit.settings.defaults import URL_LENGTH_LIMIT
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+log = structlog.get_logger(__name__)
 
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_:.\-]+)""", re.IGNORECASE
@@ -115,6 +120,7 @@ class Response:
         "request",
         "status",
         "url",
+        "url_length_limit",
     )
 
     def __init__(
@@ -128,6 +134,7 @@ class Response:
         elapsed: float = 0.0,
         http_version: str = "HTTP/1.1",
         redirect_urls: tuple[str, ...] = (),
+        url_length_limit: int = URL_LENGTH_LIMIT,
     ) -> None:
         self.url = url
         self.status = status
@@ -140,6 +147,8 @@ class Response:
         self.redirect_urls = redirect_urls
         #: Links follow()/follow_all() skipped, by reason ("link scheme mailto", "link malformed").
         self.dropped_links: Counter[str] = Counter()
+        #: Links longer than this many characters are dropped by follow() (0 = no limit).
+        self.url_length_limit = url_length_limit
         self._text: str | None = None
         self._tree: LexborHTMLParser | None = None
         self._base_url: str | None = None
@@ -224,8 +233,9 @@ class Response:
     ) -> Request | None:
         """A Request for a link (an href string or an <a>/<link>/<img> node), or None to skip it.
 
-        Unfollowable links (no href, non-http(s) schemes, malformed URLs) give None and are
-        counted in `dropped_links`; they never raise, so one odd link cannot lose a page.
+        Unfollowable links (no href, non-http(s) schemes, malformed URLs, URLs longer than
+        `url_length_limit`) give None and are counted in `dropped_links`; they never raise, so
+        one odd link cannot lose a page.
         """
         href = url if isinstance(url, str) else _node_href(url)
         if href is None or not (href := href.strip()):
@@ -236,11 +246,35 @@ class Response:
             if scheme not in ("http", "https"):
                 self.dropped_links[f"link scheme {scheme}"] += 1
                 return None
+        limit = self.url_length_limit
+        # Measured before urljoin too: urllib caches what it splits, and a Request checks
+        # (and caches) its URL, so an oversized link must go before either sees it.
+        if limit and len(href) > limit:
+            self._too_long(href)
+            return None
         try:
-            return Request(urljoin(self.base_url, href), callback=callback, **kwargs)
-        except (InvalidURL, ValueError):  # urljoin raises ValueError on e.g. "http://[broken"
+            url = urljoin(self.base_url, href)
+        except ValueError:  # e.g. "http://[broken"
             self.dropped_links["link malformed"] += 1
             return None
+        if limit and len(url) > limit:
+            self._too_long(url)
+            return None
+        try:
+            return Request(url, callback=callback, **kwargs)
+        except (InvalidURL, ValueError):
+            self.dropped_links["link malformed"] += 1
+            return None
+
+    def _too_long(self, url: str) -> None:
+        self.dropped_links["url too long"] += 1
+        log.debug(
+            "link dropped",
+            url=shorten_url(url),
+            page=self.url,
+            reason="url too long",
+            limit=self.url_length_limit,
+        )
 
     def follow_all(
         self,

@@ -142,3 +142,29 @@ def test_unfollowable_links_are_dropped_and_counted_by_reason() -> None:
         "link malformed": 1,
     }
     assert response.follow("mailto:x@y.z") is None
+
+
+def test_links_longer_than_the_url_length_limit_are_dropped_and_counted() -> None:
+    """An absolute or relative link whose URL passes url_length_limit is dropped, not followed."""
+    long_path = "p" * 3000
+    response = html(
+        f'<a href="http://far.test/{long_path}">abs</a>'
+        f'<a href="{"q" * 2070}">rel</a>'  # short enough alone, too long once joined
+        '<a href="/ok">ok</a>'
+    )
+    assert response.url_length_limit == 2083  # the URL_LENGTH_LIMIT default
+    requests = response.follow_all(css="a")
+    assert [r.url for r in requests] == ["http://shop.test/ok"]
+    assert dict(response.dropped_links) == {"url too long": 2}
+
+
+def test_url_length_limit_zero_follows_any_length() -> None:
+    """URL_LENGTH_LIMIT = 0 turns the limit off."""
+    response = Response(
+        "http://shop.test/",
+        headers={"content-type": "text/html"},
+        body=b'<a href="/' + b"p" * 5000 + b'">x</a>',
+        url_length_limit=0,
+    )
+    assert len(response.follow_all(css="a")[0].url) == len("http://shop.test/") + 5000
+    assert not response.dropped_links
