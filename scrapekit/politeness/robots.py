@@ -49,6 +49,9 @@ log = structlog.get_logger(__name__)
 MAX_ROBOTS_BYTES = 500 * 1024
 #: RFC 9309 2.4: a cached robots.txt should not be used for more than 24 hours.
 MAX_AGE_SECONDS = 86_400.0
+#: Longest Crawl-delay obeyed (as RETRY_AFTER_MAX's default): "Crawl-delay: 1e300" parses as
+#: a number, and would otherwise park the host's requests for ever.
+MAX_CRAWL_DELAY = 600.0
 _BOM = codecs.BOM_UTF8
 #: Redirect failures mean "no robots.txt where the redirects lead": unavailable, like a 404
 #: (RFC 9309 2.3.1.2; Google treats more than 5 hops as a 404), not an unreachable server.
@@ -293,6 +296,9 @@ class RobotsCache:
             return self._blanket(allow_all=True)
         if delay is not None and not (math.isfinite(delay) and delay >= 0):
             delay = None
+        elif delay is not None and delay > MAX_CRAWL_DELAY:
+            log.info("crawl-delay capped", origin=origin, asked=delay, capped=MAX_CRAWL_DELAY)
+            delay = MAX_CRAWL_DELAY
         rules = _Rules(parser, True, self._clock() + MAX_AGE_SECONDS, delay)
         if delay is not None and self._on_crawl_delay is not None:
             try:

@@ -14,6 +14,9 @@ from typing import Any, ClassVar
 import pytest
 
 from scrapekit import FetchError, Request, Response, Spider, crawl_async
+from scrapekit.politeness.robots import MAX_CRAWL_DELAY, RobotsCache, origin_of
+from scrapekit.session import Session
+from scrapekit.settings import Settings
 
 
 class HostileServer:
@@ -100,3 +103,35 @@ async def test_huge_retry_after_is_clamped_and_the_errback_gets_the_failure(
     gaps = [b - a for a, b in zip(server.arrivals, server.arrivals[1:], strict=False)]
     assert all(0.18 <= gap < 1.0 for gap in gaps), gaps
     assert elapsed < 5
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("2.5", 2.5, id="ordinary"),
+        pytest.param("1e300", MAX_CRAWL_DELAY, id="huge-finite"),
+        pytest.param("9" * 400, None, id="400-digits"),
+        pytest.param("-5", None, id="negative"),
+        pytest.param("nan", None, id="nan"),
+        pytest.param("inf", None, id="inf"),
+    ],
+)
+async def test_hostile_crawl_delay_is_clamped_or_ignored(
+    value: str, expected: float | None
+) -> None:
+    """A robots.txt Crawl-delay that would park a host for ever is cut to MAX_CRAWL_DELAY;
+    one that is not a number >= 0 is ignored; the rules still apply either way."""
+    body = f"User-agent: *\nCrawl-delay: {value}\nDisallow: /x\n".encode()
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+    reported: list[float] = []
+
+    async def on_delay(origin: str, seconds: float) -> None:
+        reported.append(seconds)
+
+    settings = Settings.load(project_file=None, spider_cls=None, env={}, overrides={})
+    async with HostileServer(head, body) as server, Session.from_settings(settings) as session:
+        cache = RobotsCache(session.fetch, user_agent="scrapekit", on_crawl_delay=on_delay)
+        assert await cache.allowed(Request(server.url + "a"))
+        assert not await cache.allowed(Request(server.url + "x"))
+        assert cache.crawl_delay(origin_of(server.url)) == expected
+    assert reported == ([] if expected is None else [expected])
