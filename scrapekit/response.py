@@ -1,8 +1,10 @@
 """Response: what a callback receives — body, decoded text, CSS selection and link following.
 
-Text is decoded once, on first use, with the charset from the Content-Type header, then a
-byte-order mark, then a ``<meta>`` declaration, then detection; undecodable bytes become U+FFFD
-instead of raising. The HTML tree (selectolax's lexbor backend) is built once, on first `css()`.
+Text is decoded once, on first use, as browsers decode it (WHATWG Encoding): a byte-order
+mark, else the Content-Type charset, else a ``<meta>`` declaration, else UTF-8 if the body is
+valid UTF-8, else windows-1252; labels are read with the WHATWG table, and undecodable bytes
+become U+FFFD instead of raising. The HTML tree (selectolax's lexbor backend) is built once,
+on first `css()`.
 Links that cannot be followed (``mailto:``, ``javascript:``, malformed, longer than
 URL_LENGTH_LIMIT) never raise from `follow()`/`follow_all()`: they are skipped and counted in
 `dropped_links` by reason.
@@ -22,6 +24,7 @@ import httpx2
 import structlog
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from scrapekit._encodings import codec_for_label
 from scrapekit._types import CallbackRef
 from scrapekit.exceptions import InvalidURL, NotHTMLError
 from scrapekit.request import Request, shorten_url
@@ -42,15 +45,6 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-# Browsers (WHATWG Encoding) read these labels as windows-1252, and so do servers' authors.
-_ALIASES = {
-    "iso-8859-1": "cp1252",
-    "latin-1": "cp1252",
-    "latin1": "cp1252",
-    "ascii": "cp1252",
-    "us-ascii": "cp1252",
-    "iso8859-1": "cp1252",
-}
 _NOT_MARKUP = (
     "image/",
     "audio/",
@@ -64,44 +58,32 @@ _NOT_MARKUP = (
 )
 
 
-def _codec(label: str | None) -> str | None:
-    """Python's codec name for a charset label, or None when unknown."""
-    if not label:
-        return None
-    label = label.strip().strip("\"'").lower()
-    label = _ALIASES.get(label, label)
-    try:
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
-
-
 def detect_encoding(body: bytes, content_type: str | None) -> str:
-    """The encoding to decode `body` with: header, then BOM, then <meta>, then detection."""
-    if content_type and "charset=" in content_type.lower():
-        label = content_type.lower().split("charset=", 1)[1].split(";", 1)[0]
-        if (codec := _codec(label)) is not None:
-            return codec
+    """The codec to decode `body` with: BOM, header, <meta>, valid UTF-8, else windows-1252.
+
+    This is the browsers' order (a BOM beats the header), with their labels; a page that
+    declares nothing and is not UTF-8 is windows-1252 as in a browser, never a statistical
+    guess (which read latin-1 "café" as "cafť").
+    """
     for bom, codec in _BOMS:
         if body.startswith(bom):
             return codec
+    if content_type and "charset=" in content_type.lower():
+        label = content_type.lower().split("charset=", 1)[1].split(";", 1)[0]
+        if (declared := codec_for_label(label)) is not None:
+            return declared
     if (match := _META_CHARSET.search(body, 0, 4096)) is not None and (
-        codec := _codec(match.group(1).decode("ascii"))
+        declared := codec_for_label(match.group(1).decode("ascii"))
     ) is not None:
-        return codec
+        # HTML's prescan: a <meta> read by an ASCII-compatible decoder cannot mean UTF-16.
+        if declared.startswith("utf-16"):
+            return "utf-8"
+        return "cp1252" if declared == "x-user-defined" else declared
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
-        pass
-    else:
-        return "utf-8"
-    from charset_normalizer import from_bytes  # imported late: only non-UTF-8 pages need it
-
-    best = from_bytes(body[:65536]).best()
-    # UTF-16/32 without a BOM is a misreading of short 8-bit text; browsers fall back to 1252.
-    if best is None or best.encoding.startswith(("utf_16", "utf_32")):
         return "cp1252"
-    return _codec(best.encoding) or "cp1252"
+    return "utf-8"
 
 
 class Response:
