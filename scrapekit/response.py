@@ -27,7 +27,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from scrapekit._encodings import codec_for_label
 from scrapekit._types import CallbackRef
 from scrapekit.exceptions import InvalidURL, NotHTMLError
-from scrapekit.request import Request, shorten_url
+from scrapekit.request import Request, check_url, shorten_url
 from scrapekit.settings.defaults import URL_LENGTH_LIMIT
 
 if TYPE_CHECKING:
@@ -196,14 +196,21 @@ class Response:
 
     @property
     def base_url(self) -> str:
-        """The URL relative links resolve against: the page's <base href> if any, else its URL."""
+        """The URL relative links resolve against: the page's <base href> if any, else its URL.
+
+        A <base href> that cannot be joined, or is not an http(s) URL, is ignored (as browsers
+        ignore it), rather than making every link of the page malformed.
+        """
         if self._base_url is None:
             self._base_url = self.url
             if self.is_html and _BASE_TAG.search(self.body, 0, 8192):
                 node = self.tree.css_first("base[href]")
                 href = node.attributes.get("href") if node is not None else None
-                if href:
-                    self._base_url = urljoin(self.url, href.strip())
+                if href and (href := href.strip()):
+                    try:
+                        self._base_url = check_url(urljoin(self.url, href))
+                    except (InvalidURL, ValueError):  # "http://[broken", "javascript:", ...
+                        log.debug("base href ignored", url=self.url, href=shorten_url(href))
         return self._base_url
 
     def urljoin(self, url: str) -> str:

@@ -222,3 +222,24 @@ def test_a_bom_beats_the_header_and_meta_utf16_means_utf8() -> None:
     meta = Response("http://x.test/", body='<meta charset="utf-16">café'.encode())
     assert meta.encoding == "utf-8"
     assert meta.text.endswith("café")
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        pytest.param("http://[broken", id="unjoinable"),
+        pytest.param("javascript:void(0)", id="not-http"),
+        pytest.param("ftp://files.test/pub/", id="ftp"),
+        pytest.param("http://cdn.test:99999/", id="bad-port"),
+        pytest.param("  ", id="blank"),
+    ],
+)
+def test_a_broken_base_href_is_ignored(href: str) -> None:
+    """Links then resolve against the page URL, and the first link is not lost as malformed."""
+    response = html(f'<head><base href="{href}"></head><a href="x.html">x</a><a href="/y">y</a>')
+    assert response.base_url == "http://shop.test/cat/page.html"
+    assert [r.url for r in response.follow_all(css="a")] == [
+        "http://shop.test/cat/x.html",
+        "http://shop.test/y",
+    ]
+    assert not response.dropped_links
