@@ -44,7 +44,7 @@ from scrapekit.pipelines import PipelineManager
 from scrapekit.politeness import LocalRateLimiter, RetryPolicy, RobotsCache
 from scrapekit.progress import ProgressReporter
 from scrapekit.request import Request
-from scrapekit.scheduler import DepthFilter, OffsiteFilter, Scheduler
+from scrapekit.scheduler import DepthFilter, OffsiteFilter, Scheduler, UrlLengthFilter
 from scrapekit.scheduler.frontier import open_frontier
 from scrapekit.session import Session
 from scrapekit.session.cookiestore import CookieSync
@@ -107,6 +107,7 @@ async def crawl_async(
                 frontier = await stack.enter_async_context(open_frontier(settings))
                 session = await stack.enter_async_context(Session.from_settings(settings))
                 session.headers.update(spider.headers)
+                session.url_length_limit = int(settings["URL_LENGTH_LIMIT"])
                 if spider.auth is not None:
                     session.auth = spider.auth
                     session.auth_domain = spider.auth_domain
@@ -130,6 +131,7 @@ async def crawl_async(
                     depth=DepthFilter(int(settings["DEPTH_LIMIT"])),
                     limiter=limiter,
                     probe_new_hosts=bool(settings["ROBOTSTXT_OBEY"]),
+                    url_length=UrlLengthFilter(int(settings["URL_LENGTH_LIMIT"])),
                 )
                 robots = None
                 if settings["ROBOTSTXT_OBEY"]:

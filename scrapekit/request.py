@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 import json as jsonlib
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx2
 
+from scrapekit._cache import byte_lru_cache
 from scrapekit._types import CallbackRef, HeadersLike, ParamsLike
 from scrapekit.exceptions import InvalidURL
 
@@ -31,7 +31,8 @@ def check_url(url: str) -> str:
 
 # Pages repeat the same links (most links a crawl sees are duplicates): checking each distinct
 # URL once keeps link following cheap. Failures raise, and exceptions are never cached.
-@lru_cache(maxsize=65536)
+# 16 MiB holds ~65,000 typical URLs; URLs over 8 KiB are checked every time, never kept.
+@byte_lru_cache(16 << 20)
 def _check_url(url: str) -> str:
     url = url.strip()
     try:
@@ -51,6 +52,11 @@ def _check_url(url: str) -> str:
     except (httpx2.InvalidURL, ValueError) as exc:
         raise InvalidURL(url, str(exc)) from None
     return url
+
+
+def shorten_url(url: str, keep: int = 120) -> str:
+    """`url` cut to `keep` characters for a log line, saying how long it really was."""
+    return url if len(url) <= keep else f"{url[:keep]}... ({len(url)} characters)"
 
 
 def _headers_dict(headers: HeadersLike | None) -> dict[str, str]:

@@ -1,10 +1,13 @@
 """Response: what a callback receives — body, decoded text, CSS selection and link following.
 
-Text is decoded once, on first use, with the charset from the Content-Type header, then a
-byte-order mark, then a ``<meta>`` declaration, then detection; undecodable bytes become U+FFFD
-instead of raising. The HTML tree (selectolax's lexbor backend) is built once, on first `css()`.
-Links that cannot be followed (``mailto:``, ``javascript:``, malformed) never raise from
-`follow()`/`follow_all()`: they are skipped and counted in `dropped_links` by reason.
+Text is decoded once, on first use, as browsers decode it (WHATWG Encoding): a byte-order
+mark, else the Content-Type charset, else a ``<meta>`` declaration, else UTF-8 if the body is
+valid UTF-8, else windows-1252; labels are read with the WHATWG table, and undecodable bytes
+become U+FFFD instead of raising. The HTML tree (selectolax's lexbor backend) is built once,
+on first `css()`.
+Links that cannot be followed (``mailto:``, ``javascript:``, malformed, longer than
+URL_LENGTH_LIMIT) never raise from `follow()`/`follow_all()`: they are skipped and counted in
+`dropped_links` by reason.
 """
 
 from __future__ import annotations
@@ -18,14 +21,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import httpx2
+import structlog
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from scrapekit._encodings import codec_for_label
 from scrapekit._types import CallbackRef
 from scrapekit.exceptions import InvalidURL, NotHTMLError
-from scrapekit.request import Request
+from scrapekit.request import Request, check_url, shorten_url
+from scrapekit.settings.defaults import URL_LENGTH_LIMIT
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+log = structlog.get_logger(__name__)
 
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_:.\-]+)""", re.IGNORECASE
@@ -37,15 +45,6 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-# Browsers (WHATWG Encoding) read these labels as windows-1252, and so do servers' authors.
-_ALIASES = {
-    "iso-8859-1": "cp1252",
-    "latin-1": "cp1252",
-    "latin1": "cp1252",
-    "ascii": "cp1252",
-    "us-ascii": "cp1252",
-    "iso8859-1": "cp1252",
-}
 _NOT_MARKUP = (
     "image/",
     "audio/",
@@ -59,44 +58,32 @@ _NOT_MARKUP = (
 )
 
 
-def _codec(label: str | None) -> str | None:
-    """Python's codec name for a charset label, or None when unknown."""
-    if not label:
-        return None
-    label = label.strip().strip("\"'").lower()
-    label = _ALIASES.get(label, label)
-    try:
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
-
-
 def detect_encoding(body: bytes, content_type: str | None) -> str:
-    """The encoding to decode `body` with: header, then BOM, then <meta>, then detection."""
-    if content_type and "charset=" in content_type.lower():
-        label = content_type.lower().split("charset=", 1)[1].split(";", 1)[0]
-        if (codec := _codec(label)) is not None:
-            return codec
+    """The codec to decode `body` with: BOM, header, <meta>, valid UTF-8, else windows-1252.
+
+    This is the browsers' order (a BOM beats the header), with their labels; a page that
+    declares nothing and is not UTF-8 is windows-1252 as in a browser, never a statistical
+    guess (which read latin-1 "café" as "cafť").
+    """
     for bom, codec in _BOMS:
         if body.startswith(bom):
             return codec
+    if content_type and "charset=" in content_type.lower():
+        label = content_type.lower().split("charset=", 1)[1].split(";", 1)[0]
+        if (declared := codec_for_label(label)) is not None:
+            return declared
     if (match := _META_CHARSET.search(body, 0, 4096)) is not None and (
-        codec := _codec(match.group(1).decode("ascii"))
+        declared := codec_for_label(match.group(1).decode("ascii"))
     ) is not None:
-        return codec
+        # HTML's prescan: a <meta> read by an ASCII-compatible decoder cannot mean UTF-16.
+        if declared.startswith("utf-16"):
+            return "utf-8"
+        return "cp1252" if declared == "x-user-defined" else declared
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
-        pass
-    else:
-        return "utf-8"
-    from charset_normalizer import from_bytes  # imported late: only non-UTF-8 pages need it
-
-    best = from_bytes(body[:65536]).best()
-    # UTF-16/32 without a BOM is a misreading of short 8-bit text; browsers fall back to 1252.
-    if best is None or best.encoding.startswith(("utf_16", "utf_32")):
         return "cp1252"
-    return _codec(best.encoding) or "cp1252"
+    return "utf-8"
 
 
 class Response:
@@ -115,6 +102,7 @@ class Response:
         "request",
         "status",
         "url",
+        "url_length_limit",
     )
 
     def __init__(
@@ -128,6 +116,7 @@ class Response:
         elapsed: float = 0.0,
         http_version: str = "HTTP/1.1",
         redirect_urls: tuple[str, ...] = (),
+        url_length_limit: int = URL_LENGTH_LIMIT,
     ) -> None:
         self.url = url
         self.status = status
@@ -140,6 +129,8 @@ class Response:
         self.redirect_urls = redirect_urls
         #: Links follow()/follow_all() skipped, by reason ("link scheme mailto", "link malformed").
         self.dropped_links: Counter[str] = Counter()
+        #: Links longer than this many characters are dropped by follow() (0 = no limit).
+        self.url_length_limit = url_length_limit
         self._text: str | None = None
         self._tree: LexborHTMLParser | None = None
         self._base_url: str | None = None
@@ -205,14 +196,21 @@ class Response:
 
     @property
     def base_url(self) -> str:
-        """The URL relative links resolve against: the page's <base href> if any, else its URL."""
+        """The URL relative links resolve against: the page's <base href> if any, else its URL.
+
+        A <base href> that cannot be joined, or is not an http(s) URL, is ignored (as browsers
+        ignore it), rather than making every link of the page malformed.
+        """
         if self._base_url is None:
             self._base_url = self.url
             if self.is_html and _BASE_TAG.search(self.body, 0, 8192):
                 node = self.tree.css_first("base[href]")
                 href = node.attributes.get("href") if node is not None else None
-                if href:
-                    self._base_url = urljoin(self.url, href.strip())
+                if href and (href := href.strip()):
+                    try:
+                        self._base_url = check_url(urljoin(self.url, href))
+                    except (InvalidURL, ValueError):  # "http://[broken", "javascript:", ...
+                        log.debug("base href ignored", url=self.url, href=shorten_url(href))
         return self._base_url
 
     def urljoin(self, url: str) -> str:
@@ -224,8 +222,9 @@ class Response:
     ) -> Request | None:
         """A Request for a link (an href string or an <a>/<link>/<img> node), or None to skip it.
 
-        Unfollowable links (no href, non-http(s) schemes, malformed URLs) give None and are
-        counted in `dropped_links`; they never raise, so one odd link cannot lose a page.
+        Unfollowable links (no href, non-http(s) schemes, malformed URLs, URLs longer than
+        `url_length_limit`) give None and are counted in `dropped_links`; they never raise, so
+        one odd link cannot lose a page.
         """
         href = url if isinstance(url, str) else _node_href(url)
         if href is None or not (href := href.strip()):
@@ -236,11 +235,35 @@ class Response:
             if scheme not in ("http", "https"):
                 self.dropped_links[f"link scheme {scheme}"] += 1
                 return None
+        limit = self.url_length_limit
+        # Measured before urljoin too: urllib caches what it splits, and a Request checks
+        # (and caches) its URL, so an oversized link must go before either sees it.
+        if limit and len(href) > limit:
+            self._too_long(href)
+            return None
         try:
-            return Request(urljoin(self.base_url, href), callback=callback, **kwargs)
-        except (InvalidURL, ValueError):  # urljoin raises ValueError on e.g. "http://[broken"
+            url = urljoin(self.base_url, href)
+        except ValueError:  # e.g. "http://[broken"
             self.dropped_links["link malformed"] += 1
             return None
+        if limit and len(url) > limit:
+            self._too_long(url)
+            return None
+        try:
+            return Request(url, callback=callback, **kwargs)
+        except (InvalidURL, ValueError):
+            self.dropped_links["link malformed"] += 1
+            return None
+
+    def _too_long(self, url: str) -> None:
+        self.dropped_links["url too long"] += 1
+        log.debug(
+            "link dropped",
+            url=shorten_url(url),
+            page=self.url,
+            reason="url too long",
+            limit=self.url_length_limit,
+        )
 
     def follow_all(
         self,

@@ -27,6 +27,7 @@ from heapq import nsmallest
 from typing import Any
 from urllib.parse import urlsplit
 
+from scrapekit._cache import byte_lru_cache
 from scrapekit._resource import AsyncResource
 from scrapekit.politeness.autothrottle import SLOWER, AutoThrottle, ThrottleState
 from scrapekit.request import Request
@@ -451,18 +452,19 @@ def _integer(name: str, value: Any, *, minimum: int = 0) -> int:
 # -- slot keys ---------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8192)
+# Keyed by whole URLs, so bounded in bytes (4 MiB: ~15,000 typical URLs), as every URL cache is.
+@byte_lru_cache(4 << 20)
 def _host_of(url: str) -> str:
     """The URL's hostname, lower-case, without port or trailing dot (cached: called per hop)."""
     return (urlsplit(url).hostname or "").rstrip(".")
 
 
-@lru_cache(maxsize=8192)
+@byte_lru_cache(4 << 20)
 def _domain_of(url: str) -> str:
     return _registered_domain(_host_of(url))
 
 
-@lru_cache(maxsize=8192)
+@byte_lru_cache(1 << 20)
 def _registered_domain(host: str) -> str:
     """The host's registered domain; the host itself for IPs, single labels, public suffixes."""
     if "." not in host or ":" in host:  # localhost, intranet names, IPv6

@@ -38,28 +38,42 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELET
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
 DEFAULT_HTTP_CODES = (408, 429, 500, 502, 503, 504, 522, 524)
 
-_DELAY_SECONDS = re.compile(r"[+-]?[0-9]+")
+#: The longest delay parse_retry_after returns (a year): any header asking for more gets this.
+#: Callers cut it further, to RETRY_AFTER_MAX.
+RETRY_AFTER_CEILING = 365 * 86_400.0
+# Delay-seconds is digits only (RFC 9110 10.2.3), a sign tolerated; "1.5" is not a delay.
+_DELAY_SECONDS = re.compile(r"([+-]?)([0-9]+)")
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """A Retry-After header as seconds from `now` (default: time.time()), or None if unusable.
 
-    The value is an integer number of seconds or an HTTP-date; a negative delay or a date in
-    the past gives 0.
+    The value is a number of seconds or an HTTP-date. The answer is clamped to
+    [0, RETRY_AFTER_CEILING]: a negative delay or a date in the past gives 0, and a hostile
+    value (400 digits, the year 9999) never raises.
     """
     if value is None:
         return None
     value = value.strip()
-    if _DELAY_SECONDS.fullmatch(value):
-        return max(0.0, float(int(value)))
+    if (match := _DELAY_SECONDS.fullmatch(value)) is not None:
+        sign, digits = match.groups()
+        if sign == "-":
+            return 0.0
+        # float(int()) overflows past 308 digits and int() refuses 4,300: count digits first.
+        digits = digits.lstrip("0")
+        if len(digits) > 9:
+            return RETRY_AFTER_CEILING
+        return min(float(int(digits or "0")), RETRY_AFTER_CEILING)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
+        if when.tzinfo is None:  # "-0000" means UTC with no claim about local time (RFC 5322)
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
         return None
-    if when.tzinfo is None:  # "-0000" means UTC with no claim about local time (RFC 5322)
-        when = when.replace(tzinfo=UTC)
-    seconds = when.timestamp() - (time.time() if now is None else now)
-    return max(0.0, seconds) if math.isfinite(seconds) else None
+    if not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), RETRY_AFTER_CEILING)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,6 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -38,6 +37,7 @@ import httpx2
 import structlog
 from protego import Protego
 
+from scrapekit._cache import byte_lru_cache
 from scrapekit.exceptions import (
     FetchError,
     InvalidURL,
@@ -56,6 +56,9 @@ log = structlog.get_logger(__name__)
 MAX_ROBOTS_BYTES = 500 * 1024
 #: RFC 9309 2.4: a cached robots.txt should not be used for more than 24 hours.
 MAX_AGE_SECONDS = 86_400.0
+#: Longest Crawl-delay obeyed (as RETRY_AFTER_MAX's default): "Crawl-delay: 1e300" parses as
+#: a number, and would otherwise park the host's requests for ever.
+MAX_CRAWL_DELAY = 600.0
 _BOM = codecs.BOM_UTF8
 #: Redirect failures mean "no robots.txt where the redirects lead": unavailable, like a 404
 #: (RFC 9309 2.3.1.2; Google treats more than 5 hops as a 404), not an unreachable server.
@@ -96,13 +99,13 @@ class _Rules:
 def origin_of(url: str) -> str:
     """`scheme://host[:port]` of a URL: lower-case, IDNA host, default port left out."""
     parts = urlsplit(url)
-    return _origin(parts.scheme, parts.netloc)
+    return _origin(f"{parts.scheme}://{parts.netloc}/")
 
 
-@lru_cache(maxsize=4096)
-def _origin(scheme: str, netloc: str) -> str:
-    # Cached: it runs for every request, and a crawl sees few distinct origins.
-    parsed = httpx2.URL(f"{scheme}://{netloc}/")
+# Cached: it runs for every request, and a crawl sees few distinct origins (1 MiB of them).
+@byte_lru_cache(1 << 20)
+def _origin(root: str) -> str:
+    parsed = httpx2.URL(root)
     host = parsed.raw_host.decode("ascii")
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
@@ -359,6 +362,9 @@ class RobotsCache:
             return self._allow_all()
         if delay is not None and not (math.isfinite(delay) and delay >= 0):
             delay = None
+        elif delay is not None and delay > MAX_CRAWL_DELAY:
+            log.info("crawl-delay capped", origin=origin, asked=delay, capped=MAX_CRAWL_DELAY)
+            delay = MAX_CRAWL_DELAY
         rules = _Rules(parser, True, self._clock() + MAX_AGE_SECONDS, delay)
         if delay is not None and self._on_crawl_delay is not None:
             try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scrapekit.scheduler.filters import DepthFilter, OffsiteFilter
+from scrapekit.scheduler.filters import DepthFilter, OffsiteFilter, UrlLengthFilter
 from scrapekit.scheduler.fingerprint import canonicalize_url, fingerprint
 from scrapekit.scheduler.frontier import Frontier, MemoryFrontier
 from scrapekit.scheduler.scheduler import Scheduler, SchedulerStatistics
@@ -14,6 +14,7 @@ __all__ = [
     "OffsiteFilter",
     "Scheduler",
     "SchedulerStatistics",
+    "UrlLengthFilter",
     "canonicalize_url",
     "fingerprint",
 ]

@@ -1,7 +1,8 @@
 """Admission filters: which requests the scheduler keeps, and why it drops the others.
 
-Reads DEPTH_LIMIT and the spider's `allowed_domains`. The duplicate filter lives with the
-frontier (its seen-set must move with it to SQLite or Redis); these filters need no state.
+Reads URL_LENGTH_LIMIT, DEPTH_LIMIT and the spider's `allowed_domains`. The duplicate filter
+lives with the frontier (its seen-set must move with it to SQLite or Redis); these filters need
+no state.
 """
 
 from __future__ import annotations
@@ -56,3 +57,19 @@ class DepthFilter:
     def allows(self, request: Request) -> bool:
         """Whether the request is within the depth limit."""
         return self.limit <= 0 or request.depth <= self.limit
+
+
+class UrlLengthFilter:
+    """Drops requests whose URL is longer than URL_LENGTH_LIMIT characters (0 = no limit).
+
+    The scheduler asks it first, so an oversized URL never reaches the other filters or the
+    fingerprint (and their caches). `dont_filter` does not bypass it: the limit is a memory
+    bound, not a crawl policy.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def allows(self, request: Request) -> bool:
+        """Whether the request's URL is within the length limit."""
+        return self.limit <= 0 or len(request.url) <= self.limit

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
+from scrapekit._cache import byte_lru_cache
 from scrapekit.request import Request
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -40,7 +40,8 @@ def _normalise(component: str, safe: str) -> str:
     return quote(component, safe=safe)
 
 
-@lru_cache(maxsize=65536)
+# 16 MiB: ~65,000 typical URLs with their canonical forms (a URL over 8 KiB is not kept).
+@byte_lru_cache(16 << 20)
 def canonicalize_url(url: str) -> str:
     """The canonical form of an http(s) URL, for comparing URLs (never for fetching)."""
     parts = urlsplit(url.strip())

@@ -5,8 +5,9 @@ politeness gate (rate, delay, per-host concurrency, a Retry-After pause) is open
 is parked here, not in a worker, and requests for other hosts go ahead. Retries wait here too,
 until their not-before time. The scheduler alone knows when a crawl is over: nothing pending,
 parked, delayed or in flight, and no producer (the spider's `start()`) still running. Every
-request it refuses is counted by reason ("duplicate", "offsite", "depth", and the reasons
-workers report). Reads DEPTH_LIMIT and allowed_domains (through the filters).
+request it refuses is counted by reason ("url too long", "duplicate", "offsite", "depth", and
+the reasons workers report). Reads URL_LENGTH_LIMIT, DEPTH_LIMIT and allowed_domains (through
+the filters).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from scrapekit.request import Request
-from scrapekit.scheduler.filters import DepthFilter, OffsiteFilter
+from scrapekit.request import Request, shorten_url
+from scrapekit.scheduler.filters import DepthFilter, OffsiteFilter, UrlLengthFilter
 from scrapekit.scheduler.fingerprint import fingerprint
 from scrapekit.scheduler.frontier.base import Frontier, FrontierStatistics
 
@@ -57,9 +58,11 @@ class Scheduler:
         limiter: RateLimiter | None = None,
         probe_new_hosts: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        url_length: UrlLengthFilter | None = None,
     ) -> None:
         self.frontier = frontier
         self.limiter = limiter
+        self._url_length = url_length or UrlLengthFilter(0)
         self._offsite = offsite or OffsiteFilter(())
         self._depth = depth or DepthFilter(0)
         self._clock = clock
@@ -91,8 +94,22 @@ class Scheduler:
 
     # -- admission ---------------------------------------------------------------------------
 
-    def _passes(self, request: Request) -> bool:
-        """Whether the off-site and depth filters keep the request (drops are counted)."""
+    def _passes(self, request: Request, *, start: bool = False) -> bool:
+        """Whether the filters keep the request (drops are counted).
+
+        The URL length goes first, before any check that caches by URL.
+        """
+        if not self._url_length.allows(request):
+            self._dropped["url too long"] += 1
+            # A start URL is the user's own: say so loudly. A link is the page's business.
+            (log.warning if start else log.debug)(
+                "request dropped",
+                url=shorten_url(request.url),
+                reason="url too long",
+                limit=self._url_length.limit,
+                hint="raise URL_LENGTH_LIMIT (0 = no limit) to fetch it",
+            )
+            return False
         if not self._offsite.allows(request):
             self._dropped["offsite"] += 1
             return False
@@ -106,8 +123,8 @@ class Scheduler:
         return self._offsite.allows(request) and self._depth.allows(request)
 
     async def enqueue(self, request: Request) -> bool:
-        """Filter a request into the frontier now; return whether it was admitted."""
-        if not self._passes(request):
+        """Filter a start request into the frontier now; return whether it was admitted."""
+        if not self._passes(request, start=True):
             return False
         if not await self.frontier.add(request, _key(request)):
             self._dropped["duplicate"] += 1

@@ -39,6 +39,7 @@ from scrapekit.session.body import read_body
 from scrapekit.session.client import build_client
 from scrapekit.session.cookiejar import CookieJar
 from scrapekit.session.forms import FormValue, form_request
+from scrapekit.settings.defaults import URL_LENGTH_LIMIT
 
 if TYPE_CHECKING:
     from scrapekit.settings import Settings
@@ -88,6 +89,8 @@ class Session(AsyncResource):
         #: Where `auth` is sent: this domain and its subdomains. None: the host of the first
         #: request sent with auth (Scrapy's http_auth_domain default); "": every host.
         self.auth_domain: str | None = None
+        #: URL_LENGTH_LIMIT, handed to each Response: follow() drops longer links.
+        self.url_length_limit = URL_LENGTH_LIMIT
         self._requests = 0
         self._redirects = 0
         self._bytes = 0
@@ -194,6 +197,7 @@ class Session(AsyncResource):
             elapsed=time.perf_counter() - started,
             http_version=http_response.http_version,
             redirect_urls=tuple(chain),
+            url_length_limit=self.url_length_limit,
         )
 
     async def _send(

@@ -47,6 +47,9 @@ DEPTH_LIMIT = 0
 FRONTIER = "memory"
 """Where pending requests and seen fingerprints live: "memory" (lost at exit)."""
 
+URL_LENGTH_LIMIT = 2083
+"""Longest URL followed, in characters; longer links are dropped and counted (0 = no limit)."""
+
 # -- politeness: rate limits, retries, robots.txt -------------------------------------------
 
 AUTOTHROTTLE = False

@@ -44,6 +44,7 @@ VALIDATORS: dict[str, Validator] = {
     "CONCURRENCY": Int(min=1),
     "DEPTH_LIMIT": Int(min=0),
     "FRONTIER": Choice("memory"),
+    "URL_LENGTH_LIMIT": Int(min=0),
     # -- politeness: rate limits, retries, robots.txt
     "AUTOTHROTTLE": Bool(),
     "AUTOTHROTTLE_STEP": Float(gt=0, unit="requests per second"),

@@ -27,7 +27,13 @@ from scrapekit.exceptions import (
     TooManyRedirects,
     TransportError,
 )
-from scrapekit.politeness.retry import GiveUp, Retry, RetryPolicy, parse_retry_after
+from scrapekit.politeness.retry import (
+    RETRY_AFTER_CEILING,
+    GiveUp,
+    Retry,
+    RetryPolicy,
+    parse_retry_after,
+)
 from scrapekit.request import Request
 from scrapekit.response import Response
 from scrapekit.session import Session
@@ -77,12 +83,20 @@ def error(kind: type[FetchError], req: Request, *, sent: bool = True) -> FetchEr
         pytest.param("Tue, 14 Nov 2023 22:14:20 -0000", 60.0, id="date-no-zone-is-utc"),
         pytest.param("soon", None, id="garbage"),
         pytest.param("1.5", None, id="decimal"),
+        pytest.param("9" * 400, RETRY_AFTER_CEILING, id="400-digits"),
+        pytest.param("9" * 5000, RETRY_AFTER_CEILING, id="5000-digits"),
+        pytest.param("-" + "9" * 5000, 0.0, id="negative-5000-digits"),
+        pytest.param("+" + "0" * 500 + "42", 42.0, id="leading-zeros"),
+        pytest.param("Fri, 31 Dec 9999 23:59:59 GMT", RETRY_AFTER_CEILING, id="year-9999"),
+        pytest.param("Mon, 01 Jan 0001 00:00:00 GMT", 0.0, id="year-1"),
+        pytest.param("\u0661\u0662", None, id="non-ascii-digits"),
         pytest.param("", None, id="empty"),
         pytest.param(None, None, id="missing"),
     ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    """Retry-After is read as seconds or an HTTP-date, clamped at 0, None when unusable."""
+    """Retry-After is read as seconds or an HTTP-date, clamped to [0, RETRY_AFTER_CEILING]
+    (never raising, however many digits), None when unusable."""
     assert parse_retry_after(value, now=NOW) == expected
 
 
@@ -372,6 +386,7 @@ def test_backoff_grows_and_never_exceeds_the_cap() -> None:
         pytest.param(500, "30", 1.0, 0, 30.0, 30.0, id="500"),
         pytest.param(503, "1", 1.0, 5, 16.0, 1.0, id="backoff-longer"),
         pytest.param(503, "86400", 1.0, 0, 600.0, 600.0, id="capped"),
+        pytest.param(503, "9" * 400, 1.0, 0, 600.0, 600.0, id="400-digits-capped"),
         pytest.param(503, "0", 1.0, 0, 0.5, 0.0, id="zero"),
         pytest.param(503, "soon", 1.0, 0, 0.5, None, id="garbage"),
     ],

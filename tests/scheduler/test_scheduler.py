@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
+from structlog.testing import capture_logs
+
 from scrapekit import Request
-from scrapekit.scheduler import DepthFilter, MemoryFrontier, OffsiteFilter, Scheduler
+from scrapekit.scheduler import (
+    DepthFilter,
+    MemoryFrontier,
+    OffsiteFilter,
+    Scheduler,
+    UrlLengthFilter,
+)
 
 
 def make(allowed: list[str] | None = None, depth: int = 0) -> Scheduler:
@@ -48,6 +56,35 @@ async def test_depth_limit_drops_deeper_requests() -> None:
     assert await scheduler.enqueue(Request("http://shop.test/2", depth=2))
     assert not await scheduler.enqueue(Request("http://shop.test/3", depth=3))
     assert scheduler.statistics().dropped == {"depth": 1}
+
+
+async def test_overlong_urls_are_dropped_before_any_other_filter() -> None:
+    """URL_LENGTH_LIMIT drops first (an off-site long URL counts as "url too long" only): a
+    start URL with a WARNING naming it, a page's link quietly (DEBUG), dont_filter or not."""
+    scheduler = Scheduler(
+        MemoryFrontier(), offsite=OffsiteFilter(["shop.test"]), url_length=UrlLengthFilter(50)
+    )
+    start = "http://shop.test/" + "s" * 40
+    with capture_logs() as logs:
+        assert not await scheduler.enqueue(Request(start))
+        assert await scheduler.enqueue(Request("http://shop.test/" + "a" * 33))  # exactly 50
+        page = await scheduler.next_request()
+        assert page is not None
+        await scheduler.done(
+            page,
+            [
+                Request("http://far.test/" + "l" * 40, depth=1),
+                Request("http://shop.test/" + "d" * 40, depth=1, dont_filter=True),
+            ],
+        )
+    assert scheduler.statistics().dropped == {"url too long": 3}
+    assert [(log["log_level"], log["reason"]) for log in logs] == [
+        ("warning", "url too long"),
+        ("debug", "url too long"),
+        ("debug", "url too long"),
+    ]
+    assert logs[0]["url"] == start
+    assert "URL_LENGTH_LIMIT" in logs[0]["hint"]
 
 
 async def test_higher_priority_first_then_fifo() -> None:

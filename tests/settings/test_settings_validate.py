@@ -209,6 +209,7 @@ BAD_VALUES: dict[str, tuple[object, str]] = {
     "CLOSESPIDER_TIMEOUT": (-0.5, "a number of seconds >= 0"),
     "CONCURRENCY": (0, "an integer >= 1"),
     "DEPTH_LIMIT": (-1, "an integer >= 0"),
+    "URL_LENGTH_LIMIT": (-1, "an integer >= 0"),
     "DEFAULT_REQUEST_HEADERS": ({"Accept": None}, "a table of strings to strings"),
     "DOWNLOAD_TIMEOUT": (0, "a number of seconds > 0"),
     "HTTP2": ("false", "true or false"),

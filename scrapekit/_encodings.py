@@ -1,0 +1,112 @@
+"""Charset labels as browsers read them: the WHATWG Encoding Standard's label table.
+
+A page's declared charset is looked up here, never directly with `codecs.lookup`: Python knows
+labels no browser accepts ("rot13", "base64" and "undefined" raise instead of decoding, "utf-7"
+hides markup), and reads some shared labels differently ("iso-8859-1" and "ascii" are
+windows-1252 on the web, "utf-16" is little-endian, "gb2312" is GBK). Each WHATWG encoding maps
+to the Python codec that decodes it; x-user-defined and "replacement" get small codecs of their
+own, registered on import. Table: https://encoding.spec.whatwg.org/#names-and-labels
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import Any
+
+__all__ = ["codec_for_label"]
+
+# Python codec -> the WHATWG labels of that encoding.
+_LABELS = {
+    "utf-8": "unicode-1-1-utf-8 unicode11utf8 unicode20utf8 utf-8 utf8 x-unicode20utf8",
+    "cp866": "866 cp866 csibm866 ibm866",
+    "iso8859-2": "csisolatin2 iso-8859-2 iso-ir-101 iso8859-2 iso88592 iso_8859-2 "
+    "iso_8859-2:1987 l2 latin2",
+    "iso8859-3": "csisolatin3 iso-8859-3 iso-ir-109 iso8859-3 iso88593 iso_8859-3 "
+    "iso_8859-3:1988 l3 latin3",
+    "iso8859-4": "csisolatin4 iso-8859-4 iso-ir-110 iso8859-4 iso88594 iso_8859-4 "
+    "iso_8859-4:1988 l4 latin4",
+    "iso8859-5": "csisolatincyrillic cyrillic iso-8859-5 iso-ir-144 iso8859-5 iso88595 "
+    "iso_8859-5 iso_8859-5:1988",
+    "iso8859-6": "arabic asmo-708 csiso88596e csiso88596i csisolatinarabic ecma-114 iso-8859-6 "
+    "iso-8859-6-e iso-8859-6-i iso-ir-127 iso8859-6 iso88596 iso_8859-6 iso_8859-6:1987",
+    "iso8859-7": "csisolatingreek ecma-118 elot_928 greek greek8 iso-8859-7 iso-ir-126 "
+    "iso8859-7 iso88597 iso_8859-7 iso_8859-7:1987 sun_eu_greek",
+    # ISO-8859-8-I differs from ISO-8859-8 in text direction only, not in its characters.
+    "iso8859-8": "csiso88598e csisolatinhebrew hebrew iso-8859-8 iso-8859-8-e iso-ir-138 "
+    "iso8859-8 iso88598 iso_8859-8 iso_8859-8:1988 visual csiso88598i iso-8859-8-i logical",
+    "iso8859-10": "csisolatin6 iso-8859-10 iso-ir-157 iso8859-10 iso885910 l6 latin6",
+    "iso8859-13": "iso-8859-13 iso8859-13 iso885913",
+    "iso8859-14": "iso-8859-14 iso8859-14 iso885914",
+    "iso8859-15": "csisolatin9 iso-8859-15 iso8859-15 iso885915 iso_8859-15 l9",
+    "iso8859-16": "iso-8859-16",
+    "koi8-r": "cskoi8r koi koi8 koi8-r koi8_r",
+    "koi8-u": "koi8-ru koi8-u",
+    "mac-roman": "csmacintosh mac macintosh x-mac-roman",
+    "cp874": "dos-874 iso-8859-11 iso8859-11 iso885911 tis-620 windows-874",
+    "cp1250": "cp1250 windows-1250 x-cp1250",
+    "cp1251": "cp1251 windows-1251 x-cp1251",
+    "cp1252": "ansi_x3.4-1968 ascii cp1252 cp819 csisolatin1 ibm819 iso-8859-1 iso-ir-100 "
+    "iso8859-1 iso88591 iso_8859-1 iso_8859-1:1987 l1 latin1 us-ascii windows-1252 x-cp1252",
+    "cp1253": "cp1253 windows-1253 x-cp1253",
+    "cp1254": "cp1254 csisolatin5 iso-8859-9 iso-ir-148 iso8859-9 iso88599 iso_8859-9 "
+    "iso_8859-9:1989 l5 latin5 windows-1254 x-cp1254",
+    "cp1255": "cp1255 windows-1255 x-cp1255",
+    "cp1256": "cp1256 windows-1256 x-cp1256",
+    "cp1257": "cp1257 windows-1257 x-cp1257",
+    "cp1258": "cp1258 windows-1258 x-cp1258",
+    "mac-cyrillic": "x-mac-cyrillic x-mac-ukrainian",
+    # The WHATWG GBK decoder is the gb18030 decoder.
+    "gb18030": "chinese csgb2312 csiso58gb231280 gb2312 gb_2312 gb_2312-80 gbk iso-ir-58 x-gbk "
+    "gb18030",
+    "big5hkscs": "big5 big5-hkscs cn-big5 csbig5 x-x-big5",
+    "euc_jp": "cseucpkdfmtjapanese euc-jp x-euc-jp",
+    "iso2022_jp": "csiso2022jp iso-2022-jp",
+    "cp932": "csshiftjis ms932 ms_kanji shift-jis shift_jis sjis windows-31j x-sjis",
+    "cp949": "cseuckr csksc56011987 euc-kr iso-ir-149 korean ks_c_5601-1987 ks_c_5601-1989 "
+    "ksc5601 ksc_5601 windows-949",
+    "utf-16-be": "unicodefffe utf-16be",
+    "utf-16-le": "csunicode iso-10646-ucs-2 ucs-2 unicode unicodefeff utf-16 utf-16le",
+    "x-user-defined": "x-user-defined",
+    # Encodings browsers refuse to decode (markup could hide in them): one U+FFFD.
+    "replacement": "csiso2022kr hz-gb-2312 iso-2022-cn iso-2022-cn-ext iso-2022-kr replacement",
+}
+_CODECS = {label: codec for codec, labels in _LABELS.items() for label in labels.split()}
+
+
+def codec_for_label(label: str) -> str | None:
+    """The Python codec for a charset label, as browsers read it; None for an unknown label."""
+    return _CODECS.get(label.strip("\t\n\f\r \"'").lower())
+
+
+# x-user-defined: ASCII, then bytes 0x80-0xFF as U+F780-U+F7FF.
+_X_USER_DEFINED = "".join(map(chr, range(0x80))) + "".join(map(chr, range(0xF780, 0xF800)))
+_X_USER_DEFINED_ENCODING = codecs.charmap_build(_X_USER_DEFINED)
+
+
+def _x_user_defined_decode(data: Any, errors: str = "strict", /) -> tuple[str, int]:
+    return codecs.charmap_decode(data, errors, _X_USER_DEFINED)
+
+
+def _x_user_defined_encode(text: str, errors: str = "strict", /) -> tuple[bytes, int]:
+    return codecs.charmap_encode(text, errors, _X_USER_DEFINED_ENCODING)
+
+
+def _replacement_decode(data: Any, errors: str = "strict", /) -> tuple[str, int]:
+    return ("\ufffd" if data else ""), len(data)
+
+
+def _replacement_encode(text: str, errors: str = "strict", /) -> tuple[bytes, int]:
+    return text.encode("utf-8", errors), len(text)
+
+
+def _search(name: str) -> codecs.CodecInfo | None:
+    if name == "x_user_defined":
+        return codecs.CodecInfo(
+            _x_user_defined_encode, _x_user_defined_decode, name="x-user-defined"
+        )
+    if name == "replacement":
+        return codecs.CodecInfo(_replacement_encode, _replacement_decode, name="replacement")
+    return None
+
+
+codecs.register(_search)
