@@ -126,7 +126,7 @@ def test_live_progress_line_on_a_terminal(tmp_path: object) -> None:
                 "CONCURRENCY=2",
             ],
             cwd=REPO,
-            env=child_env({"TERM": "xterm"}),
+            env=child_env({"TERM": "xterm", "SCRAPEKIT_STATE_DIR": f"{tmp_path}/state"}),
             stdin=follower,
             stdout=follower,
             stderr=follower,
