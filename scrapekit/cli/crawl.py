@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from scrapekit.cli.common import load_project_settings, spider_loader
@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     if feed := args.output or args.overwrite_output:
         # -o/-O add a feed to those already configured (settings.toml, custom_settings).
         feeds = dict(settings["FEEDS"])
-        feeds[str(Path(feed).resolve())] = {"overwrite": bool(args.overwrite_output)}
+        # Absolute but not resolved: the format follows the name given, even for a symlink.
+        feeds[os.path.abspath(feed)] = {"overwrite": bool(args.overwrite_output)}
         flag = "-O" if args.overwrite_output else "-o"
         settings.set("FEEDS", feeds, priority="cmdline", source=f"{flag} {feed}")
         settings.validate()
