@@ -43,6 +43,21 @@ from tests.conftest import REPO, child_env
         ),
         pytest.param("url", "http://shop.test/a?b=1", "http://shop.test/a?b=1", id="plain-url"),
         pytest.param("status", 200, 200, id="harmless"),
+        pytest.param("cookies_saved", 3, 3, id="count-under-a-cookie-name"),
+        pytest.param(
+            "cookie_jar",
+            {"backend": "sqlite", "loaded": 2, "saved": 5},
+            {"backend": "***", "loaded": 2, "saved": 5},
+            id="stats-group-under-a-cookie-name",
+        ),
+        pytest.param(
+            "cookies",
+            {"sessionid": "abc", "n": 1},
+            {"sessionid": "***", "n": 1},
+            id="cookie-values",
+        ),
+        pytest.param("cookies", ["a=1", "b=2"], ["***", "***"], id="cookie-value-list"),
+        pytest.param("password", 1234, "***", id="numeric-password"),
         pytest.param("author", "Ann", "Ann", id="author-is-not-auth"),
         pytest.param(
             "headers",
