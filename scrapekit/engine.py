@@ -39,7 +39,7 @@ import structlog
 from scrapekit import log as logsetup
 from scrapekit import state
 from scrapekit.callbacks import run_callback
-from scrapekit.exceptions import PipelineError
+from scrapekit.exceptions import ConfigError, PipelineError, SessionError
 from scrapekit.pipelines import PipelineManager
 from scrapekit.politeness import LocalRateLimiter, RetryPolicy, RobotsCache
 from scrapekit.progress import ProgressReporter
@@ -53,7 +53,7 @@ from scrapekit.session.session import RedirectCheck
 from scrapekit.settings import Settings
 from scrapekit.shutdown import StopSignals
 from scrapekit.spider import Spider
-from scrapekit.stats import CrawlStats, write_stats_file
+from scrapekit.stats import FAILED, CrawlStats, write_stats_file
 from scrapekit.workers import WorkerPool
 
 
@@ -85,7 +85,11 @@ async def crawl_async(
     settings: Settings | Mapping[str, Any] | None = None,
     **spider_kwargs: Any,
 ) -> dict[str, Any]:
-    """The async form of `crawl()`, for callers that already run an event loop."""
+    """The async form of `crawl()`, for callers that already run an event loop.
+
+    Every crawl that gets past its checks logs `crawl finished` (and writes STATS_FILE), even
+    one that fails; the failure is then raised. The caller's signal handlers are restored.
+    """
     if not isinstance(settings, Settings):
         settings = Settings.load(
             project_file=None, spider_cls=spider_cls, env=os.environ, overrides=settings
@@ -96,101 +100,198 @@ async def crawl_async(
     stats = CrawlStats()
     log = structlog.get_logger("scrapekit.engine").bind(spider=spider.name)
     crawler = Crawler(settings=settings, spider=spider, stats=stats)
-    signals = StopSignals()
     session_name = state.session_name(settings, spider.name)
+    state.check_writable(settings, session_name)
+    signals = StopSignals(close_timeout=float(settings["CLOSE_TIMEOUT"]))
+    parts = _Parts()
+    error: BaseException | None = None
 
     with signals.installed():
         try:
             async with AsyncExitStack() as stack:
-                frontier = await stack.enter_async_context(open_frontier(settings))
-                session = await stack.enter_async_context(Session.from_settings(settings))
-                session.headers.update(spider.headers)
-                if spider.auth is not None:
-                    session.auth = spider.auth
-                    session.auth_domain = spider.auth_domain
-                cookies = await stack.enter_async_context(
-                    CookieSync(
-                        session.cookies,
-                        state.cookie_store(settings, session_name),
-                        interval=float(settings["COOKIES_FLUSH_SECONDS"]),
-                    )
-                )
-                spider.session = session
-                pipelines = await stack.enter_async_context(PipelineManager.from_crawler(crawler))
-                login = None
-                if has_login(spider):
-                    login = LoginManager(spider, session, settings, cookies)
-                    await login.start(have_cookies=len(session.cookies) > 0)
-                limiter = await stack.enter_async_context(LocalRateLimiter.from_settings(settings))
-                scheduler = Scheduler(
-                    frontier,
-                    offsite=OffsiteFilter(spider.allowed_domains),
-                    depth=DepthFilter(int(settings["DEPTH_LIMIT"])),
-                    limiter=limiter,
-                    probe_new_hosts=bool(settings["ROBOTSTXT_OBEY"]),
-                )
-                robots = None
-                if settings["ROBOTSTXT_OBEY"]:
-                    robots = RobotsCache.from_settings(
-                        settings, session.fetch, on_crawl_delay=_crawl_delay_to(limiter)
-                    )
-                session.redirect_check = _redirect_check(scheduler, robots)
-                retry = RetryPolicy.from_settings(settings)
-                pool = WorkerPool(
-                    spider=spider,
-                    scheduler=scheduler,
-                    session=session,
-                    pipelines=pipelines,
-                    stats=stats,
-                    settings=settings,
-                    login=login,
-                    retry=retry,
-                    robots=robots,
-                )
-                reporter = ProgressReporter(
-                    stats,
-                    scheduler,
-                    writer,
-                    live=bool(settings["PROGRESS"])
-                    and logsetup.use_console(settings["LOG_FORMAT"], writer.stream)
-                    and writer.stream.isatty(),
-                    interval=float(settings["LOG_STATS_INTERVAL"]),
-                )
-                log.info("crawl started", concurrency=pool.concurrency, session_name=session_name)
-                try:
-                    await _run(spider, scheduler, pool, reporter, stats, settings, signals)
-                finally:
-                    signals.closing()
-        except asyncio.CancelledError:
-            if signals.phase != "setup":
-                raise
-            raise KeyboardInterrupt from None  # stopped before the crawl started
-        except PipelineError as exc:
-            if signals.phase == "setup":
-                raise  # a pipeline could not open: nothing was crawled
-            # A feed that cannot write its last items: the crawl still reports what it did.
-            log.error("pipeline close failed", error=str(exc))
-            stats.finish_reason = "feed_error"
+                await _setup_and_run(stack, parts, crawler, writer, signals, session_name, log)
+        except BaseException as exc:
+            error = _failure(exc, stats, signals, log)
+        finally:
+            signals.closed()
+    if isinstance(error, ConfigError) and signals.phase == "setup":
+        raise error  # like a bad setting: one line (exit code 2), nothing was crawled
+    summary = _summary(spider.name, stats, parts, error)
+    (log.error if stats.finish_reason in FAILED else log.info)("crawl finished", **summary)
+    if stats_file := settings["STATS_FILE"]:
+        try:
+            write_stats_file(stats_file, logsetup.redact(summary))
+        except OSError as exc:
+            log.error("stats file not written", path=str(stats_file), error=str(exc))
+    if error is not None:
+        raise error
+    return summary
 
-    scheduler_stats, session_stats = scheduler.statistics(), session.statistics()
-    pipeline_stats = pipelines.statistics()
-    summary = stats.summary(
-        spider.name,
-        requests=session_stats.requests,
-        dropped={"requests": scheduler_stats.dropped, "items": pipeline_stats.dropped},
+
+@dataclass
+class _Parts:
+    """The components built so far: a crawl that fails early reports what it has."""
+
+    scheduler: Scheduler | None = None
+    session: Session | None = None
+    cookies: CookieSync | None = None
+    pipelines: PipelineManager | None = None
+    login: LoginManager | None = None
+    limiter: LocalRateLimiter | None = None
+    robots: RobotsCache | None = None
+    retry: RetryPolicy | None = None
+
+
+async def _setup_and_run(
+    stack: AsyncExitStack,
+    parts: _Parts,
+    crawler: Crawler,
+    writer: logsetup.TerminalWriter,
+    signals: StopSignals,
+    session_name: str,
+    log: Any,
+) -> None:
+    """Open every resource on `stack` (closed in reverse), then run the crawl to its end."""
+    settings, spider, stats = crawler.settings, crawler.spider, crawler.stats
+    frontier = await stack.enter_async_context(open_frontier(settings))
+    session = parts.session = await stack.enter_async_context(Session.from_settings(settings))
+    session.headers.update(spider.headers)
+    if spider.auth is not None:
+        session.auth = spider.auth
+        session.auth_domain = spider.auth_domain
+    cookies = parts.cookies = await stack.enter_async_context(
+        CookieSync(
+            session.cookies,
+            state.cookie_store(settings, session_name),
+            interval=float(settings["COOKIES_FLUSH_SECONDS"]),
+        )
+    )
+    spider.session = session
+    pipelines = parts.pipelines = await stack.enter_async_context(
+        PipelineManager.from_crawler(crawler)
+    )
+
+    async def before_pipelines_close(*exc_info: object) -> None:
+        # An overwritten feed keeps its previous file when a crawl that failed got no item.
+        if exc_info[1] is not None or stats.unsuccessful:
+            pipelines.crawl_failed()
+
+    stack.push_async_exit(before_pipelines_close)
+    login = None
+    if has_login(spider):
+        login = parts.login = LoginManager(spider, session, settings, cookies)
+        await login.start(have_cookies=len(session.cookies) > 0)
+    limiter = parts.limiter = await stack.enter_async_context(
+        LocalRateLimiter.from_settings(settings)
+    )
+    scheduler = parts.scheduler = Scheduler(
+        frontier,
+        offsite=OffsiteFilter(spider.allowed_domains),
+        depth=DepthFilter(int(settings["DEPTH_LIMIT"])),
+        limiter=limiter,
+        probe_new_hosts=bool(settings["ROBOTSTXT_OBEY"]),
+    )
+    robots = None
+    if settings["ROBOTSTXT_OBEY"]:
+        robots = parts.robots = RobotsCache.from_settings(
+            settings, session.fetch, on_crawl_delay=_crawl_delay_to(limiter)
+        )
+    session.redirect_check = _redirect_check(scheduler, robots)
+    retry = parts.retry = RetryPolicy.from_settings(settings)
+    pool = WorkerPool(
+        spider=spider,
+        scheduler=scheduler,
+        session=session,
+        pipelines=pipelines,
+        stats=stats,
+        settings=settings,
+        login=login,
+        retry=retry,
+        robots=robots,
+    )
+    reporter = ProgressReporter(
+        stats,
+        scheduler,
+        writer,
+        live=bool(settings["PROGRESS"])
+        and logsetup.use_console(settings["LOG_FORMAT"], writer.stream)
+        and writer.stream.isatty(),
+        interval=float(settings["LOG_STATS_INTERVAL"]),
+    )
+    log.info("crawl started", concurrency=pool.concurrency, session_name=session_name)
+    try:
+        await _run(spider, scheduler, pool, reporter, stats, settings, signals)
+        stats.judge(max_errors=int(settings["MAX_ERRORS"]))
+    finally:
+        signals.closing()
+
+
+def _failure(
+    exc: BaseException, stats: CrawlStats, signals: StopSignals, log: Any
+) -> BaseException | None:
+    """Record why the crawl ended on `exc`; return what to raise after the summary, if any."""
+    if signals.abandoned is not None and isinstance(exc, asyncio.CancelledError):
+        # Closing overran CLOSE_TIMEOUT, or a signal abandoned it: our own cancellation.
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        stats.finish_reason = "killed" if signals.abandoned == "signal" else "close_timeout"
+        return None
+    if isinstance(exc, asyncio.CancelledError):
+        if signals.phase == "setup":
+            stats.finish_reason = "shutdown"
+            return KeyboardInterrupt()  # a signal stopped the crawl before it started
+        stats.finish_reason = "cancelled"
+        return exc
+    if isinstance(exc, PipelineError):
+        if signals.phase == "setup":
+            stats.finish_reason = "pipeline_error"  # a pipeline could not open
+            return exc
+        # A feed that cannot write its last items: the crawl still reports what it did.
+        log.error("pipeline close failed", error=logsetup.scrub_text(str(exc)))
+        stats.finish_reason = "feed_error"
+        return None
+    if isinstance(exc, ConfigError):
+        stats.finish_reason = "config_error"  # e.g. a corrupt cookie jar
+    elif isinstance(exc, SessionError):
+        stats.finish_reason = "login_failed"
+    else:
+        stats.finish_reason = "error"
+    return exc
+
+
+def _summary(
+    spider: str, stats: CrawlStats, parts: _Parts, error: BaseException | None
+) -> dict[str, Any]:
+    """The `crawl finished` record, from whichever components were built."""
+    session_stats = parts.session.statistics() if parts.session is not None else None
+    scheduler_stats = parts.scheduler.statistics() if parts.scheduler is not None else None
+    pipeline_stats = parts.pipelines.statistics() if parts.pipelines is not None else None
+    items = None
+    if pipeline_stats is not None and pipeline_stats.feeds:
+        # What the feeds hold, not what was handed to them (a feed that failed holds none).
+        items = min(pipeline_stats.feeds.values())
+    message = None
+    if error is not None and not isinstance(error, KeyboardInterrupt | asyncio.CancelledError):
+        message = logsetup.error_line(error)
+    return stats.summary(
+        spider,
+        requests=session_stats.requests if session_stats is not None else 0,
+        dropped={
+            "requests": scheduler_stats.dropped if scheduler_stats is not None else {},
+            "items": pipeline_stats.dropped if pipeline_stats is not None else {},
+        },
+        items=items,
+        error=message,
         scheduler=scheduler_stats,
-        retries=retry.statistics(),
-        rate_limits=limiter.statistics(),
-        robots=robots.statistics() if robots is not None else None,
+        retries=parts.retry.statistics() if parts.retry is not None else None,
+        rate_limits=parts.limiter.statistics() if parts.limiter is not None else None,
+        robots=parts.robots.statistics() if parts.robots is not None else None,
         session=session_stats,
-        cookie_jar=cookies.statistics(),
-        login=login.statistics() if login is not None else None,
+        cookie_jar=parts.cookies.statistics() if parts.cookies is not None else None,
+        login=parts.login.statistics() if parts.login is not None else None,
         pipelines=pipeline_stats,
     )
-    log.info("crawl finished", **summary)
-    if stats_file := settings["STATS_FILE"]:
-        write_stats_file(stats_file, summary)
-    return summary
 
 
 def _crawl_delay_to(limiter: LocalRateLimiter) -> Callable[[str, float], Awaitable[None]]:

@@ -75,6 +75,17 @@ def _hide(name: str, value: Any, depth: int) -> Any:
     return REDACTED
 
 
+def error_line(error: BaseException) -> str:
+    """What went wrong, redacted, on one line: scrapekit's errors read as sentences, others
+    get their type in front."""
+    from scrapekit.exceptions import ScrapekitError
+
+    text = " ".join(str(error).split())
+    if not isinstance(error, ScrapekitError) or not text:
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return scrub_text(text)
+
+
 def _redact(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         return scrub_text(value)

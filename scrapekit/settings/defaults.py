@@ -39,7 +39,7 @@ CLOSESPIDER_TIMEOUT = 0.0
 """Stop the crawl after it has run this many seconds (0 = off)."""
 
 CLOSE_TIMEOUT = 30.0
-"""Seconds closing (feeds, cookie jar) may take once the crawl stopped; then it is abandoned (0 = no limit)."""
+"""Seconds closing (feeds, cookie jar) may take after the crawl stops; then abandoned (0 = off)."""
 
 CONCURRENCY = 16
 """Number of worker tasks, i.e. requests in flight at once (also the HTTP connection pool size)."""
@@ -51,7 +51,7 @@ FRONTIER = "memory"
 """Where pending requests and seen fingerprints live: "memory" (lost at exit)."""
 
 MAX_ERRORS = 0
-"""A crawl with more errors than this (callbacks, failed requests, lost logins) fails: exit 1 (0 = no limit)."""
+"""More errors than this (callbacks, failed requests, lost logins) fail the crawl (0 = no limit)."""
 
 # -- politeness: rate limits, retries, robots.txt -------------------------------------------
 
