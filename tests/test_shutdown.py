@@ -51,6 +51,8 @@ async def test_loop_signal_handler_is_restored(tmp_path: Path) -> None:
     loop.add_signal_handler(signal.SIGTERM, got.set)
     try:
         await crawl_async(Idle, quiet(tmp_path))
+        # Checked first, so that a regression fails here instead of killing the test run.
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
         os.kill(os.getpid(), signal.SIGTERM)
         await asyncio.wait_for(got.wait(), timeout=5)
     finally:
