@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
 
+from scrapekit import Response, Spider, crawl
 from tests.conftest import Project
-
-pytestmark = pytest.mark.subprocess
 
 SPIDER = """
 from scrapekit import Request, Spider
@@ -46,6 +48,7 @@ def run(project: Project, base: str, out: str) -> tuple[int, str]:
     return result.returncode, result.stderr
 
 
+@pytest.mark.subprocess
 def test_unreachable_site_keeps_yesterdays_file(project: Project, tmp_path: Path) -> None:
     """A run that fails before its first item leaves the old -O file as it was (exit 1)."""
     project.add_spider("items", SPIDER)
@@ -61,6 +64,7 @@ def test_unreachable_site_keeps_yesterdays_file(project: Project, tmp_path: Path
     )
 
 
+@pytest.mark.subprocess
 def test_symlinked_output_follows_the_name_given(
     project: Project, tmp_path: Path, httpserver: HTTPServer
 ) -> None:
@@ -79,3 +83,31 @@ def test_symlinked_output_follows_the_name_given(
         {"n": 1},
         {"n": 2},
     ]
+
+
+def test_items_counted_are_the_items_written(httpserver: HTTPServer, tmp_path: Path) -> None:
+    """When the output folder vanishes mid-crawl, the feed fails and no item counts as
+    written (not: 3 items reported, no file, exit 0)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    httpserver.expect_request("/list").respond_with_data("<p>x</p>", content_type="text/html")
+
+    class Vanishing(Spider):
+        name = "vanishing"
+        start_urls = [httpserver.url_for("/list")]
+
+        def parse(self, response: Response) -> Iterator[dict[str, Any]]:
+            for n in range(3):
+                yield {"n": n}
+            shutil.rmtree(out)  # a clean-up job removes the folder under the crawl
+
+    stats = crawl(
+        Vanishing,
+        {
+            "FEEDS": {str(out / "items.jsonl"): {"overwrite": True}},
+            "LOG_LEVEL": "CRITICAL",
+            "STATE_DIR": str(tmp_path / "state"),
+        },
+    )
+    assert not (out / "items.jsonl").exists()
+    assert (stats["finish_reason"], stats["items"]) == ("feed_error", 0)
