@@ -17,12 +17,15 @@ The flow of one crawl:
 7. Callbacks yield items, which flow through the ordered pipelines (feed exporters last),
    and new requests, committed with the page's acknowledgement (back to step 4).
 8. When nothing is pending or in flight (or on CloseSpider, a CLOSESPIDER_* limit or a
-   signal) every resource closes in reverse order and `crawl finished` reports the stats.
+   signal) the finish reason is decided (too many errors? no page succeeded?), every
+   resource closes in reverse order and `crawl finished` reports the stats. A crawl that
+   fails after its checks (a failed login, an exception) reports them too, then raises.
 
 Signals (see `shutdown.py`): the first SIGINT/SIGTERM stops scheduling and lets in-flight
 requests finish; a second cancels them at once. Pipelines and the cookie jar always close, so
-feed files stay valid and the login survives.
-Reads CLOSESPIDER_TIMEOUT, LOG_LEVEL, LOG_FORMAT, PROGRESS, LOG_STATS_INTERVAL and STATS_FILE.
+feed files stay valid and the login survives; closing is bounded by CLOSE_TIMEOUT.
+Reads CLOSE_TIMEOUT, CLOSESPIDER_TIMEOUT, LOG_LEVEL, LOG_FORMAT, MAX_ERRORS, PROGRESS,
+LOG_STATS_INTERVAL and STATS_FILE.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from scrapekit import log as logsetup
 from scrapekit import state
 from scrapekit.callbacks import run_callback
 from scrapekit.exceptions import ConfigError, PipelineError, SessionError
-from scrapekit.pipelines import PipelineManager
+from scrapekit.pipelines import PipelineManager, PipelineStatistics
 from scrapekit.politeness import LocalRateLimiter, RetryPolicy, RobotsCache
 from scrapekit.progress import ProgressReporter
 from scrapekit.request import Request
@@ -100,23 +103,112 @@ async def crawl_async(
     stats = CrawlStats()
     log = structlog.get_logger("scrapekit.engine").bind(spider=spider.name)
     crawler = Crawler(settings=settings, spider=spider, stats=stats)
+    signals = StopSignals(close_timeout=float(settings["CLOSE_TIMEOUT"]))
     session_name = state.session_name(settings, spider.name)
     state.check_writable(settings, session_name)
-    signals = StopSignals(close_timeout=float(settings["CLOSE_TIMEOUT"]))
-    parts = _Parts()
+    # Set as the crawl is built: a crawl that fails early reports what it has.
+    session: Session | None = None
+    cookies: CookieSync | None = None
+    pipelines: PipelineManager | None = None
+    login: LoginManager | None = None
+    limiter: LocalRateLimiter | None = None
+    scheduler: Scheduler | None = None
+    robots: RobotsCache | None = None
+    retry: RetryPolicy | None = None
     error: BaseException | None = None
 
     with signals.installed():
         try:
             async with AsyncExitStack() as stack:
-                await _setup_and_run(stack, parts, crawler, writer, signals, session_name, log)
+                frontier = await stack.enter_async_context(open_frontier(settings))
+                session = await stack.enter_async_context(Session.from_settings(settings))
+                session.headers.update(spider.headers)
+                if spider.auth is not None:
+                    session.auth = spider.auth
+                    session.auth_domain = spider.auth_domain
+                cookies = await stack.enter_async_context(
+                    CookieSync(
+                        session.cookies,
+                        state.cookie_store(settings, session_name),
+                        interval=float(settings["COOKIES_FLUSH_SECONDS"]),
+                    )
+                )
+                spider.session = session
+                pipelines = await stack.enter_async_context(PipelineManager.from_crawler(crawler))
+                stack.push_async_exit(_before_pipelines_close(pipelines, stats))
+                login = None
+                if has_login(spider):
+                    login = LoginManager(spider, session, settings, cookies)
+                    await login.start(have_cookies=len(session.cookies) > 0)
+                limiter = await stack.enter_async_context(LocalRateLimiter.from_settings(settings))
+                scheduler = Scheduler(
+                    frontier,
+                    offsite=OffsiteFilter(spider.allowed_domains),
+                    depth=DepthFilter(int(settings["DEPTH_LIMIT"])),
+                    limiter=limiter,
+                    probe_new_hosts=bool(settings["ROBOTSTXT_OBEY"]),
+                )
+                robots = None
+                if settings["ROBOTSTXT_OBEY"]:
+                    robots = RobotsCache.from_settings(
+                        settings, session.fetch, on_crawl_delay=_crawl_delay_to(limiter)
+                    )
+                session.redirect_check = _redirect_check(scheduler, robots)
+                retry = RetryPolicy.from_settings(settings)
+                pool = WorkerPool(
+                    spider=spider,
+                    scheduler=scheduler,
+                    session=session,
+                    pipelines=pipelines,
+                    stats=stats,
+                    settings=settings,
+                    login=login,
+                    retry=retry,
+                    robots=robots,
+                )
+                reporter = ProgressReporter(
+                    stats,
+                    scheduler,
+                    writer,
+                    live=bool(settings["PROGRESS"])
+                    and logsetup.use_console(settings["LOG_FORMAT"], writer.stream)
+                    and writer.stream.isatty(),
+                    interval=float(settings["LOG_STATS_INTERVAL"]),
+                )
+                log.info("crawl started", concurrency=pool.concurrency, session_name=session_name)
+                try:
+                    await _run(spider, scheduler, pool, reporter, stats, settings, signals)
+                    stats.judge(max_errors=int(settings["MAX_ERRORS"]))
+                finally:
+                    signals.closing()
         except BaseException as exc:
             error = _failure(exc, stats, signals, log)
         finally:
             signals.closed()
     if isinstance(error, ConfigError) and signals.phase == "setup":
         raise error  # like a bad setting: one line (exit code 2), nothing was crawled
-    summary = _summary(spider.name, stats, parts, error)
+
+    session_stats = session.statistics() if session is not None else None
+    scheduler_stats = scheduler.statistics() if scheduler is not None else None
+    pipeline_stats = pipelines.statistics() if pipelines is not None else None
+    summary = stats.summary(
+        spider.name,
+        requests=session_stats.requests if session_stats is not None else 0,
+        dropped={
+            "requests": scheduler_stats.dropped if scheduler_stats is not None else {},
+            "items": pipeline_stats.dropped if pipeline_stats is not None else {},
+        },
+        items=_items_written(pipeline_stats),
+        error=_error_field(error),
+        scheduler=scheduler_stats,
+        retries=retry.statistics() if retry is not None else None,
+        rate_limits=limiter.statistics() if limiter is not None else None,
+        robots=robots.statistics() if robots is not None else None,
+        session=session_stats,
+        cookie_jar=cookies.statistics() if cookies is not None else None,
+        login=login.statistics() if login is not None else None,
+        pipelines=pipeline_stats,
+    )
     (log.error if stats.finish_reason in FAILED else log.info)("crawl finished", **summary)
     if stats_file := settings["STATS_FILE"]:
         try:
@@ -128,102 +220,17 @@ async def crawl_async(
     return summary
 
 
-@dataclass
-class _Parts:
-    """The components built so far: a crawl that fails early reports what it has."""
+def _before_pipelines_close(
+    pipelines: PipelineManager, stats: CrawlStats
+) -> Callable[..., Awaitable[None]]:
+    """An exit callback run just before the pipelines close: it tells them how the crawl went,
+    so an overwritten feed keeps its previous file when a failed crawl got no item."""
 
-    scheduler: Scheduler | None = None
-    session: Session | None = None
-    cookies: CookieSync | None = None
-    pipelines: PipelineManager | None = None
-    login: LoginManager | None = None
-    limiter: LocalRateLimiter | None = None
-    robots: RobotsCache | None = None
-    retry: RetryPolicy | None = None
-
-
-async def _setup_and_run(
-    stack: AsyncExitStack,
-    parts: _Parts,
-    crawler: Crawler,
-    writer: logsetup.TerminalWriter,
-    signals: StopSignals,
-    session_name: str,
-    log: Any,
-) -> None:
-    """Open every resource on `stack` (closed in reverse), then run the crawl to its end."""
-    settings, spider, stats = crawler.settings, crawler.spider, crawler.stats
-    frontier = await stack.enter_async_context(open_frontier(settings))
-    session = parts.session = await stack.enter_async_context(Session.from_settings(settings))
-    session.headers.update(spider.headers)
-    if spider.auth is not None:
-        session.auth = spider.auth
-        session.auth_domain = spider.auth_domain
-    cookies = parts.cookies = await stack.enter_async_context(
-        CookieSync(
-            session.cookies,
-            state.cookie_store(settings, session_name),
-            interval=float(settings["COOKIES_FLUSH_SECONDS"]),
-        )
-    )
-    spider.session = session
-    pipelines = parts.pipelines = await stack.enter_async_context(
-        PipelineManager.from_crawler(crawler)
-    )
-
-    async def before_pipelines_close(*exc_info: object) -> None:
-        # An overwritten feed keeps its previous file when a crawl that failed got no item.
-        if exc_info[1] is not None or stats.unsuccessful:
+    async def mark(_type: object, exc: BaseException | None, _tb: object) -> None:
+        if exc is not None or stats.unsuccessful:
             pipelines.crawl_failed()
 
-    stack.push_async_exit(before_pipelines_close)
-    login = None
-    if has_login(spider):
-        login = parts.login = LoginManager(spider, session, settings, cookies)
-        await login.start(have_cookies=len(session.cookies) > 0)
-    limiter = parts.limiter = await stack.enter_async_context(
-        LocalRateLimiter.from_settings(settings)
-    )
-    scheduler = parts.scheduler = Scheduler(
-        frontier,
-        offsite=OffsiteFilter(spider.allowed_domains),
-        depth=DepthFilter(int(settings["DEPTH_LIMIT"])),
-        limiter=limiter,
-        probe_new_hosts=bool(settings["ROBOTSTXT_OBEY"]),
-    )
-    robots = None
-    if settings["ROBOTSTXT_OBEY"]:
-        robots = parts.robots = RobotsCache.from_settings(
-            settings, session.fetch, on_crawl_delay=_crawl_delay_to(limiter)
-        )
-    session.redirect_check = _redirect_check(scheduler, robots)
-    retry = parts.retry = RetryPolicy.from_settings(settings)
-    pool = WorkerPool(
-        spider=spider,
-        scheduler=scheduler,
-        session=session,
-        pipelines=pipelines,
-        stats=stats,
-        settings=settings,
-        login=login,
-        retry=retry,
-        robots=robots,
-    )
-    reporter = ProgressReporter(
-        stats,
-        scheduler,
-        writer,
-        live=bool(settings["PROGRESS"])
-        and logsetup.use_console(settings["LOG_FORMAT"], writer.stream)
-        and writer.stream.isatty(),
-        interval=float(settings["LOG_STATS_INTERVAL"]),
-    )
-    log.info("crawl started", concurrency=pool.concurrency, session_name=session_name)
-    try:
-        await _run(spider, scheduler, pool, reporter, stats, settings, signals)
-        stats.judge(max_errors=int(settings["MAX_ERRORS"]))
-    finally:
-        signals.closing()
+    return mark
 
 
 def _failure(
@@ -260,38 +267,19 @@ def _failure(
     return exc
 
 
-def _summary(
-    spider: str, stats: CrawlStats, parts: _Parts, error: BaseException | None
-) -> dict[str, Any]:
-    """The `crawl finished` record, from whichever components were built."""
-    session_stats = parts.session.statistics() if parts.session is not None else None
-    scheduler_stats = parts.scheduler.statistics() if parts.scheduler is not None else None
-    pipeline_stats = parts.pipelines.statistics() if parts.pipelines is not None else None
-    items = None
-    if pipeline_stats is not None and pipeline_stats.feeds:
-        # What the feeds hold, not what was handed to them (a feed that failed holds none).
-        items = min(pipeline_stats.feeds.values())
-    message = None
-    if error is not None and not isinstance(error, KeyboardInterrupt | asyncio.CancelledError):
-        message = logsetup.error_line(error)
-    return stats.summary(
-        spider,
-        requests=session_stats.requests if session_stats is not None else 0,
-        dropped={
-            "requests": scheduler_stats.dropped if scheduler_stats is not None else {},
-            "items": pipeline_stats.dropped if pipeline_stats is not None else {},
-        },
-        items=items,
-        error=message,
-        scheduler=scheduler_stats,
-        retries=parts.retry.statistics() if parts.retry is not None else None,
-        rate_limits=parts.limiter.statistics() if parts.limiter is not None else None,
-        robots=parts.robots.statistics() if parts.robots is not None else None,
-        session=session_stats,
-        cookie_jar=parts.cookies.statistics() if parts.cookies is not None else None,
-        login=parts.login.statistics() if parts.login is not None else None,
-        pipelines=pipeline_stats,
-    )
+def _items_written(pipeline_stats: PipelineStatistics | None) -> int | None:
+    """What the feeds hold, not what was handed to them (a feed that failed holds none);
+    None without feeds: then the items are those that passed the pipelines."""
+    if pipeline_stats is None or not pipeline_stats.feeds:
+        return None
+    return int(min(pipeline_stats.feeds.values()))
+
+
+def _error_field(error: BaseException | None) -> str | None:
+    """The `error` field of a failed crawl's summary: one redacted line."""
+    if error is None or isinstance(error, KeyboardInterrupt | asyncio.CancelledError):
+        return None
+    return logsetup.error_line(error)
 
 
 def _crawl_delay_to(limiter: LocalRateLimiter) -> Callable[[str, float], Awaitable[None]]:
