@@ -17,12 +17,15 @@ The flow of one crawl:
 7. Callbacks yield items, which flow through the ordered pipelines (feed exporters last),
    and new requests, committed with the page's acknowledgement (back to step 4).
 8. When nothing is pending or in flight (or on CloseSpider, a CLOSESPIDER_* limit or a
-   signal) every resource closes in reverse order and `crawl finished` reports the stats.
+   signal) the finish reason is decided (too many errors? no page succeeded?), every
+   resource closes in reverse order and `crawl finished` reports the stats. A crawl that
+   fails after its checks (a failed login, an exception) reports them too, then raises.
 
 Signals (see `shutdown.py`): the first SIGINT/SIGTERM stops scheduling and lets in-flight
 requests finish; a second cancels them at once. Pipelines and the cookie jar always close, so
-feed files stay valid and the login survives.
-Reads CLOSESPIDER_TIMEOUT, LOG_LEVEL, LOG_FORMAT, PROGRESS, LOG_STATS_INTERVAL and STATS_FILE.
+feed files stay valid and the login survives; closing is bounded by CLOSE_TIMEOUT.
+Reads CLOSE_TIMEOUT, CLOSESPIDER_TIMEOUT, LOG_LEVEL, LOG_FORMAT, MAX_ERRORS, PROGRESS,
+LOG_STATS_INTERVAL and STATS_FILE.
 """
 
 from __future__ import annotations
@@ -39,8 +42,8 @@ import structlog
 from scrapekit import log as logsetup
 from scrapekit import state
 from scrapekit.callbacks import run_callback
-from scrapekit.exceptions import PipelineError
-from scrapekit.pipelines import PipelineManager
+from scrapekit.exceptions import ConfigError, PipelineError, SessionError
+from scrapekit.pipelines import PipelineManager, PipelineStatistics
 from scrapekit.politeness import LocalRateLimiter, RetryPolicy, RobotsCache
 from scrapekit.progress import ProgressReporter
 from scrapekit.request import Request
@@ -53,7 +56,7 @@ from scrapekit.session.session import RedirectCheck
 from scrapekit.settings import Settings
 from scrapekit.shutdown import StopSignals
 from scrapekit.spider import Spider
-from scrapekit.stats import CrawlStats, write_stats_file
+from scrapekit.stats import FAILED, CrawlStats, write_stats_file
 from scrapekit.workers import WorkerPool
 
 
@@ -87,7 +90,11 @@ async def crawl_async(
     settings: Settings | Mapping[str, Any] | None = None,
     **spider_kwargs: Any,
 ) -> dict[str, Any]:
-    """The async form of `crawl()`, for callers that already run an event loop."""
+    """The async form of `crawl()`, for callers that already run an event loop.
+
+    Every crawl that gets past its checks logs `crawl finished` (and writes STATS_FILE), even
+    one that fails; the failure is then raised. The caller's signal handlers are restored.
+    """
     if not isinstance(settings, Settings):
         settings = Settings.load(
             project_file=None, spider_cls=spider_cls, env=os.environ, overrides=settings
@@ -98,8 +105,19 @@ async def crawl_async(
     stats = CrawlStats()
     log = structlog.get_logger("scrapekit.engine").bind(spider=spider.name)
     crawler = Crawler(settings=settings, spider=spider, stats=stats)
-    signals = StopSignals()
+    signals = StopSignals(close_timeout=float(settings["CLOSE_TIMEOUT"]))
     session_name = state.session_name(settings, spider.name)
+    state.check_writable(settings, session_name)
+    # Set as the crawl is built: a crawl that fails early reports what it has.
+    session: Session | None = None
+    cookies: CookieSync | None = None
+    pipelines: PipelineManager | None = None
+    login: LoginManager | None = None
+    limiter: LocalRateLimiter | None = None
+    scheduler: Scheduler | None = None
+    robots: RobotsCache | None = None
+    retry: RetryPolicy | None = None
+    error: BaseException | None = None
 
     with signals.installed():
         try:
@@ -120,6 +138,7 @@ async def crawl_async(
                 )
                 spider.session = session
                 pipelines = await stack.enter_async_context(PipelineManager.from_crawler(crawler))
+                stack.push_async_exit(_before_pipelines_close(pipelines, stats))
                 login = None
                 if has_login(spider):
                     login = LoginManager(spider, session, settings, cookies)
@@ -163,38 +182,108 @@ async def crawl_async(
                 log.info("crawl started", concurrency=pool.concurrency, session_name=session_name)
                 try:
                     await _run(spider, scheduler, pool, reporter, stats, settings, signals)
+                    stats.judge(max_errors=int(settings["MAX_ERRORS"]))
                 finally:
                     signals.closing()
-        except asyncio.CancelledError:
-            if signals.phase != "setup":
-                raise
-            raise KeyboardInterrupt from None  # stopped before the crawl started
-        except PipelineError as exc:
-            if signals.phase == "setup":
-                raise  # a pipeline could not open: nothing was crawled
-            # A feed that cannot write its last items: the crawl still reports what it did.
-            log.error("pipeline close failed", error=str(exc))
-            stats.finish_reason = "feed_error"
+        except BaseException as exc:
+            error = _failure(exc, stats, signals, log)
+        finally:
+            signals.closed()
+    if isinstance(error, ConfigError) and signals.phase == "setup":
+        raise error  # like a bad setting: one line (exit code 2), nothing was crawled
 
-    scheduler_stats, session_stats = scheduler.statistics(), session.statistics()
-    pipeline_stats = pipelines.statistics()
+    session_stats = session.statistics() if session is not None else None
+    scheduler_stats = scheduler.statistics() if scheduler is not None else None
+    pipeline_stats = pipelines.statistics() if pipelines is not None else None
     summary = stats.summary(
         spider.name,
-        requests=session_stats.requests,
-        dropped={"requests": scheduler_stats.dropped, "items": pipeline_stats.dropped},
+        requests=session_stats.requests if session_stats is not None else 0,
+        dropped={
+            "requests": scheduler_stats.dropped if scheduler_stats is not None else {},
+            "items": pipeline_stats.dropped if pipeline_stats is not None else {},
+        },
+        items=_items_written(pipeline_stats),
+        error=_error_field(error),
         scheduler=scheduler_stats,
-        retries=retry.statistics(),
-        rate_limits=limiter.statistics(),
+        retries=retry.statistics() if retry is not None else None,
+        rate_limits=limiter.statistics() if limiter is not None else None,
         robots=robots.statistics() if robots is not None else None,
         session=session_stats,
-        cookie_jar=cookies.statistics(),
+        cookie_jar=cookies.statistics() if cookies is not None else None,
         login=login.statistics() if login is not None else None,
         pipelines=pipeline_stats,
     )
-    log.info("crawl finished", **summary)
+    (log.error if stats.finish_reason in FAILED else log.info)("crawl finished", **summary)
     if stats_file := settings["STATS_FILE"]:
-        write_stats_file(stats_file, summary)
+        try:
+            write_stats_file(stats_file, logsetup.redact(summary))
+        except OSError as exc:
+            log.error("stats file not written", path=str(stats_file), error=str(exc))
+    if error is not None:
+        raise error
     return summary
+
+
+def _before_pipelines_close(
+    pipelines: PipelineManager, stats: CrawlStats
+) -> Callable[..., Awaitable[None]]:
+    """An exit callback run just before the pipelines close: it tells them how the crawl went,
+    so an overwritten feed keeps its previous file when a failed crawl got no item."""
+
+    async def mark(_type: object, exc: BaseException | None, _tb: object) -> None:
+        if exc is not None or stats.unsuccessful:
+            pipelines.crawl_failed()
+
+    return mark
+
+
+def _failure(
+    exc: BaseException, stats: CrawlStats, signals: StopSignals, log: Any
+) -> BaseException | None:
+    """Record why the crawl ended on `exc`; return what to raise after the summary, if any."""
+    if signals.abandoned is not None and isinstance(exc, asyncio.CancelledError):
+        # Closing overran CLOSE_TIMEOUT, or a signal abandoned it: our own cancellation.
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        stats.finish_reason = "killed" if signals.abandoned == "signal" else "close_timeout"
+        return None
+    if isinstance(exc, asyncio.CancelledError):
+        if signals.phase == "setup":
+            stats.finish_reason = "shutdown"
+            return KeyboardInterrupt()  # a signal stopped the crawl before it started
+        stats.finish_reason = "cancelled"
+        return exc
+    if isinstance(exc, PipelineError):
+        if signals.phase == "setup":
+            stats.finish_reason = "pipeline_error"  # a pipeline could not open
+            return exc
+        # A feed that cannot write its last items: the crawl still reports what it did.
+        log.error("pipeline close failed", error=logsetup.scrub_text(str(exc)))
+        stats.finish_reason = "feed_error"
+        return None
+    if isinstance(exc, ConfigError):
+        stats.finish_reason = "config_error"  # e.g. a corrupt cookie jar
+    elif isinstance(exc, SessionError):
+        stats.finish_reason = "login_failed"
+    else:
+        stats.finish_reason = "error"
+    return exc
+
+
+def _items_written(pipeline_stats: PipelineStatistics | None) -> int | None:
+    """What the feeds hold, not what was handed to them (a feed that failed holds none);
+    None without feeds: then the items are those that passed the pipelines."""
+    if pipeline_stats is None or not pipeline_stats.feeds:
+        return None
+    return int(min(pipeline_stats.feeds.values()))
+
+
+def _error_field(error: BaseException | None) -> str | None:
+    """The `error` field of a failed crawl's summary: one redacted line."""
+    if error is None or isinstance(error, KeyboardInterrupt | asyncio.CancelledError):
+        return None
+    return logsetup.error_line(error)
 
 
 def _crawl_delay_to(limiter: LocalRateLimiter) -> Callable[[str, float], Awaitable[None]]:

@@ -8,6 +8,7 @@ The error tree::
     │   ├── SpiderNotFound          no spider by that name (lists close matches)
     │   ├── ComponentError          a dotted path that does not import or build
     │   ├── ProjectError            no settings.toml found, or a spider module that fails to import
+    │   ├── PathNotWritable         STATS_FILE, the state folder or the cookie jar cannot be written
     │   └── UsageError              bad command-line arguments
     ├── FetchError                  a request could not be fetched (.request, maybe .response)
     │   ├── TransportError          connect/read/write errors, resets, protocol errors
@@ -83,6 +84,22 @@ class ComponentError(ConfigError):
 
 class ProjectError(ConfigError):
     """The project cannot be found or its spider modules cannot be imported."""
+
+
+class PathNotWritable(ConfigError):
+    """A file the crawl must write (STATS_FILE, the cookie jar) cannot be written.
+
+    Found before the first request, so a crawl never runs for nothing.
+    """
+
+    def __init__(self, what: str, path: str, problem: str, setting: str) -> None:
+        self.what = what
+        self.path = path
+        self.problem = problem
+        self.setting = setting
+        super().__init__(
+            f"cannot write {what} {path}: {problem}; make it writable or point {setting} elsewhere"
+        )
 
 
 class UsageError(ConfigError):

@@ -53,6 +53,39 @@ def scrub_text(text: str) -> str:
     return text
 
 
+# Names whose numbers are secrets too (a numeric PIN or password); other secret-looking
+# names holding a number hold a count ("cookies": 3, "cookies_saved": 2), which is not secret.
+_CREDENTIAL_NAME = re.compile(
+    r"(^|_)(pass|password|passwd|pwd|secret|private_key|api_key|apikey)($|_)", re.IGNORECASE
+)
+
+
+def _hide(name: str, value: Any, depth: int) -> Any:
+    """The value of a secret-looking field: every text in it hidden, counts and flags kept."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return REDACTED if _CREDENTIAL_NAME.search(name.replace("-", "_")) else value
+    if depth <= 4 and isinstance(value, Mapping):
+        # A secret-named group of statistics ("cookie_jar": {"loaded": 3}) shows its counts;
+        # every text inside it stays hidden, whatever its own key.
+        return {k: _hide(str(k), v, depth + 1) for k, v in value.items()}
+    if depth <= 4 and isinstance(value, list | tuple):
+        return type(value)(_hide(name, v, depth + 1) for v in value)
+    return REDACTED
+
+
+def error_line(error: BaseException) -> str:
+    """What went wrong, redacted, on one line: scrapekit's errors read as sentences, others
+    get their type in front."""
+    from scrapekit.exceptions import ScrapekitError
+
+    text = " ".join(str(error).split())
+    if not isinstance(error, ScrapekitError) or not text:
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return scrub_text(text)
+
+
 def _redact(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         return scrub_text(value)
@@ -60,7 +93,9 @@ def _redact(value: Any, depth: int = 0) -> Any:
         return value
     if isinstance(value, Mapping):
         return {
-            k: REDACTED if isinstance(k, str) and is_secret(k) else _redact(v, depth + 1)
+            k: _hide(k, v, depth + 1)
+            if isinstance(k, str) and is_secret(k)
+            else _redact(v, depth + 1)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
@@ -68,17 +103,24 @@ def _redact(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def redact(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """`fields` with secrets hidden, as the log shows them (for STATS_FILE, error lines)."""
+    return dict(_redact(fields))
+
+
 def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """Replace values of secret-looking fields (passwords, tokens, cookies, auth) with ***.
 
     Nested mappings (headers, form data) are redacted too, and in any text (messages,
-    formatted tracebacks) URL passwords and secret query parameters are hidden.
+    formatted tracebacks) URL passwords and secret query parameters are hidden. Only values
+    are hidden: a secret-looking name holding a count (`cookies_saved`, or `cookie_jar`
+    holding `{"loaded": 3}`) keeps its numbers.
     """
     for key, value in event_dict.items():
         if key == "event":
             continue
         if is_secret(key):
-            event_dict[key] = REDACTED
+            event_dict[key] = _hide(key, value, 0)
         elif isinstance(value, str | Mapping | list | tuple):
             event_dict[key] = _redact(value)
     return event_dict

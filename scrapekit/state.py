@@ -1,7 +1,8 @@
 """The state folder: `STATE_DIR/<name>/` under the project, owner-only, holding a crawl's state.
 
 Today it holds the persisted login session (`session.db`); durable frontiers will live beside it.
-Reads STATE_DIR and SESSION_NAME.
+`check_writable` finds, before the first request, a state folder, jar or STATS_FILE that
+could not be written. Reads STATE_DIR, SESSION_NAME, COOKIES_* and STATS_FILE.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from scrapekit.exceptions import SettingsError
+from scrapekit.exceptions import PathNotWritable, SettingsError
 from scrapekit.project import find_project
 
 if TYPE_CHECKING:
@@ -80,3 +81,34 @@ def cookie_store(settings: Settings, name: str) -> CookieStore:
     path = jar_path(settings, name)
     private_dir(path.parent)
     return SqliteCookieStore(path, name=name)
+
+
+def check_writable(settings: Settings, name: str) -> None:
+    """Raise PathNotWritable if the crawl could not write its state, jar or STATS_FILE.
+
+    Checked before the first request, so an unwritable path is one line at start (exit
+    code 2), not a traceback after the crawl. Nothing is created here.
+    """
+    if stats_file := str(settings["STATS_FILE"]):
+        path = Path(stats_file).expanduser()
+        if path.is_dir():
+            raise PathNotWritable("STATS_FILE", str(path), "it is a folder", "STATS_FILE")
+        _check_folder(path.parent, "STATS_FILE", str(path), "STATS_FILE")
+    if settings["COOKIES_ENABLED"] and settings["COOKIES_PERSIST"]:
+        jar = jar_path(settings, name)
+        _check_folder(jar.parent, "the cookie jar", str(jar), "STATE_DIR")
+        if jar.exists() and not os.access(jar, os.R_OK | os.W_OK):
+            raise PathNotWritable(
+                "the cookie jar", str(jar), "it is not readable and writable", "STATE_DIR"
+            )
+
+
+def _check_folder(folder: Path, what: str, path: str, setting: str) -> None:
+    """The nearest existing folder at or above `folder` must be a writable folder."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise PathNotWritable(what, path, f"{existing} is not a folder", setting)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PathNotWritable(what, path, f"folder {existing} is not writable", setting)

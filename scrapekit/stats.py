@@ -17,8 +17,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-#: Finish reasons of a crawl that did not do its job (exit code 1).
-FAILED = frozenset({"start_failed", "feed_error", "login_failed"})
+#: Finish reasons of a crawl that did not do its job (exit code 1; see README "exit codes").
+FAILED = frozenset(
+    {
+        "close_timeout",  # closing took longer than CLOSE_TIMEOUT and was abandoned
+        "closespider_errorcount",  # CLOSESPIDER_ERRORCOUNT errors stopped the crawl
+        "config_error",  # a bad setting or jar found while setting up (exit code 2)
+        "error",  # an unexpected exception ended the crawl
+        "feed_error",  # a feed could not write its items
+        "login_failed",  # the login failed, or was lost for good
+        "no_page_succeeded",  # pages were tried, none was fetched and parsed
+        "pipeline_error",  # a pipeline could not open
+        "start_failed",  # start() raised before its first request
+        "too_many_errors",  # more than MAX_ERRORS errors
+    }
+)
 #: Finish reasons of a crawl stopped by a signal (exit code 3): valid but incomplete output.
 INTERRUPTED = frozenset({"shutdown", "killed"})
 
@@ -30,6 +43,10 @@ class CrawlStats:
         self.started = time.monotonic()
         self.start_time = datetime.now(UTC)
         self.pages = 0
+        self.pages_succeeded = 0
+        """Pages fetched with an accepted status whose callback completed without raising."""
+        self.handled = 0
+        """Requests the workers took on (fetched, failed or dropped by robots.txt)."""
         self.items = 0
         self.responses_by_status: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()
@@ -45,29 +62,66 @@ class CrawlStats:
         """All errors so far, of every kind."""
         return sum(self.errors.values())
 
+    @property
+    def serious_error_count(self) -> int:
+        """Errors MAX_ERRORS counts: all but HTTP error statuses nobody asked for ("http 404")."""
+        return sum(n for reason, n in self.errors.items() if not reason.startswith("http "))
+
+    @property
+    def unsuccessful(self) -> bool:
+        """Whether the crawl did not do its job: it failed (exit 1) or a signal stopped it (3)."""
+        return self.finish_reason in FAILED or self.finish_reason in INTERRUPTED
+
+    def judge(self, *, max_errors: int) -> str:
+        """Decide the finish reason once the workers have stopped, and return it.
+
+        A crawl that ended on its own terms (finished, a CLOSESPIDER_* limit, CloseSpider)
+        still fails with more than `max_errors` errors (0 = no limit), or when it tried pages
+        and none succeeded. A crawl with nothing to crawl (start() yielded no request) did
+        its job.
+        """
+        if self.unsuccessful:
+            return self.finish_reason
+        if max_errors and self.serious_error_count > max_errors:
+            self.finish_reason = "too_many_errors"
+        elif self.handled and not self.pages_succeeded:
+            self.finish_reason = "no_page_succeeded"
+        return self.finish_reason
+
     def rate(self) -> float:
         """Pages per second since the start."""
         elapsed = self.elapsed
         return self.pages / elapsed if elapsed > 0 else 0.0
 
     def summary(
-        self, spider: str, *, requests: int, dropped: Mapping[str, Any], **components: Any
+        self,
+        spider: str,
+        *,
+        requests: int,
+        dropped: Mapping[str, Any],
+        items: int | None = None,
+        error: str | None = None,
+        **components: Any,
     ) -> dict[str, Any]:
         """The final stats record: the workers' counters plus each component's statistics.
 
-        `requests` counts what was sent; `dropped` maps "requests"/"items" to counts by reason.
+        `requests` counts what was sent; `dropped` maps "requests"/"items" to counts by reason;
+        `items` is what the feeds hold (default: the items that passed the pipelines);
+        `error` says what ended a failed crawl (already redacted).
         """
         elapsed = self.elapsed
         record: dict[str, Any] = {
             "spider": spider,
             "finish_reason": self.finish_reason,
+            **({"error": error} if error is not None else {}),
             "start_time": self.start_time.isoformat(timespec="seconds"),
             "finish_time": datetime.now(UTC).isoformat(timespec="seconds"),
             "elapsed": round(elapsed, 3),
             "requests": requests,
             "pages": self.pages,
+            "pages_succeeded": self.pages_succeeded,
             "pages_per_second": round(self.pages / elapsed, 2) if elapsed > 0 else 0.0,
-            "items": self.items,
+            "items": self.items if items is None else items,
             "dropped": _plain(dropped),
             "responses_by_status": {str(k): v for k, v in sorted(self.responses_by_status.items())},
             "errors": dict(sorted(self.errors.items())),

@@ -141,6 +141,7 @@ class WorkerPool:
 
         Return None when the request was handed back to the scheduler for a retry.
         """
+        self.stats.handled += 1
         if self.robots is not None and not await self.robots.allowed(request):
             return await self._robots_refused(request)
         try:
@@ -200,12 +201,14 @@ class WorkerPool:
             self._count_error("callback")
             self._log.error("unknown callback", url=request.url, error=str(exc))
             return []
-        new_requests = await self.route(
+        new_requests, completed = await self._route(
             run_callback(callback, response, **request.cb_kwargs),
             url=request.url,
             depth=request.depth + 1,
             callback=callback,
         )
+        if completed:
+            stats.pages_succeeded += 1
         if response.dropped_links:
             self.scheduler.count_drops(response.dropped_links)
         return new_requests
@@ -333,6 +336,21 @@ class WorkerPool:
         are enqueued one by one instead, and reading stops once the scheduler is closed.
         `url` names the page (or "start()") for logs; new requests get `depth`.
         """
+        requests, _completed = await self._route(
+            outputs, url=url, depth=depth, callback=callback, enqueue_now=enqueue_now
+        )
+        return requests
+
+    async def _route(
+        self,
+        outputs: AsyncIterator[Output],
+        *,
+        url: str,
+        depth: int,
+        callback: Any,
+        enqueue_now: bool = False,
+    ) -> tuple[list[Request], bool]:
+        """`route()`, also saying whether the callback completed without raising."""
         requests: list[Request] = []
         try:
             async for output in outputs:
@@ -366,7 +384,8 @@ class WorkerPool:
             self._count_error("callback")
             error = CallbackError(callback_name(callback), url, exc)
             self._log.error("callback error", url=url, error=str(error), exc_info=exc)
-        return requests
+            return requests, False
+        return requests, True
 
     async def _item(self, item: Any) -> None:
         pipelines = self.pipelines

@@ -1,8 +1,14 @@
-"""Shared fixtures: a clean environment per test, the demo site, throw-away projects, the CLI."""
+"""Shared fixtures: a clean environment per test, the demo site, throw-away projects, the CLI.
+
+Tests are hermetic: each runs in its own temporary working directory, child crawls of the
+repository's own project keep their state under tmp_path, and the session fails if it leaves
+anything (`.scrapekit/`, an untracked file) in the checkout.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,12 +25,53 @@ from tests.fakes import MakeModule
 REPO = Path(__file__).resolve().parents[1]
 
 
+_STRAY_IGNORED = (".scrapekit", "demo.jsonl")
+
+
+def _checkout_leftovers() -> set[str]:
+    """Untracked files in the checkout, plus state and output the tests must never write."""
+    found: set[str] = set()
+    for name in _STRAY_IGNORED:
+        path = REPO / name
+        if path.is_dir():
+            found.update(f"{p.relative_to(REPO)} {p.stat().st_mtime_ns}" for p in path.rglob("*"))
+            found.add(f"{name}/")
+        elif path.exists():
+            found.add(f"{name} {path.stat().st_mtime_ns}")
+    git = shutil.which("git")
+    if git is not None and (REPO / ".git").exists():
+        listed = subprocess.run(
+            [git, "ls-files", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if listed.returncode == 0:
+            found.update(listed.stdout.splitlines())
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_stays_clean() -> Iterator[None]:
+    """Fail the session if a test wrote into the checkout (state, feeds, stray files)."""
+    before = _checkout_leftovers()
+    yield
+    added = sorted(_checkout_leftovers() - before)
+    assert not added, f"tests wrote into the checkout {REPO}: {added[:10]}"
+
+
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No SCRAPEKIT_* variable leaks into a test, and structlog starts unconfigured."""
+def _clean_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """No SCRAPEKIT_* variable leaks into a test, structlog starts unconfigured, and the
+    working directory is a fresh folder: in-process crawls outside a project put their
+    state (STATE_DIR, relative) there, never into the checkout."""
     for key in list(os.environ):
         if key.startswith("SCRAPEKIT_"):
             monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     structlog.reset_defaults()
     yield
     structlog.reset_defaults()
@@ -60,6 +107,9 @@ def demo_site() -> Iterator[DemoSite]:
 class Project:
     """A throw-away scrapekit project folder: settings.toml plus a spiders package."""
 
+    #: Where child crawls keep their state (SCRAPEKIT_STATE_DIR); None: the project's own.
+    state: Path | None = None
+
     def __init__(self, root: Path) -> None:
         self.root = root
         (root / "spiders").mkdir(parents=True)
@@ -78,6 +128,8 @@ class Project:
         self, *args: str, timeout: float = 60, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run `scrapekit ARGS` in the project as a child process."""
+        if self.state is not None:
+            env = {"SCRAPEKIT_STATE_DIR": str(self.state), **(env or {})}
         return subprocess.run(
             [sys.executable, "-m", "scrapekit", *args],
             cwd=self.root,
@@ -101,3 +153,12 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def project(tmp_path: Path) -> Project:
     """An empty project in tmp_path."""
     return Project(tmp_path / "project")
+
+
+@pytest.fixture
+def repo_project(tmp_path: Path) -> Project:
+    """The repository's own project (spiders/demo.py), its state kept under tmp_path."""
+    project = Project.__new__(Project)
+    project.root = REPO
+    project.state = tmp_path / "state"
+    return project

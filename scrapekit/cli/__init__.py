@@ -1,7 +1,7 @@
 """The `scrapekit` command: parses arguments, runs one subcommand, turns errors into exit codes.
 
-Exit codes: 0 success; 1 the crawl failed; 2 usage or configuration error; 3 the crawl was
-stopped by a signal (its output is valid but incomplete).
+Every line it prints about an error (and a crash's traceback) goes through the same redaction
+as the logs, so a password in a login URL never reaches the terminal or a cron mail.
 """
 
 from __future__ import annotations
@@ -13,6 +13,22 @@ from collections.abc import Sequence
 
 from scrapekit.cli import crawl, listing, session, version
 from scrapekit.exceptions import ConfigError, ScrapekitError
+from scrapekit.log import error_line, scrub_text
+
+#: The exit codes, as the README's table gives them (`scrapekit --help` shows this).
+EXIT_CODES = """\
+exit codes:
+  0  the run did its job: the crawl finished, or stopped at a CLOSESPIDER_* limit other than
+     CLOSESPIDER_ERRORCOUNT; some dead links (HTTP errors) are fine; so is a spider with
+     nothing to crawl (start() yields no request)
+  1  the run failed: a failed or lost login; more errors than MAX_ERRORS (callback errors,
+     requests failed after retries, lost logins); no page succeeded (every page failed, got
+     an HTTP error status no callback accepted, or was dropped by robots.txt); a feed that
+     could not be written; CLOSESPIDER_ERRORCOUNT reached; closing overran CLOSE_TIMEOUT
+  2  usage or configuration error (bad setting, unknown spider, corrupt cookie jar,
+     unwritable STATS_FILE/state folder): nothing was fetched
+  3  stopped by SIGINT/SIGTERM: output files are valid but the crawl is incomplete
+"""
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -23,7 +39,10 @@ EXIT_INTERRUPTED = 3
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
-        prog="scrapekit", description="Run scrapekit spiders from the nearest project."
+        prog="scrapekit",
+        description="Run scrapekit spiders from the nearest project.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (crawl, listing, session, version):
@@ -37,15 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except ConfigError as exc:
-        print(f"scrapekit: error: {exc}", file=sys.stderr)
+        print(f"scrapekit: error: {error_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except ScrapekitError as exc:
-        print(f"scrapekit: crawl failed: {exc}", file=sys.stderr)
+        print(f"scrapekit: crawl failed: {error_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("scrapekit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: keep the traceback, end with one line
-        traceback.print_exc()
-        print(f"scrapekit: crawl failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.stderr.write(scrub_text(traceback.format_exc()))
+        print(f"scrapekit: crawl failed: {error_line(exc)}", file=sys.stderr)
         return EXIT_FAILED

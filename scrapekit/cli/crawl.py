@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from scrapekit.cli.common import load_project_settings, spider_loader
 from scrapekit.engine import crawl
 from scrapekit.exceptions import UsageError
+from scrapekit.log import scrub_text
 from scrapekit.stats import FAILED, INTERRUPTED
 
 
@@ -72,13 +73,29 @@ def run(args: argparse.Namespace) -> int:
     if feed := args.output or args.overwrite_output:
         # -o/-O add a feed to those already configured (settings.toml, custom_settings).
         feeds = dict(settings["FEEDS"])
-        feeds[str(Path(feed).resolve())] = {"overwrite": bool(args.overwrite_output)}
+        # Absolute but not resolved: the format follows the name given, even for a symlink.
+        feeds[os.path.abspath(feed)] = {"overwrite": bool(args.overwrite_output)}
         flag = "-O" if args.overwrite_output else "-o"
         settings.set("FEEDS", feeds, priority="cmdline", source=f"{flag} {feed}")
         settings.validate()
     stats = crawl(spider_cls, settings, **spider_kwargs)
     reason = stats["finish_reason"]
     if reason in FAILED:
-        print(f"scrapekit: crawl failed: {reason.replace('_', ' ')} (see the log)", file=sys.stderr)
+        detail = _failure_detail(stats, settings["MAX_ERRORS"])
+        print(f"scrapekit: crawl failed: {scrub_text(detail)} (see the log)", file=sys.stderr)
         return 1
     return 3 if reason in INTERRUPTED else 0
+
+
+def _failure_detail(stats: dict[str, Any], max_errors: int) -> str:
+    """What the finish reason means, with the numbers behind it."""
+    reason = str(stats["finish_reason"])
+    text = reason.replace("_", " ")
+    if reason == "too_many_errors":
+        counted = sum(n for kind, n in stats["errors"].items() if not kind.startswith("http "))
+        text += f": {counted} errors, more than MAX_ERRORS = {max_errors}"
+    elif reason == "no_page_succeeded":
+        text += f": {stats['pages']} responses, {stats['error_count']} errors"
+    if error := stats.get("error"):
+        text += f": {error}"
+    return text

@@ -1,13 +1,20 @@
 """FeedPipeline: writes the items that survive the user pipelines to a file (FEEDS, `-o`/`-O`).
 
 The pipeline manager builds one per FEEDS entry, after the PIPELINES stages, and reads
-FEED_EXPORT_FIELDS for the fields. The format comes from the entry or the file extension;
-`overwrite` truncates the file (`-O`), otherwise items are appended and the file stays valid.
+FEED_EXPORT_FIELDS for the fields. The format comes from the entry or the file extension of
+the name given (a symlink `items.jsonl -> real.csv` gets JSON lines). Appending (`-o`) writes
+to the file itself and keeps it valid. Overwriting (`-O`) writes a temporary file beside the
+target and replaces the target only when the feed closes, so a run that fails before its first
+item (a failed login, an unreachable site) keeps yesterday's file; a symlink is kept and its
+target replaced.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,17 +47,34 @@ class FeedPipeline:
         self.overwrite = overwrite
         self.format = feed_format(self.path, format)
         self.fields = list(fields) if fields else None
+        self.failed = False
+        """Set when the crawl failed: an overwrite that got no item then keeps the old file."""
+        self.items_written = 0
+        """Items now in the file from this crawl (0 when an overwrite kept the old file)."""
         self._exporter: Exporter | None = None
+        self._target: Path | None = None
 
     def __repr__(self) -> str:
         mode = "overwrite" if self.overwrite else "append"
         return f"FeedPipeline({os.fspath(self.path)!r}, format={self.format!r}, {mode})"
 
     def open(self, spider: Any) -> None:
-        """Open (and create) the file; an append checks that the existing file can be continued."""
-        self._exporter = exporter_for(
-            self.path, self.format, overwrite=self.overwrite, fields=self.fields
-        )
+        """Open the file (an overwrite: a temporary one beside it); an append checks that the
+        existing file can be continued."""
+        path = self.path
+        if self.overwrite:
+            # Resolved so that a symlink stays a symlink: its target is what gets replaced.
+            self._target = self.path.resolve()
+            self._target.parent.mkdir(parents=True, exist_ok=True)
+            path = _create_temp(self._target)
+        try:
+            self._exporter = exporter_for(
+                path, self.format, overwrite=self.overwrite, fields=self.fields
+            )
+        except BaseException:
+            if self.overwrite:
+                path.unlink(missing_ok=True)
+            raise
         log.debug(
             "feed opened", path=os.fspath(self.path), format=self.format, overwrite=self.overwrite
         )
@@ -63,9 +87,65 @@ class FeedPipeline:
         return item
 
     def close(self, spider: Any) -> None:
-        """Finish the file (JSON's closing bracket), flush and fsync it; safe to call twice."""
+        """Finish the file (JSON's closing bracket), flush and fsync it; an overwrite then
+        replaces the target, unless the crawl failed before any item. Safe to call twice."""
         exporter, self._exporter = self._exporter, None
         if exporter is None:
             return
-        exporter.close(fsync=True)
+        target = self._target
+        try:
+            exporter.close(fsync=True)
+        except BaseException:
+            if target is not None:
+                exporter.path.unlink(missing_ok=True)  # the old file stays as it was
+            raise
+        if target is None:
+            self.items_written = exporter.items_written
+        elif self.failed and not exporter.items_written:
+            exporter.path.unlink(missing_ok=True)
+            log.warning(
+                "feed kept",
+                path=os.fspath(self.path),
+                reason="the crawl failed before any item; the previous file is unchanged",
+            )
+            return
+        else:
+            _replace(exporter.path, target)
+            self.items_written = exporter.items_written
         log.info("feed written", path=os.fspath(self.path), items=exporter.items_written)
+
+
+def _create_temp(target: Path) -> Path:
+    """A new empty file beside `target` (same filesystem, so the final rename is atomic).
+
+    It gets the permissions the target would get if written directly: the existing target's
+    mode, or 0666 less the umask for a new file.
+    """
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    while True:
+        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        break
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    return temp
+
+
+def _replace(temp: Path, target: Path) -> None:
+    """Move the finished file over the target and fsync the folder, so the rename is durable."""
+    os.replace(temp, target)
+    with contextlib.suppress(OSError):  # some filesystems cannot fsync a directory
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -49,6 +49,9 @@ class PipelineStatistics:
     """Dropped items by reason (the DropItem message, or the stage's class name)."""
     errors: int = 0
     """Items lost to an unexpected exception in a stage."""
+    feeds: Mapping[str, int] = field(default_factory=dict)
+    """Items each feed (by path) holds from this crawl once closed: 0 for a feed that failed
+    to close or kept its previous file."""
 
 
 @dataclass(slots=True)
@@ -275,6 +278,14 @@ class PipelineManager(AsyncResource):
         self._dropped[reason] = self._dropped.get(reason, 0) + 1
         log.debug("item dropped", reason=reason, stage=stage)
 
+    def crawl_failed(self) -> None:
+        """The crawl failed: an overwritten feed that got no item keeps its previous file."""
+        for feed in self._feeds():
+            feed.failed = True
+
+    def _feeds(self) -> list[FeedPipeline]:
+        return [stage.obj for stage in self._stages if isinstance(stage.obj, FeedPipeline)]
+
     @property
     def error_count(self) -> int:
         """Stage failures so far (items lost to an exception, not to DropItem)."""
@@ -287,6 +298,7 @@ class PipelineManager(AsyncResource):
             items_out=self._items_out,
             dropped=MappingProxyType(dict(self._dropped)),
             errors=self._errors,
+            feeds=MappingProxyType({str(feed.path): feed.items_written for feed in self._feeds()}),
         )
 
 

@@ -38,6 +38,9 @@ CLOSESPIDER_PAGECOUNT = 0
 CLOSESPIDER_TIMEOUT = 0.0
 """Stop the crawl after it has run this many seconds (0 = off)."""
 
+CLOSE_TIMEOUT = 30.0
+"""Seconds closing (feeds, cookie jar) may take after the crawl stops; then abandoned (0 = off)."""
+
 CONCURRENCY = 16
 """Number of worker tasks, i.e. requests in flight at once (also the HTTP connection pool size)."""
 
@@ -46,6 +49,9 @@ DEPTH_LIMIT = 0
 
 FRONTIER = "memory"
 """Where pending requests and seen fingerprints live: "memory" (lost at exit)."""
+
+MAX_ERRORS = 0
+"""More errors than this (callbacks, failed requests, lost logins) fail the crawl (0 = no limit)."""
 
 URL_LENGTH_LIMIT = 2083
 """Longest URL followed, in characters; longer links are dropped and counted (0 = no limit)."""

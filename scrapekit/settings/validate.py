@@ -41,9 +41,11 @@ VALIDATORS: dict[str, Validator] = {
     "CLOSESPIDER_ITEMCOUNT": Int(min=0),
     "CLOSESPIDER_PAGECOUNT": Int(min=0),
     "CLOSESPIDER_TIMEOUT": Float(min=0, unit="seconds"),
+    "CLOSE_TIMEOUT": Float(min=0, unit="seconds"),
     "CONCURRENCY": Int(min=1),
     "DEPTH_LIMIT": Int(min=0),
     "FRONTIER": Choice("memory"),
+    "MAX_ERRORS": Int(min=0),
     "URL_LENGTH_LIMIT": Int(min=0),
     # -- politeness: rate limits, retries, robots.txt
     "AUTOTHROTTLE": Bool(),

@@ -9,7 +9,7 @@ import pytest
 
 from scrapekit import __version__
 from scrapekit.demo import DemoSite
-from tests.conftest import REPO, Project
+from tests.conftest import Project
 
 pytestmark = pytest.mark.subprocess
 
@@ -116,13 +116,13 @@ def test_broken_spider_module_names_file_and_line(project: Project) -> None:
     assert "broken.py:2" in line
 
 
-def test_crawl_writes_items_and_stats(demo_site: DemoSite, tmp_path: Path) -> None:
+def test_crawl_writes_items_and_stats(
+    demo_site: DemoSite, tmp_path: Path, repo_project: Project
+) -> None:
     """`scrapekit crawl demo -O` scrapes every product with its logged-in field and exits 0."""
     out = tmp_path / "items.jsonl"
     stats_file = tmp_path / "stats.json"
-    project = Project.__new__(Project)
-    project.root = REPO
-    result = project.run(
+    result = repo_project.run(
         "crawl",
         "demo",
         "-O",

@@ -45,7 +45,7 @@ def start_crawl(site: DemoSite, out: Path, stats: Path) -> subprocess.Popen[str]
             "json",
         ],
         cwd=REPO,
-        env=child_env(),
+        env=child_env({"SCRAPEKIT_STATE_DIR": str(out.parent / "state")}),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -132,7 +132,6 @@ class Pages(Spider):
 
 
 @pytest.mark.subprocess
-@pytest.mark.xfail(strict=True, reason="needs the exit-code rules of the output branch")
 def test_cli_exits_1_when_robots_txt_stays_unavailable(
     project: Project, httpserver: HTTPServer
 ) -> None:

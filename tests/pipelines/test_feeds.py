@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -195,3 +197,69 @@ def test_close_without_open_is_harmless(tmp_path: Path) -> None:
     feed = FeedPipeline(tmp_path / "items.jsonl", overwrite=True)
     feed.close(None)
     assert not (tmp_path / "items.jsonl").exists()
+
+
+async def overwrite(path: Path, items: list[Any], *, failed: bool = False) -> None:
+    """An `-O` feed run through the manager; `failed` marks the crawl as failed before close."""
+    manager = PipelineManager.from_crawler(crawler(FEEDS={str(path): {"overwrite": True}}))
+    async with manager:
+        for item in items:
+            await manager.process_item(item)
+        if failed:
+            manager.crawl_failed()
+
+
+@pytest.mark.parametrize(
+    ("items", "failed", "want"),
+    [
+        pytest.param([], True, [{"n": "old"}], id="failed-without-items-keeps-the-old-file"),
+        pytest.param([{"n": 1}], True, [{"n": 1}], id="failed-with-items-replaces"),
+        pytest.param([], False, [], id="success-without-items-replaces"),
+        pytest.param([{"n": 1}], False, [{"n": 1}], id="success-replaces"),
+    ],
+)
+async def test_overwrite_replaces_the_file_only_at_close(
+    tmp_path: Path, items: list[Any], failed: bool, want: list[Any]
+) -> None:
+    """-O replaces the file when the crawl ends, except a failed crawl that got no item."""
+    path = tmp_path / "items.json"
+    path.write_text('[{"n": "old"}]\n', encoding="utf-8")
+    await overwrite(path, items, failed=failed)
+    assert read_json(path) == want
+    assert sorted(os.listdir(tmp_path)) == ["items.json"]  # no temp file left
+
+
+async def test_overwrite_leaves_the_old_file_in_place_while_running(tmp_path: Path) -> None:
+    """Until the feed closes, readers (and a crash) see yesterday's file, not a truncated one."""
+    path = tmp_path / "items.jsonl"
+    path.write_text('{"n": "old"}\n', encoding="utf-8")
+    manager = PipelineManager.from_crawler(crawler(FEEDS={str(path): {"overwrite": True}}))
+    async with manager:
+        await manager.process_item({"n": 1})
+        assert path.read_text(encoding="utf-8") == '{"n": "old"}\n'
+    assert path.read_text(encoding="utf-8") == '{"n": 1}\n'
+
+
+async def test_overwrite_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
+    """`-O link.jsonl` (-> real.csv) writes JSON lines, as named, into the link's target."""
+    real = tmp_path / "real.csv"
+    real.write_text("a,b\r\n1,2\r\n", encoding="utf-8")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+    await overwrite(link, [{"n": 1}])
+    assert link.is_symlink()
+    assert real.read_text(encoding="utf-8") == '{"n": 1}\n'
+
+
+async def test_overwrite_gives_the_permissions_a_direct_write_would(tmp_path: Path) -> None:
+    """A new file gets 0666 less the umask; an existing file keeps its mode."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    new = tmp_path / "new.jsonl"
+    await overwrite(new, [{"n": 1}])
+    assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~umask
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text("", encoding="utf-8")
+    kept.chmod(0o640)
+    await overwrite(kept, [{"n": 1}])
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640

@@ -1,0 +1,248 @@
+"""Exit codes cron can trust: one child `scrapekit crawl` per row of the README's table.
+
+Every spider reads its site from `-a base=URL` (a pytest-httpserver on loopback), retries are
+off and timeouts short, so each run takes well under a second of crawling.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from tests.conftest import Project
+
+pytestmark = pytest.mark.subprocess
+
+SPIDERS = """
+from scrapekit import Request, Spider
+
+
+class Pages(Spider):
+    '''Fetches `paths` (comma-separated) under `base`; parse raises on paths in `bad`.'''
+
+    name = "pages"
+    paths = "/ok"
+    bad = ""
+
+    async def start(self):
+        for path in self.paths.split(","):
+            if path:
+                yield Request(self.base + path)
+
+    def parse(self, response):
+        if response.url.rsplit("/", 1)[-1] in self.bad.split(","):
+            raise ValueError("parse failed on purpose")
+        yield {"url": response.url}
+
+
+class Nothing(Spider):
+    name = "nothing"
+
+    async def start(self):
+        return
+        yield
+
+
+class LoginQuery(Spider):
+    '''Logs in with the password in the query string, against a server that fails.'''
+
+    name = "login_query"
+
+    async def login(self, session):
+        response = await session.get(self.base + "/login?user=bob&password=hunter2")
+        if response.status != 200:
+            raise RuntimeError(f"login refused at {response.url} (HTTP {response.status})")
+
+    async def start(self):
+        yield Request(self.base + "/ok")
+
+    def parse(self, response):
+        yield {"url": response.url}
+"""
+
+FAST = ["-s", "RETRY_TIMES=0", "-s", "DOWNLOAD_TIMEOUT=2", "--log-format", "json"]
+
+
+@pytest.fixture
+def shop(project: Project, httpserver: HTTPServer) -> Project:
+    """A project with the test spiders, and a site: /ok and /ok2 are pages, /dead is a 404,
+    /private a 401."""
+    project.add_spider("pages", SPIDERS)
+    for path in ("/ok", "/ok2", "/ok3", "/ok4"):
+        httpserver.expect_request(path).respond_with_data(
+            "<html><body>fine</body></html>", content_type="text/html"
+        )
+    httpserver.expect_request("/dead").respond_with_data("gone", status=404)
+    httpserver.expect_request("/private").respond_with_data("who are you", status=401)
+    httpserver.expect_request("/login").respond_with_data("broken", status=500)
+    return project
+
+
+def crawl(
+    project: Project, server: HTTPServer, spider: str, *args: str, base: str | None = None
+) -> tuple[int, str, dict[str, Any]]:
+    """Run the spider; its exit code, stderr and STATS_FILE."""
+    stats_file = project.root / "stats.json"
+    result = project.run(
+        "crawl", spider, "-a", f"base={base or server.url_for('').rstrip('/')}",
+        "-s", f"STATS_FILE={stats_file}", *FAST, *args,
+    )  # fmt: skip
+    stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    return result.returncode, result.stderr, stats
+
+
+def events(stderr: str) -> list[dict[str, Any]]:
+    """The JSON log events (the last line may be the CLI's own error line)."""
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "reason"),
+    [
+        pytest.param(["-a", "paths=/ok,/ok2,/dead"], 0, "finished", id="some-dead-links"),
+        pytest.param(
+            ["-a", "paths=/ok,/ok2", "-a", "bad=ok,ok2"], 1, "no_page_succeeded",
+            id="every-callback-raises",
+        ),
+        pytest.param(["-a", "paths=/private"], 1, "no_page_succeeded", id="only-page-a-401"),
+        pytest.param(["-a", "paths=/dead,/private"], 1, "no_page_succeeded", id="only-errors"),
+        pytest.param(
+            ["-a", "paths=/ok,/ok2,/ok3,/ok4", "-a", "bad=ok,ok2"], 0, "finished",
+            id="errors-without-max-errors",
+        ),
+        pytest.param(
+            ["-a", "paths=/ok,/ok2,/ok3,/ok4", "-a", "bad=ok,ok2", "-s", "MAX_ERRORS=1"], 1,
+            "too_many_errors", id="max-errors-exceeded",
+        ),
+        pytest.param(
+            ["-a", "paths=/ok,/ok2,/ok3,/ok4", "-a", "bad=ok,ok2", "-s", "MAX_ERRORS=2"], 0,
+            "finished", id="max-errors-not-exceeded",
+        ),
+        pytest.param(
+            ["-a", "paths=/ok,/ok2,/ok3,/ok4", "-a", "bad=ok,ok2",
+             "-s", "CLOSESPIDER_ERRORCOUNT=1", "-s", "CONCURRENCY=1"],
+            1, "closespider_errorcount", id="closespider-errorcount",
+        ),
+    ],
+)  # fmt: skip
+def test_exit_code_follows_what_the_run_did(
+    shop: Project, httpserver: HTTPServer, args: list[str], code: int, reason: str
+) -> None:
+    """Each outcome in the exit-code table gives its code and finish_reason."""
+    returncode, stderr, stats = crawl(shop, httpserver, "pages", *args)
+    assert (returncode, stats["finish_reason"]) == (code, reason), stderr
+    if code == 1:
+        assert (
+            stderr.strip()
+            .splitlines()[-1]
+            .startswith(f"scrapekit: crawl failed: {reason.replace('_', ' ')}")
+        )
+
+
+def test_http_statuses_do_not_count_toward_max_errors(
+    shop: Project, httpserver: HTTPServer
+) -> None:
+    """Dead links are outcomes, not errors: two 404s stay under MAX_ERRORS = 1."""
+    returncode, stderr, stats = crawl(
+        shop, httpserver, "pages", "-a", "paths=/ok,/dead,/ok2", "-s", "MAX_ERRORS=1"
+    )
+    assert (returncode, stats["finish_reason"], stats["errors"]) == (
+        0, "finished", {"http 404": 1},
+    ), stderr  # fmt: skip
+
+
+def test_unreachable_site_exits_1(shop: Project, httpserver: HTTPServer) -> None:
+    """A site that refuses connections: no page succeeded, exit 1, the summary says so."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    returncode, stderr, stats = crawl(
+        shop, httpserver, "pages", "-a", "paths=/ok", base=f"http://127.0.0.1:{port}"
+    )
+    assert (returncode, stats["finish_reason"]) == (1, "no_page_succeeded"), stderr
+    assert stats["pages_succeeded"] == 0
+    assert events(stderr)[-1]["event"] == "crawl finished"
+
+
+def test_nothing_to_crawl_exits_0(shop: Project, httpserver: HTTPServer) -> None:
+    """A spider whose start() yields nothing did its job: exit 0, finish_reason finished."""
+    returncode, stderr, stats = crawl(shop, httpserver, "nothing")
+    assert (returncode, stats["finish_reason"], stats["pages"]) == (0, "finished", 0), stderr
+
+
+def test_failed_login_logs_summary_and_writes_stats(shop: Project, httpserver: HTTPServer) -> None:
+    """A login that fails at start still logs `crawl finished` (reason and error) and writes
+    STATS_FILE; the password in the login URL appears nowhere on stderr."""
+    returncode, stderr, stats = crawl(shop, httpserver, "login_query")
+    assert returncode == 1, stderr
+    assert "hunter2" not in stderr
+    assert "hunter2" not in json.dumps(stats)
+    finished = [e for e in events(stderr) if e["event"] == "crawl finished"]
+    assert len(finished) == 1
+    assert finished[0]["finish_reason"] == stats["finish_reason"] == "login_failed"
+    assert "login refused" in finished[0]["error"]
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("scrapekit: crawl failed:")
+    assert "login" in last
+    assert "password=***" in last
+
+
+def test_failed_login_on_the_console_hides_the_password(
+    shop: Project, httpserver: HTTPServer
+) -> None:
+    """With the console renderer too, nothing on stderr shows the password."""
+    stats_file = shop.root / "stats.json"
+    result = shop.run(
+        "crawl", "login_query", "-a", f"base={httpserver.url_for('').rstrip('/')}",
+        "-s", f"STATS_FILE={stats_file}", "-s", "RETRY_TIMES=0", "--log-format", "console",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "hunter2" not in result.stderr
+    assert "crawl failed" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "blocker"),
+    [
+        pytest.param("STATS_FILE", "stats.json", id="stats-file"),
+        pytest.param("STATE_DIR", "session.db", id="state-dir"),
+    ],
+)
+def test_unwritable_output_is_one_line_before_any_request(
+    shop: Project, httpserver: HTTPServer, tmp_path: Path, setting: str, blocker: str
+) -> None:
+    """A STATS_FILE or STATE_DIR under a plain file is exit 2, one line naming the path and
+    the setting, before the first request."""
+    plain = tmp_path / "not-a-folder"
+    plain.write_text("x")
+    target = plain / "sub" / blocker if setting == "STATS_FILE" else plain / "state"
+    result = shop.run(
+        "crawl", "pages", "-a", f"base={httpserver.url_for('').rstrip('/')}",
+        "-s", f"{setting}={target}", *FAST,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("scrapekit: error: cannot write")
+    assert str(plain) in lines[0]
+    assert setting in lines[0]
+    assert httpserver.log == []
+
+
+def test_summary_shows_cookie_counts(shop: Project, httpserver: HTTPServer) -> None:
+    """`crawl finished` hides cookie values, not the counts of cookies loaded and saved."""
+    httpserver.expect_request("/cookie").respond_with_data(
+        "<html>c</html>", content_type="text/html", headers={"Set-Cookie": "sid=s3cr3t; Path=/"}
+    )
+    returncode, stderr, _ = crawl(shop, httpserver, "pages", "-a", "paths=/cookie")
+    assert returncode == 0, stderr
+    finished = events(stderr)[-1]
+    assert finished["event"] == "crawl finished"
+    assert finished["cookie_jar"]["saved"] == 1
+    assert finished["session"]["cookies"] == 1
+    assert "s3cr3t" not in stderr
