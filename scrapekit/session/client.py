@@ -25,9 +25,16 @@ if TYPE_CHECKING:
 
 
 def build_client(
-    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
+    settings: Settings,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    keepalive: bool = True,
 ) -> httpx2.AsyncClient:
-    """A client whose pool holds one connection per worker, so no worker waits for a socket."""
+    """A client whose pool holds one connection per worker, so no worker waits for a socket.
+
+    With `keepalive` False, every request gets a new connection, closed after its response:
+    the session sends a request lost on a stale pooled connection again through such a client.
+    """
     http2 = bool(settings["HTTP2"])
     if http2 and importlib.util.find_spec("h2") is None:
         raise SettingsError(
@@ -46,7 +53,10 @@ def build_client(
         http2=http2,
         headers=headers,
         timeout=httpx2.Timeout(float(settings["DOWNLOAD_TIMEOUT"])),
-        limits=httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        limits=httpx2.Limits(
+            max_connections=concurrency,
+            max_keepalive_connections=concurrency if keepalive else 0,
+        ),
         follow_redirects=False,
         cookies=_NoCookies(),
         transport=transport,
