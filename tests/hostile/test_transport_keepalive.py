@@ -81,6 +81,8 @@ class ClosingServer:
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except asyncio.CancelledError:
+            pass  # closed by __aexit__; asyncio would log a cancelled handler as an error
         finally:
             writer.close()
             self._handlers.discard(task)
