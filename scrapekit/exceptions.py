@@ -15,7 +15,7 @@ The error tree::
     │   ├── TooManyRedirects        the redirect limit was reached
     │   ├── InvalidURL              a URL that cannot be fetched (bad syntax, not http or https)
     │   ├── ResponseTooLarge        the body passed MAX_RESPONSE_BYTES
-    │   ├── DecodingError           a body whose Content-Encoding is corrupt
+    │   ├── DecodingError           a body whose Content-Encoding is corrupt or not supported
     │   ├── LoggedOut               a page still shows a logged-out session right after a login
     │   ├── RedirectBlocked         a redirect to a URL the crawl may not visit (off-site, robots)
     │   ├── BadRedirect             a redirect that names no single target (two Location headers)
@@ -129,7 +129,7 @@ class FetchTimeout(FetchError):
 
 
 class TooManyRedirects(FetchError):
-    """More redirects than REDIRECT_MAX_TIMES, or a redirect loop."""
+    """More redirects than REDIRECT_MAX_TIMES, or a loop (same URL, same cookies sent)."""
 
     reason = "too many redirects"
 
@@ -151,7 +151,7 @@ class ResponseTooLarge(FetchError):
 
 
 class DecodingError(FetchError):
-    """The body's Content-Encoding (gzip, deflate, br) is corrupt."""
+    """A layer of the body's Content-Encoding is corrupt, or a coding scrapekit does not decode."""
 
     reason = "decoding error"
 

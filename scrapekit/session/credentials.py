@@ -3,10 +3,11 @@
 Part of the session stage. Credentials are the session's `auth` and an `Authorization` header
 among its persistent headers (Spider.headers). By default they belong to the origin (scheme,
 host, port) of the first request sent while they are set, so a redirect or a link to another
-port, to plain http, or to another host never carries them. `Spider.auth_domain` opts in to a
-wider scope (that domain and its subdomains, or "" for every host); even then, credentials
-first sent over https never go over plain http. An `Authorization` header set on one Request
-is that request's own: it stays on the request's origin.
+port, to plain http, or to another host never carries them; the one exception, as in httpx,
+is the same host upgraded from http to https on the default ports. `Spider.auth_domain` opts
+in to a wider scope (that domain and its subdomains, or "" for every host); even then,
+credentials first sent over https never go over plain http. An `Authorization` header set on
+one Request is that request's own: it stays on the request's origin.
 """
 
 from __future__ import annotations
@@ -45,9 +46,14 @@ class CredentialScope:
         if self._origin is None:
             self._origin = origin
         if self.domain is None:
-            return origin == self._origin
+            return belongs_to(self._origin, origin)
         if self._origin[0] == "https" and origin[0] != "https":
             return False  # they were given over TLS: never send them in clear text
         domain = self.domain
         host = origin[1]
         return not domain or host == domain or host.endswith("." + domain)
+
+
+def belongs_to(home: Origin, origin: Origin) -> bool:
+    """Whether credentials of `home` may go to `origin`: the same one, or its https upgrade."""
+    return origin == home or (home == ("http", origin[1], 80) and origin[::2] == ("https", 443))

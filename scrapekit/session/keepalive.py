@@ -7,8 +7,11 @@ browsers, the session then sends it once more, whatever its method, without spen
 the failure says nothing about the request. httpcore2's `trace` hook tells which attempts
 qualify: the attempt opened no connection of its own (so it used a pooled one) and failed
 before the response headers arrived, with a read, write or protocol error (never a timeout: a
-slow server may well be working on the request). The pool may hold several such connections,
-so this repeats up to its size + 1 times; a failure on a fresh connection is a normal error.
+slow server may well be working on the request). The pool may hand out another connection
+that is about to close (every connection a busy worker just released is one), so the request is
+sent again through a second client that opens a new connection for every request: one resend,
+on a fresh connection, whose failure is a normal error. (A session built on a custom transport
+has no second client: it tries its pool again, up to the pool's size + 1 times.)
 """
 
 from __future__ import annotations

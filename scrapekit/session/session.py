@@ -42,7 +42,7 @@ from scrapekit.response import Response
 from scrapekit.session.body import read_body
 from scrapekit.session.client import build_client
 from scrapekit.session.cookiejar import CookieJar
-from scrapekit.session.credentials import CredentialScope, origin_of
+from scrapekit.session.credentials import CredentialScope, belongs_to, origin_of
 from scrapekit.session.forms import FormValue, form_request
 from scrapekit.session.keepalive import STALE_ERRORS, AttemptTrace
 
@@ -133,9 +133,11 @@ class Session(AsyncResource):
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
-        await self._client.aclose()
-        if self._fresh_client is not None:
-            await self._fresh_client.aclose()
+        try:
+            await self._client.aclose()
+        finally:
+            if self._fresh_client is not None:
+                await self._fresh_client.aclose()
 
     # -- persisted identity ------------------------------------------------------------------
 
@@ -252,7 +254,8 @@ class Session(AsyncResource):
                 )
             visited.add(key)
             if own_authorization is not None:  # the Request's own header: its origin only
-                _scope_header(http_request, own_authorization, origin_of(http_request.url) == home)
+                allowed = belongs_to(home, origin_of(http_request.url))
+                _scope_header(http_request, own_authorization, allowed)
             auth = self._apply_credentials(http_request)
             response = await self._send_fresh(http_request, auth)
             if jar is not None and (set_cookies := response.headers.get_list("set-cookie")):

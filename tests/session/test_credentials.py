@@ -117,7 +117,9 @@ async def test_auth_domain_opts_in_to_every_port_of_the_domain(
     [
         pytest.param(None, "https://a.test/", "https://a.test:443/x", True, id="default-port"),
         pytest.param(None, "https://a.test/", "http://a.test/", False, id="to-http"),
-        pytest.param(None, "http://a.test/", "https://a.test/", False, id="to-https"),
+        pytest.param(None, "http://a.test/", "https://a.test/", True, id="upgrade-to-https"),
+        pytest.param(None, "http://a.test/", "https://a.test:8443/", False, id="https-other-port"),
+        pytest.param(None, "http://a.test:8080/", "https://a.test/", False, id="from-other-port"),
         pytest.param(None, "https://a.test/", "https://a.test:8443/", False, id="other-port"),
         pytest.param(None, "https://a.test/", "https://b.a.test/", False, id="subdomain"),
         pytest.param("a.test", "https://a.test/", "https://b.a.test:8443/", True, id="domain"),
