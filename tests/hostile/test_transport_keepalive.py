@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 
-from scrapekit import Request
+from scrapekit import Request, Response, Spider, crawl_async
 from scrapekit.exceptions import TransportError
 from scrapekit.politeness.retry import GiveUp, RetryPolicy
 from scrapekit.session import Session
@@ -27,11 +28,19 @@ class ClosingServer:
     `idle_close`: answer each request keep-alive, then close the socket 2-5 ms later
     without reading what came meanwhile. `answer` False: close every connection as soon as
     its first request is read, answering nothing. `seen` counts the requests it read.
+    `pages` makes the body for a path (default: "ok <path>").
     """
 
-    def __init__(self, *, idle_close: bool = True, answer: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        idle_close: bool = True,
+        answer: bool = True,
+        pages: Callable[[str], bytes] | None = None,
+    ) -> None:
         self.idle_close = idle_close
         self.answer = answer
+        self.pages = pages
         self.seen: Counter[str] = Counter()
         self.connections = 0
         self._server: asyncio.Server | None = None
@@ -73,8 +82,11 @@ class ClosingServer:
                 self.seen[f"{method.decode()} {target.decode()}"] += 1
                 if not self.answer:
                     break
-                body = b"ok " + target
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                body = self.pages(target.decode()) if self.pages else b"ok " + target
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s"
+                    % (len(body), body)
+                )
                 await writer.drain()
                 if self.idle_close:
                     await asyncio.sleep(random.uniform(0.002, 0.005))
@@ -128,3 +140,35 @@ async def test_a_fresh_connection_closed_unanswered_is_an_error(session: Session
     assert session.statistics().stale_resends == 0
     assert info.value.request_sent
     assert RetryPolicy().on_error(request, info.value) == GiveUp("transport error", 1, False)
+
+
+def tree_page(path: str) -> bytes:
+    """/page/N links to its two children in a tree of 300 pages."""
+    n = int(path.rsplit("/", 1)[1])
+    children = [c for c in (2 * n + 1, 2 * n + 2) if c < 300]
+    links = "".join(f'<a href="/page/{c}">{c}</a>' for c in children)
+    return f"<html><body><p>{n}</p>{links}</body></html>".encode()
+
+
+class Tree(Spider):
+    """Follows every link of the page tree."""
+
+    name = "tree"
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        yield {"n": response.css_first("p").text()}
+        yield from response.follow_all(css="a")
+
+
+async def test_a_crawl_loses_no_page_to_stale_connections() -> None:
+    """A crawl of 300 linked pages on a server that drops idle connections gets every page."""
+    async with ClosingServer(pages=tree_page) as server:
+        stats = await crawl_async(
+            Tree,
+            {"LOG_LEVEL": "ERROR", "CONCURRENCY": 8, "COOKIES_PERSIST": False},
+            start_urls=[server.url("/page/0")],
+        )
+    assert (stats["pages"], stats["items"], stats["errors"]) == (300, 300, {})
+    assert stats["retries"]["retries"] == 0
+    assert stats["session"]["stale_resends"] > 0
+    assert sum(server.seen.values()) == 300
