@@ -16,9 +16,10 @@ The error tree::
     │   ├── TooManyRedirects        the redirect limit was reached
     │   ├── InvalidURL              a URL that cannot be fetched (bad syntax, not http or https)
     │   ├── ResponseTooLarge        the body passed MAX_RESPONSE_BYTES
-    │   ├── DecodingError           a body whose Content-Encoding is corrupt
+    │   ├── DecodingError           a body whose Content-Encoding is corrupt or not supported
     │   ├── LoggedOut               a page still shows a logged-out session right after a login
     │   ├── RedirectBlocked         a redirect to a URL the crawl may not visit (off-site, robots)
+    │   ├── BadRedirect             a redirect that names no single target (two Location headers)
     │   └── HttpStatusError         a response status the callback did not ask for (e.g. 404)
     ├── SessionError                the shared login session cannot be used
     │   ├── LoginFailed             login() raised, or the session is still logged out after it
@@ -145,7 +146,7 @@ class FetchTimeout(FetchError):
 
 
 class TooManyRedirects(FetchError):
-    """More redirects than REDIRECT_MAX_TIMES, or a redirect loop."""
+    """More redirects than REDIRECT_MAX_TIMES, or a loop (same URL, same cookies sent)."""
 
     reason = "too many redirects"
 
@@ -167,7 +168,7 @@ class ResponseTooLarge(FetchError):
 
 
 class DecodingError(FetchError):
-    """The body's Content-Encoding (gzip, deflate, br) is corrupt."""
+    """A layer of the body's Content-Encoding is corrupt, or a coding scrapekit does not decode."""
 
     reason = "decoding error"
 
@@ -199,6 +200,24 @@ class RedirectBlocked(FetchError):
         self.target = target
         self.reason = f"redirect {why}"
         super().__init__(f"{request.url}: redirect to {target} dropped ({why})", request=request)
+
+
+class BadRedirect(FetchError):
+    """A redirect response gave different Location headers: there is no one place to go.
+
+    Browsers refuse it too (Chrome: ERR_RESPONSE_HEADERS_MULTIPLE_LOCATION); identical
+    repeats are harmless and followed. The server answers the same way again: not retried.
+    """
+
+    reason = "bad redirect"
+
+    def __init__(self, request: Request, url: str, locations: list[str]) -> None:
+        self.locations = locations
+        super().__init__(
+            f"{url}: the redirect has {len(locations)} different Location headers "
+            f"({', '.join(repr(location) for location in locations)}); not followed",
+            request=request,
+        )
 
 
 class HttpStatusError(FetchError):

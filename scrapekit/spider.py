@@ -39,8 +39,9 @@ class Spider:
     headers: ClassVar[dict[str, str]] = {}
     #: Credentials for every request: a (user, password) tuple for Basic, or any httpx2.Auth.
     auth: Any = None
-    #: Where `auth` is sent (a domain and its subdomains). None: the host of the first
-    #: request; "": every host.
+    #: Where `auth` and an Authorization header in `headers` are sent. None: only the origin
+    #: (scheme, host, port) of the first request; a domain widens it to that domain and its
+    #: subdomains, "" to every host; never from https down to http.
     auth_domain: str | None = None
     #: The site's login page (a redirect there means logged out): LOGIN_URL at the spider
     #: layer (beats settings.toml; SCRAPEKIT_LOGIN_URL and -s beat it).

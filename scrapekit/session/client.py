@@ -5,6 +5,8 @@ Redirects and cookies are the session's job (hop by hop, with scrapekit's own ja
 client neither follows redirects nor keeps cookies: httpx2's jar is one jar for every host and
 loses per-request cookies across redirects. A custom transport (any httpx2.AsyncBaseTransport)
 may be passed in: that is where another HTTP stack plugs in without touching the session.
+Accept-Encoding names only the codings `body.py` decodes in bounded steps: httpx2 would also
+advertise br and zstd whenever their packages happen to be installed.
 """
 
 from __future__ import annotations
@@ -16,15 +18,23 @@ from typing import TYPE_CHECKING, Any
 import httpx2
 
 from scrapekit.exceptions import SettingsError
+from scrapekit.session.body import ACCEPT_ENCODING
 
 if TYPE_CHECKING:
     from scrapekit.settings import Settings
 
 
 def build_client(
-    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
+    settings: Settings,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    keepalive: bool = True,
 ) -> httpx2.AsyncClient:
-    """A client whose pool holds one connection per worker, so no worker waits for a socket."""
+    """A client whose pool holds one connection per worker, so no worker waits for a socket.
+
+    With `keepalive` False, every request gets a new connection, closed after its response:
+    the session sends a request lost on a stale pooled connection again through such a client.
+    """
     http2 = bool(settings["HTTP2"])
     if http2 and importlib.util.find_spec("h2") is None:
         raise SettingsError(
@@ -33,13 +43,20 @@ def build_client(
             settings.source("HTTP2"),
         )
     concurrency = int(settings["CONCURRENCY"])
-    headers = {"User-Agent": str(settings["USER_AGENT"]), **settings["DEFAULT_REQUEST_HEADERS"]}
+    headers = {
+        "User-Agent": str(settings["USER_AGENT"]),
+        "Accept-Encoding": ACCEPT_ENCODING,
+        **settings["DEFAULT_REQUEST_HEADERS"],
+    }
     return httpx2.AsyncClient(
         http1=True,
         http2=http2,
         headers=headers,
         timeout=httpx2.Timeout(float(settings["DOWNLOAD_TIMEOUT"])),
-        limits=httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        limits=httpx2.Limits(
+            max_connections=concurrency,
+            max_keepalive_connections=concurrency if keepalive else 0,
+        ),
         follow_redirects=False,
         cookies=_NoCookies(),
         transport=transport,
