@@ -176,9 +176,11 @@ class LoginManager:
     # -- during the crawl ------------------------------------------------------------------
 
     async def wait_ready(self) -> None:
-        """Return once no re-login is running (new requests wait here)."""
+        """Return once no re-login is running (new requests wait here); LoginFailed if it failed."""
         if not self._ready.is_set():
             await self._ready.wait()
+        if self._failure is not None:
+            raise self._failure  # lost for good while this request waited: do not send it
 
     def confirm(self) -> None:
         """The re-logins so far worked: a page was judged logged in (is_logged_in True), or

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request as WRequest
+from werkzeug import Response as WResponse
 
 from scrapekit import Request, Response, Session, Spider, crawl_async
 from tests.hostile.lifecycle_servers import MemberSite
@@ -136,3 +141,58 @@ async def test_a_relogin_that_brings_the_page_back_counts_as_working() -> None:
     assert stats["finish_reason"] == "finished", stats["login"]
     assert stats["items"] == 40
     assert stats["login"]["relogins"] >= 9  # 40 pages, 4 per session
+
+
+class Public(Spider):
+    """Logs in to a site whose pages are public, except one that sends us to the login page."""
+
+    name = "public"
+
+    def __init__(self, base: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.base = base
+        self.login_url = base + "/login"
+        self.start_urls = [f"{base}/p/{n}" for n in range(20)]
+
+    async def login(self, session: Session) -> None:
+        response = await session.post(self.login_url)
+        if response.status != 200:
+            raise RuntimeError(f"login refused: HTTP {response.status}")
+
+    def parse(self, response: Response) -> Any:
+        yield {"url": response.url}
+
+
+async def test_workers_waiting_for_a_failed_relogin_send_nothing(httpserver: HTTPServer) -> None:
+    """Requests held while the re-login ran are not sent once it failed: no page after it."""
+    logins: list[int] = []
+
+    def login(request: WRequest) -> WResponse:
+        logins.append(1)
+        return WResponse(
+            "welcome" if len(logins) == 1 else "locked", status=200 if len(logins) == 1 else 403
+        )
+
+    def page(request: WRequest) -> WResponse:
+        if request.path == "/p/0":
+            return WResponse("", status=302, headers={"Location": "/login"})
+        time.sleep(0.2)  # in flight while /p/0 finds the session lost
+        return WResponse("<p>public</p>", content_type="text/html")
+
+    httpserver.expect_request("/login", method="POST").respond_with_handler(login)
+    httpserver.expect_request("/login").respond_with_data("<form></form>", content_type="text/html")
+    httpserver.expect_request(re.compile(r"^/p/\d+$")).respond_with_handler(page)
+    base = httpserver.url_for("").rstrip("/")
+    stats = await crawl_async(
+        Public, {**QUIET, "LOG_LEVEL": "CRITICAL", "CONCURRENCY": 4}, base=base
+    )
+    paths = [request.path for request, _ in httpserver.log]
+    refused = max(
+        i
+        for i, (request, _) in enumerate(httpserver.log)
+        if request.path == "/login" and request.method == "POST"
+    )
+    assert stats["finish_reason"] == "login_failed"
+    assert len(logins) == 3  # the start, then the re-login tried twice
+    assert [p for p in paths[refused + 1 :] if p.startswith("/p/")] == []
+    assert stats["items"] == len({p for p in paths if p.startswith("/p/") and p != "/p/0"})
