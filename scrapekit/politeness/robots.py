@@ -7,15 +7,17 @@ adds the transport rules of Google's robots.txt spec and RFC 9309 around it:
   first 500 KiB read, as Google does);
 - redirects are followed by the session; more than it follows means "unavailable";
 - 4xx (401 and 403 too, as Google does): unavailable, so everything is allowed;
-- 429, 5xx and unreachable hosts (any other `FetchError`): everything is disallowed for
-  ROBOTSTXT_RETRY_SECONDS, then the file is fetched again.
+- 429, 5xx and unreachable hosts (any other `FetchError`): everything is disallowed, and the
+  host's requests are held while the file is fetched again.
 
 While robots.txt is unavailable the host's requests are held, not dropped, but only for
 ROBOTSTXT_TIMEOUT in all, fetch attempts and holds included (unbounded, a silent server held a
 host for three fetches of up to DOWNLOAD_TIMEOUT each plus two holds of
 ROBOTSTXT_RETRY_SECONDS: 10 minutes for a 500, far more for a server that never answers).
-Then the cache gives up on the host with a WARNING naming it and the fix, and its requests are
-dropped as "robots.txt unavailable" until ROBOTSTXT_RETRY_SECONDS have passed.
+Within that budget the file is fetched ATTEMPTS times, evenly spaced (or every
+ROBOTSTXT_RETRY_SECONDS if that is shorter). Then the cache gives up on the host with a WARNING
+naming it and the fix, and its requests are dropped as "robots.txt unavailable" until
+ROBOTSTXT_RETRY_SECONDS have passed, when a new budget starts.
 
 Reads ROBOTSTXT_USER_AGENT (empty: the product token of USER_AGENT), ROBOTSTXT_RETRY_SECONDS
 and ROBOTSTXT_TIMEOUT; the engine reads ROBOTSTXT_OBEY to decide whether to build one.
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+#: Fetches of an unavailable robots.txt within one ROBOTSTXT_TIMEOUT, spread evenly over it.
+ATTEMPTS = 3
 #: Google reads the first 500 KiB of a robots.txt and ignores the rest.
 MAX_ROBOTS_BYTES = 500 * 1024
 #: RFC 9309 2.4: a cached robots.txt should not be used for more than 24 hours.
@@ -335,9 +339,14 @@ class RobotsCache:
         if now >= deadline:
             return self._give_up(origin, began, error)
         self._outages[origin] = (began, error)
-        log.info("robots.txt unreachable", origin=origin, error=error, retry=self._retry_seconds)
-        # The hold ends by the deadline, when the host is given up if robots.txt is still down.
-        return _Rules(None, False, min(now + self._retry_seconds, deadline))
+        # Within the budget the file is tried about ATTEMPTS times, whatever
+        # ROBOTSTXT_RETRY_SECONDS says (it may be far longer than ROBOTSTXT_TIMEOUT); the
+        # last hold ends at the deadline, when the host is given up if robots.txt is still down.
+        retry_at = min(now + min(self._retry_seconds, self._timeout / ATTEMPTS), deadline)
+        log.info(
+            "robots.txt unreachable", origin=origin, error=error, retry=round(retry_at - now, 3)
+        )
+        return _Rules(None, False, retry_at)
 
     def _give_up(self, origin: str, began: float, error: str) -> _Rules:
         """robots.txt stayed unavailable for ROBOTSTXT_TIMEOUT: drop the host's requests."""

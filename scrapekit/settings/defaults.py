@@ -110,7 +110,7 @@ ROBOTSTXT_OBEY = False
 """Fetch each host's robots.txt and drop the requests it disallows (new projects turn it on)."""
 
 ROBOTSTXT_RETRY_SECONDS = 300.0
-"""After a 5xx or unreachable robots.txt (treated as disallow-all), seconds before refetching."""
+"""Longest wait between fetches of an unavailable robots.txt, and how long a given-up host waits."""
 
 ROBOTSTXT_TIMEOUT = 30.0
 """Most seconds a host waits for an unavailable robots.txt (fetches and holds); then dropped."""

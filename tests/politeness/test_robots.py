@@ -27,6 +27,7 @@ from scrapekit.request import Request
 from scrapekit.response import Response
 from scrapekit.session import Session
 from scrapekit.settings import Settings
+from scrapekit.settings.defaults import DEFAULTS
 
 UA = "scrapekit"
 
@@ -464,22 +465,24 @@ async def test_unavailable_robots_txt_is_given_up_after_the_timeout(
     """Attempts and holds share one `timeout` budget; then the origin is given up, loudly."""
     clock = FakeClock()
     httpserver.expect_request("/robots.txt").respond_with_data("", status=503)
-    cache = RobotsCache(session.fetch, user_agent=UA, retry_seconds=4.0, timeout=10.0, clock=clock)
+    cache = RobotsCache(session.fetch, user_agent=UA, retry_seconds=4.0, timeout=15.0, clock=clock)
     request = Request(httpserver.url_for("/page"))
     with capture_logs() as logs:
         assert not await cache.allowed(request)
-        assert cache.hold_for(request) == 4.0
+        assert cache.hold_for(request) == 4.0  # retry_seconds, shorter than timeout / ATTEMPTS
         clock.now += 4.0
         assert not await cache.allowed(request)
         clock.now += 4.0
         assert not await cache.allowed(request)
-        assert cache.hold_for(request) == 2.0  # the last hold ends at the deadline
-        clock.now += 2.0
+        clock.now += 4.0
+        assert not await cache.allowed(request)
+        assert cache.hold_for(request) == 3.0  # the last hold ends at the deadline
+        clock.now += 3.0
         assert not await cache.allowed(request)
         assert cache.hold_for(request) is None  # given up: drop, do not hold
         assert cache.unavailable(request)
         assert not await cache.allowed(request)
-    assert robots_hits(httpserver) == 3
+    assert robots_hits(httpserver) == 4
     (warning,) = [e for e in logs if e["log_level"] == "warning"]
     assert warning["origin"] == origin_of(request.url)
     assert warning["error"] == "HTTP 503"
@@ -490,6 +493,30 @@ async def test_unavailable_robots_txt_is_given_up_after_the_timeout(
     assert await cache.allowed(request)
     assert cache.hold_for(request) is None
     assert not cache.unavailable(request)
+
+
+async def test_a_transient_5xx_is_fetched_again_within_the_default_budget(
+    httpserver: HTTPServer, session: Session
+) -> None:
+    """With the defaults (retry 300 s, timeout 30 s), one 503 is not the end: it is refetched."""
+    clock = FakeClock()
+    httpserver.expect_oneshot_request("/robots.txt").respond_with_data("", status=503)
+    serve_robots(httpserver, "User-agent: *\nAllow: /\n")
+    cache = RobotsCache(
+        session.fetch,
+        user_agent=UA,
+        retry_seconds=DEFAULTS["ROBOTSTXT_RETRY_SECONDS"],
+        timeout=DEFAULTS["ROBOTSTXT_TIMEOUT"],
+        clock=clock,
+    )
+    request = Request(httpserver.url_for("/page"))
+    assert not await cache.allowed(request)
+    hold = cache.hold_for(request)
+    assert hold is not None
+    assert 0 < hold < DEFAULTS["ROBOTSTXT_TIMEOUT"]  # room for more attempts in the budget
+    clock.now += hold
+    assert await cache.allowed(request)  # the second attempt found the file
+    assert robots_hits(httpserver) == 2
 
 
 async def test_a_slow_robots_txt_fetch_is_cut_at_the_timeout(httpserver: HTTPServer) -> None:
