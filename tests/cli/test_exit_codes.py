@@ -70,8 +70,8 @@ FAST = ["-s", "RETRY_TIMES=0", "-s", "DOWNLOAD_TIMEOUT=2", "--log-format", "json
 
 @pytest.fixture
 def shop(project: Project, httpserver: HTTPServer) -> Project:
-    """A project with the test spiders, and a site: /ok and /ok2 are pages, /dead is a 404,
-    /private a 401."""
+    """A project with the test spiders, and a site: /ok to /ok4 are pages (robots.txt disallows
+    /ok3 and /ok4), /dead is a 404, /private a 401."""
     project.add_spider("pages", SPIDERS)
     for path in ("/ok", "/ok2", "/ok3", "/ok4"):
         httpserver.expect_request(path).respond_with_data(
@@ -80,6 +80,9 @@ def shop(project: Project, httpserver: HTTPServer) -> Project:
     httpserver.expect_request("/dead").respond_with_data("gone", status=404)
     httpserver.expect_request("/private").respond_with_data("who are you", status=401)
     httpserver.expect_request("/login").respond_with_data("broken", status=500)
+    httpserver.expect_request("/robots.txt").respond_with_data(
+        "User-agent: *\nDisallow: /ok3\nDisallow: /ok4\n", content_type="text/plain"
+    )
     return project
 
 
@@ -110,6 +113,14 @@ def events(stderr: str) -> list[dict[str, Any]]:
             id="every-callback-raises",
         ),
         pytest.param(["-a", "paths=/private"], 1, "no_page_succeeded", id="only-page-a-401"),
+        pytest.param(
+            ["-a", "paths=/ok3,/ok4", "-s", "ROBOTSTXT_OBEY=true"], 1, "no_page_succeeded",
+            id="every-page-disallowed-by-robots",
+        ),
+        pytest.param(
+            ["-a", "paths=/ok,/ok3", "-s", "ROBOTSTXT_OBEY=true"], 0, "finished",
+            id="some-pages-disallowed-by-robots",
+        ),
         pytest.param(["-a", "paths=/dead,/private"], 1, "no_page_succeeded", id="only-errors"),
         pytest.param(
             ["-a", "paths=/ok,/ok2,/ok3,/ok4", "-a", "bad=ok,ok2"], 0, "finished",
