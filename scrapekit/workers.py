@@ -50,6 +50,12 @@ if TYPE_CHECKING:
     from scrapekit.stats import CrawlStats
 
 
+#: Times one page may be logged out right after a fresh login and still set off a re-login:
+#: only when other pages proved that login to work (the session expired again before the
+#: page's turn came: sessions shorter than the queue in front of it).
+PAGE_RELOGINS = 2
+
+
 class _Refetch(Exception):
     """The request must be fetched again, through its host's gate, under the new login."""
 
@@ -262,10 +268,15 @@ class WorkerPool:
                 login.confirm()
             return response
         if request.meta.get("relogged_in") == generation:
-            # Logged out again right after a fresh login: this page is the problem (a 401
-            # area, a page that looks logged out), not the session.
-            raise LoggedOut(request, response)
-        await login.relogin(generation, response.url)
+            # Logged out again right after a fresh login. If no other page proved that login
+            # to work (or this page keeps doing it), this page is the problem (a 401 area, a
+            # page that looks logged out), not the session; otherwise the session expired
+            # again before the page's turn came, and it is worth one more login.
+            again = int(request.meta.get("logged_out_again", 0)) + 1
+            if not login.proven or again > PAGE_RELOGINS:
+                raise LoggedOut(request, response)
+            request.meta["logged_out_again"] = again
+        await login.relogin(generation, request.url)
         request.meta["relogged_in"] = login.generation
         raise _Refetch
 

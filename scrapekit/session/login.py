@@ -117,6 +117,9 @@ class LoginManager:
         self._in_a_row = 0
         self._skipped = False
         self._failure: LoginFailed | None = None
+        # The generation some page last proved to work: a page logged out again right after
+        # a login that others proved is a session that expired again, not a page at fault.
+        self._proven = -1
 
     # -- judging -----------------------------------------------------------------------------
 
@@ -190,6 +193,12 @@ class LoginManager:
         let a login loop run forever.
         """
         self._in_a_row = 0
+        self._proven = self.generation
+
+    @property
+    def proven(self) -> bool:
+        """Whether a page has shown that the current login works (see `confirm`)."""
+        return self._proven == self.generation
 
     @property
     def failure(self) -> LoginFailed | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections import Counter
 from types import TracebackType
 
@@ -22,10 +23,11 @@ LOGIN_DISALLOWED = "User-agent: *\nDisallow: /login\n"
 class MemberSite:
     """Pages `/p/<n>` for logged-in members only; anyone else is redirected to `/login`.
 
-    A session (cookie `sid`) is good for `pages_per_session` member pages, then the next page
-    redirects to the login page. POST /login issues a new session, unless `max_logins` logins
-    were already granted (then 403). Pages listed in `always_logged_out` redirect to the login
-    page whatever the cookie says; other pages carry `class="member"` only when `marked`.
+    A session (cookie `sid`) is good for `pages_per_session` member pages (and, when set,
+    `seconds_per_session` seconds), then the next page redirects to the login page. Each page
+    takes `page_delay` seconds to answer. POST /login issues a new session, unless `max_logins`
+    logins were already granted (then 403). Pages listed in `always_logged_out` redirect to the
+    login page whatever the cookie says; other pages carry `class="member"` only when `marked`.
     `login_location` is where logged-out pages are sent (another host name, say).
     """
 
@@ -37,12 +39,17 @@ class MemberSite:
         max_logins: int | None = None,
         always_logged_out: frozenset[int] = frozenset(),
         marked: bool = True,
+        seconds_per_session: float | None = None,
+        page_delay: float = 0.0,
     ) -> None:
         self.robots = robots
         self.pages_per_session = pages_per_session
         self.max_logins = max_logins
         self.always_logged_out = always_logged_out
         self.marked = marked
+        self.seconds_per_session = seconds_per_session
+        self.page_delay = page_delay
+        self._expires = 0.0
         self.login_location = "/login"
         self.lock = threading.Lock()
         self.logins = 0
@@ -91,6 +98,8 @@ class MemberSite:
             self.logins += 1
             self._session = f"s{self.logins}"
             self._left = self.pages_per_session
+            if self.seconds_per_session is not None:
+                self._expires = time.monotonic() + self.seconds_per_session
             response = WResponse("welcome", content_type="text/html")
         response.set_cookie("sid", self._session)
         return response
@@ -98,11 +107,14 @@ class MemberSite:
     def _page(self, request: WRequest) -> WResponse:
         self._count(request)
         number = int(request.path.rsplit("/", 1)[1])
+        if self.page_delay:
+            time.sleep(self.page_delay)
         with self.lock:
             member = (
                 number not in self.always_logged_out
                 and request.cookies.get("sid") == self._session != ""
                 and self._left > 0
+                and (self.seconds_per_session is None or time.monotonic() < self._expires)
             )
             if member:
                 self._left -= 1

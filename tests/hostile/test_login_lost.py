@@ -196,3 +196,28 @@ async def test_workers_waiting_for_a_failed_relogin_send_nothing(httpserver: HTT
     assert len(logins) == 3  # the start, then the re-login tried twice
     assert [p for p in paths[refused + 1 :] if p.startswith("/p/")] == []
     assert stats["items"] == len({p for p in paths if p.startswith("/p/") and p != "/p/0"})
+
+
+class Quick(SlowMembers):
+    """Judges pages by the member marker, and parses them at once."""
+
+    name = "quick"
+
+    async def parse(self, response: Response, n: int) -> AsyncIterator[dict[str, int]]:
+        yield {"page": n, "part": 0}
+
+
+async def test_a_session_that_expires_again_before_the_refetch_loses_no_page() -> None:
+    """Short sessions and slow pages: a refetch after a re-login may meet the next expiry."""
+    with MemberSite(seconds_per_session=0.5, page_delay=0.1) as site:
+        stats = await crawl_async(
+            Quick,
+            {**QUIET, "LOG_LEVEL": "CRITICAL", "CONCURRENCY": 16, "MAX_RELOGINS": 3},
+            site=site,
+            pages=100,
+            started=[],
+        )
+    assert stats["finish_reason"] == "finished", stats["login"]
+    assert stats["errors"] == {}
+    assert stats["items"] == 100
+    assert stats["login"]["relogins"] >= 2
