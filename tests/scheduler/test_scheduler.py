@@ -167,8 +167,9 @@ async def test_a_delayed_host_costs_linear_gate_checks() -> None:
     assert Counting.calls < 150 * 4
 
 
-async def test_parked_requests_keep_their_priority() -> None:
-    """Requests parked at a full host in low-then-high order leave it highest priority first."""
+async def test_requests_waiting_at_a_full_host_keep_their_priority() -> None:
+    """Requests queued at a full host in low-then-high order leave it highest priority first,
+    and wait in the frontier, not in the scheduler."""
     from scrapekit.politeness import LocalRateLimiter
 
     scheduler = Scheduler(MemoryFrontier(), limiter=LocalRateLimiter(concurrency_per_host=1))
@@ -177,11 +178,12 @@ async def test_parked_requests_keep_their_priority() -> None:
     assert await scheduler.next_request() is first
     waiter = asyncio.create_task(scheduler.next_request())
     await scheduler.enqueue(Request("http://shop.test/low", priority=0))
-    await asyncio.sleep(0.01)  # the waiter pops "low" and parks it: the host is full
+    await asyncio.sleep(0.01)  # the waiter leases "low", is refused a slot, hands it back
     await scheduler.enqueue(Request("http://shop.test/high", priority=9))
-    await asyncio.sleep(0.01)  # ... and "high" behind it
+    await asyncio.sleep(0.01)
     assert not waiter.done()
-    assert scheduler.statistics().parked == 2
+    stats = scheduler.statistics()
+    assert (stats.in_flight, stats.frontier.pending, stats.frontier.leased) == (1, 2, 1)
     await scheduler.done(first)
     taken = await asyncio.wait_for(waiter, 1)
     assert taken is not None
