@@ -25,7 +25,7 @@ Signals (see `shutdown.py`): the first SIGINT/SIGTERM stops scheduling and lets 
 requests finish; a second cancels them at once. Pipelines and the cookie jar always close, so
 feed files stay valid and the login survives; closing is bounded by CLOSE_TIMEOUT.
 Reads CLOSE_TIMEOUT, CLOSESPIDER_TIMEOUT, LOG_LEVEL, LOG_FORMAT, MAX_ERRORS, PROGRESS,
-LOG_STATS_INTERVAL and STATS_FILE.
+LOG_STATS_INTERVAL, START_READAHEAD and STATS_FILE.
 """
 
 from __future__ import annotations
@@ -151,6 +151,7 @@ async def crawl_async(
                     limiter=limiter,
                     probe_new_hosts=bool(settings["ROBOTSTXT_OBEY"]),
                     url_length=UrlLengthFilter(int(settings["URL_LENGTH_LIMIT"])),
+                    readahead=int(settings["START_READAHEAD"]),
                 )
                 robots = None
                 if settings["ROBOTSTXT_OBEY"]:
@@ -331,8 +332,9 @@ async def _run(
     started = 0
 
     async def lazy_start() -> AsyncIterator[Any]:
-        # Pull the next start request only when the frontier runs low (Scrapy 2.13 does the
-        # same), so start() may read a huge URL list without holding it all in memory.
+        # Pull the next start request only when the requests that could go soon run low
+        # (Scrapy 2.13 does the same), so start() may read a huge URL list without holding it
+        # all in memory; a throttled host's backlog does not count (see wait_for_room).
         nonlocal started
         room = 2 * pool.concurrency
         async for output in run_callback(spider.start):

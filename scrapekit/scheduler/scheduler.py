@@ -1,20 +1,27 @@
 """Scheduler: admits requests into the frontier and hands each to a worker when it may go.
 
-Stage 2 of the flow, and where all waiting happens. A request goes out only when its host's
-politeness gate (rate, delay, per-host concurrency, a Retry-After pause) is open; until then it
-is parked here, not in a worker, and requests for other hosts go ahead. Retries wait here too,
-until their not-before time. The scheduler alone knows when a crawl is over: nothing pending,
-parked, delayed or in flight, and no producer (the spider's `start()`) still running. Every
-request it refuses is counted by reason ("url too long", "duplicate", "offsite", "depth", and
-the reasons workers report). Reads URL_LENGTH_LIMIT, DEPTH_LIMIT and allowed_domains (through
-the filters).
+Stage 2 of the flow. The scheduler keeps three jobs and no queue of its own:
+
+- admission: the filters (URL length, off-site, depth) and the fingerprint for the duplicate
+  check, then `Frontier.push` into the request's host queue (its rate-limit key);
+- hand-out: `Frontier.lease(now)` gives the best request of a host whose gate is open; the
+  rate limiter then grants it a slot, or the lease goes back and the frontier keeps that
+  host's gate shut for as long as the limiter says (see frontier/base.py for the split). So a
+  request the scheduler takes is one it sends: a throttled host's backlog stays in the
+  frontier, and waiting for it costs nothing;
+- the end of the crawl: nothing pending or in flight, and no producer (the spider's `start()`)
+  still running.
+
+Retries and Retry-After pauses are frontier state (a request's not-before time, a host's
+pause). Every request it refuses is counted by reason ("url too long", "duplicate",
+"offsite", "depth", and the reasons workers report). Reads URL_LENGTH_LIMIT, DEPTH_LIMIT and
+allowed_domains (through the filters) and START_READAHEAD (through the engine).
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -26,23 +33,25 @@ import structlog
 from scrapekit.request import Request, shorten_url
 from scrapekit.scheduler.filters import DepthFilter, OffsiteFilter, UrlLengthFilter
 from scrapekit.scheduler.fingerprint import fingerprint
-from scrapekit.scheduler.frontier.base import Frontier, FrontierStatistics
+from scrapekit.scheduler.frontier.base import Entry, Frontier, FrontierStatistics, Lease
 
 if TYPE_CHECKING:
     from scrapekit.politeness.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
 
+# The loops that may go on without awaiting (a start() that never awaits, a run of refused
+# leases) hand the event loop back this often, so nothing else waits longer than that.
+_YIELD_EVERY = 0.005
+
 
 @dataclass(frozen=True, slots=True)
 class SchedulerStatistics:
-    """Requests admitted, dropped (by reason), waiting, and the frontier's own counters."""
+    """Requests admitted, dropped (by reason), in flight, and the frontier's own counters."""
 
     enqueued: int
     dropped: Mapping[str, int]
     in_flight: int
-    parked: int
-    delayed: int
     frontier: FrontierStatistics
 
 
@@ -59,6 +68,7 @@ class Scheduler:
         probe_new_hosts: bool = False,
         clock: Callable[[], float] = time.monotonic,
         url_length: UrlLengthFilter | None = None,
+        readahead: int = 0,
     ) -> None:
         self.frontier = frontier
         self.limiter = limiter
@@ -66,27 +76,20 @@ class Scheduler:
         self._offsite = offsite or OffsiteFilter(())
         self._depth = depth or DepthFilter(0)
         self._clock = clock
+        self._readahead = readahead
         self._dropped: Counter[str] = Counter()
         self._enqueued = 0
         self._in_flight = 0
         self._producers = 0
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()
-        self._order = itertools.count()
-        # Requests waiting for their host's gate, by slot key, highest priority first.
-        self._parked: dict[str, list[tuple[int, int, Request]]] = {}
-        self._parked_count = 0
-        # (time the slot may open, order, key): slots worth asking again at that time, at
-        # most one live entry per key (`_gate_at`); stale heap entries are skipped.
-        self._gates: list[tuple[float, int, str]] = []
-        self._gate_at: dict[str, float] = {}
-        # (not-before time, order, request): retries waiting out their backoff.
-        self._delayed: list[tuple[float, int, Request]] = []
-        # The slot each in-flight request holds, released when it is done (a list: the same
-        # Request object may be in flight twice with dont_filter).
-        self._slots: dict[int, list[str]] = {}
+        self._yielded_at = time.monotonic()
+        # The leases of the requests in flight, by request (a list: the same Request object
+        # may be in flight twice with dont_filter). At most CONCURRENCY entries.
+        self._leases: dict[int, list[Lease]] = {}
         # With robots.txt on, a host's first request goes alone: the robots.txt it fetches
         # (and its Crawl-delay) is known before the host's other requests are let through.
+        # The frontier keeps the host's gate shut meanwhile.
         self._probe = probe_new_hosts and limiter is not None
         self._probing: set[str] = set()
         self._known: set[str] = set()
@@ -122,11 +125,17 @@ class Scheduler:
         """Whether the filters would keep the request (nothing is counted): redirect checks."""
         return self._offsite.allows(request) and self._depth.allows(request)
 
+    def _entry(self, request: Request) -> Entry:
+        return Entry(request, _key(request), self._slot_key(request))
+
+    def _slot_key(self, request: Request) -> str:
+        return self.limiter.key_for(request) if self.limiter is not None else ""
+
     async def enqueue(self, request: Request) -> bool:
         """Filter a start request into the frontier now; return whether it was admitted."""
         if not self._passes(request, start=True):
             return False
-        if not await self.frontier.add(request, _key(request)):
+        if not await self.frontier.push([self._entry(request)]):
             self._dropped["duplicate"] += 1
             return False
         self._enqueued += 1
@@ -149,152 +158,84 @@ class Scheduler:
         self._wakeup.set()
 
     async def next_request(self) -> Request | None:
-        """Wait for the next request that may be fetched now.
+        """Wait for the next request that may be fetched now, and take its host slot.
 
         Return None if and only if the crawl is over for this worker: the scheduler was closed,
-        or nothing is pending, parked, delayed or in flight and no producer is running.
+        or nothing is pending or in flight and no producer is running.
         """
         while self.close_reason is None:
-            # Cleared before the (possibly suspending) pops, so a wakeup set meanwhile is kept.
+            # Cleared before the (possibly suspending) lease, so a wakeup set meanwhile is kept.
             self._wakeup.clear()
             now = self._clock()
-            self._release_due_retries(now)
-            request = await self._opened_gate(now)
-            if request is None:
-                request = await self.frontier.pop()
-                if request is not None and not await self._admit_now(request, now):
-                    continue  # parked until its host's gate opens; look for another
-            if request is not None:
-                self._in_flight += 1
-                self._room.set()
-                return request
+            got = await self.frontier.lease(now)
+            if isinstance(got, Lease):
+                if await self._admit(got, now):
+                    self._in_flight += 1
+                    self._leases.setdefault(id(got.request), []).append(got)
+                    self._room.set()
+                    return got.request
+                # Refused: that host's gate is now shut in the frontier, so the next lease
+                # comes from another host (each host is refused at most once per opening).
+                await self._breathe()
+                continue
             if self._finished():
                 self._wakeup.set()  # let every other waiting worker see the end too
                 return None
-            await self._sleep_until_next_event(now)
+            await self._sleep_until(got, now)
         return None
 
-    def _release_due_retries(self, now: float) -> None:
-        """Retries whose backoff is over queue at their host's gate, like any request."""
-        while self._delayed and self._delayed[0][0] <= now:
-            request = heapq.heappop(self._delayed)[2]
-            self._park(self._slot_key(request), request, 0.0, now)
+    async def _admit(self, lease: Lease, now: float) -> bool:
+        """Take the leased request's politeness slot, or hand the lease back and shut the gate.
 
-    async def _admit_now(self, request: Request, now: float) -> bool:
-        """Take the request's politeness slot now, or park it until the gate may open."""
-        if self.limiter is None:
+        Returns whether the request may go now.
+        """
+        limiter = self.limiter
+        if limiter is None:
             return True
-        key = self._slot_key(request)
-        if key in self._parked or key in self._probing:
-            # Keep the host's order (wait behind its parked requests), and let a new host's
-            # first request finish before the next goes.
-            self._park(key, request, None, now)
+        key = lease.key
+        frontier = self.frontier
+        if key in self._probing:  # a lease taken before the probe shut the gate
+            await frontier.release(lease)
+            await frontier.close_gate(key, math.inf)
+            return False
+        try:
+            wait = await limiter.acquire(key, lease.request, now)
+        except ValueError as exc:
+            self._dropped["bad meta"] += 1
+            log.error("request dropped", url=lease.request.url, reason="bad meta", error=str(exc))
+            await frontier.commit(lease, ())
+            self._wakeup.set()  # it may have been the last request
+            return False
+        if wait > 0:
+            await frontier.release(lease)
+            await frontier.close_gate(key, now + wait)
+            self._room.set()  # the host's backlog now waits: start() may read on
             return False
         if self._probe and key not in self._known:
             self._probing.add(key)
-        wait = await self._acquire(key, request, now)
-        if wait is None:
-            self._probing.discard(key)
-            return False
-        if wait > 0:
-            self._park(key, request, wait, now)
-            return False
-        self._take_slot(request, key)
+            await frontier.close_gate(key, math.inf)
         return True
 
-    async def _acquire(self, key: str, request: Request, now: float) -> float | None:
-        """The limiter's answer, or None (request dropped) when its meta overrides are bad."""
-        assert self.limiter is not None
-        try:
-            return await self.limiter.acquire(key, request, now)
-        except ValueError as exc:
-            self._dropped["bad meta"] += 1
-            log.error("request dropped", url=request.url, reason="bad meta", error=str(exc))
-            return None
-
-    def _take_slot(self, request: Request, key: str) -> None:
-        self._slots.setdefault(id(request), []).append(key)
-
-    def _slot_key(self, request: Request) -> str:
-        return self.limiter.key_for(request) if self.limiter is not None else ""
-
-    def _park(self, key: str, request: Request, wait: float | None, now: float) -> None:
-        queue = self._parked.get(key)
-        if queue is None:
-            queue = self._parked[key] = []
-        heapq.heappush(queue, (-request.priority, next(self._order), request))
-        self._parked_count += 1
-        if wait is not None and wait != float("inf"):
-            self._gate(key, now + wait)
-
-    def _gate(self, key: str, when: float) -> None:
-        """Ask the slot again at `when`, unless it is already due to be asked sooner."""
-        current = self._gate_at.get(key)
-        if current is None or when < current:
-            self._gate_at[key] = when
-            heapq.heappush(self._gates, (when, next(self._order), key))
-
-    async def _opened_gate(self, now: float) -> Request | None:
-        """The first parked request whose slot is open now, if any."""
-        while self._gates and self._gates[0][0] <= now:
-            when, _, key = heapq.heappop(self._gates)
-            if self._gate_at.get(key) != when:
-                continue  # a stale entry: the key was re-gated since
-            del self._gate_at[key]
-            queue = self._parked.get(key)
-            if not queue or key in self._probing:
-                continue
-            if self._probe and key not in self._known:
-                self._probing.add(key)
-            head = queue[0][2]
-            wait = 0.0 if self.limiter is None else await self._acquire(key, head, now)
-            if wait is None or wait > 0:
-                if wait is None:  # bad meta: the head was dropped; try the next one now
-                    self._probing.discard(key)
-                    self._unpark(key)
-                    wait = 0.0
-                if wait != float("inf") and key in self._parked:
-                    self._gate(key, now + wait)
-                continue
-            request = self._unpark(key)
-            if key in self._parked:
-                self._gate(key, now)
-            if self.limiter is not None:
-                self._take_slot(request, key)
-            return request
-        return None
-
-    def _unpark(self, key: str) -> Request:
-        queue = self._parked[key]
-        request = heapq.heappop(queue)[2]
-        self._parked_count -= 1
-        if not queue:
-            del self._parked[key]
-        return request
-
     def _finished(self) -> bool:
-        return not (
-            len(self.frontier)
-            or self._parked_count
-            or self._delayed
-            or self._in_flight
-            or self._producers
-        )
+        return not (len(self.frontier) or self._in_flight or self._producers)
 
-    async def _sleep_until_next_event(self, now: float) -> None:
-        """Wait for a wakeup (new work, a finished request) or the next gate or retry time."""
-        soonest = min(
-            self._gates[0][0] if self._gates else float("inf"),
-            self._delayed[0][0] if self._delayed else float("inf"),
-        )
-        if soonest == float("inf"):
+    async def _sleep_until(self, when: float, now: float) -> None:
+        """Wait for a wakeup (new work, a finished request) or until `when` (a host opens)."""
+        if when == math.inf:
             await self._wakeup.wait()
             return
         try:
-            async with asyncio.timeout(max(soonest - now, 0.0)):
+            async with asyncio.timeout(max(when - now, 0.0)):
                 await self._wakeup.wait()
         except TimeoutError:
             pass
+
+    async def _breathe(self) -> None:
+        """Hand the event loop back if this task has held it for a while."""
+        now = time.monotonic()
+        if now - self._yielded_at >= _YIELD_EVERY:
+            self._yielded_at = now
+            await asyncio.sleep(0)
 
     # -- completion --------------------------------------------------------------------------
 
@@ -302,39 +243,48 @@ class Scheduler:
         """A request from next_request() is finished; queue the requests its page produced.
 
         The new requests pass the filters here and reach the frontier together with the
-        acknowledgement, in one `Frontier.complete()` call.
+        acknowledgement, in one `Frontier.commit()` call.
         """
-        candidates = [(new, _key(new)) for new in new_requests if self._passes(new)]
-        admitted = await self.frontier.complete(request, candidates)
+        lease = self._lease_of(request)
+        candidates = [self._entry(new) for new in new_requests if self._passes(new)]
+        admitted = await self.frontier.commit(lease, candidates)
         if duplicates := len(candidates) - admitted:
             self._dropped["duplicate"] += duplicates
         self._enqueued += admitted
-        await self._finish(request)
+        await self._finish(lease)
 
     async def retry_later(self, request: Request, delay: float) -> None:
-        """Fetch the request again after `delay` seconds (its attempt counter is in meta)."""
-        await self.frontier.complete(request, ())
-        heapq.heappush(self._delayed, (self._clock() + delay, next(self._order), request))
-        await self._finish(request)
+        """Fetch the request again after `delay` seconds (its attempt counter is in meta).
+
+        The attempt's end and the request's return to its host queue, with its not-before
+        time, are one frontier step.
+        """
+        lease = self._lease_of(request)
+        await self.frontier.retry(lease, self._clock() + delay)
+        await self._finish(lease)
 
     async def release(self, request: Request) -> None:
         """A request from next_request() was abandoned (immediate stop): hand it back."""
-        await self.frontier.release(request)
-        await self._finish(request)
+        lease = self._lease_of(request)
+        await self.frontier.release(lease)
+        await self._finish(lease)
 
-    async def _finish(self, request: Request) -> None:
+    def _lease_of(self, request: Request) -> Lease:
+        leases = self._leases[id(request)]
+        lease = leases.pop()
+        if not leases:
+            del self._leases[id(request)]
+        return lease
+
+    async def _finish(self, lease: Lease) -> None:
         self._in_flight -= 1
-        held = self._slots.get(id(request))
-        key = held.pop() if held else None
-        if held is not None and not held:
-            del self._slots[id(request)]
-        if key is not None and key in self._probing:
+        key = lease.key
+        if key in self._probing:
             self._probing.discard(key)
             self._known.add(key)
-        if key is not None and self.limiter is not None:
+        if self.limiter is not None:
             await self.limiter.release(key, self._clock())
-            if key in self._parked:  # a slot freed: its parked requests may go now
-                self._gate(key, self._clock())
+            await self.frontier.open_gate(key)  # a slot freed: the host may go again
         self._wakeup.set()
 
     # -- politeness feedback -----------------------------------------------------------------
@@ -353,23 +303,45 @@ class Scheduler:
             )
 
     async def pause_host(self, request: Request, seconds: float) -> None:
-        """Hold every request for the request's host for `seconds` (a Retry-After)."""
-        if self.limiter is not None:
-            await self.limiter.pause(self._slot_key(request), self._clock() + seconds)
+        """Hold every request for the request's host for `seconds` (a Retry-After).
+
+        The pause is frontier state (a durable frontier keeps it across runs); the limiter
+        hears of it too, as the authority on the host's gate and for its statistics.
+        """
+        if self.limiter is None:
+            return
+        key = self._slot_key(request)
+        until = self._clock() + seconds
+        await self.limiter.pause(key, until)
+        await self.frontier.pause(key, until)
+        self._room.set()  # the host's backlog now waits: start() may read on
 
     async def wait_for_room(self, limit: int) -> bool:
-        """Wait while `limit` or more requests are pending, so a producer stays lazy.
+        """Wait while `limit` or more requests could go soon, so a producer stays lazy.
 
-        A spider whose start() reads millions of URLs then holds only about `limit` of them in
-        memory at a time. Return False if the scheduler is closed: the producer should stop.
+        Requests that wait for a known time (a paused or throttled host, a retry's backoff)
+        do not count, so a throttled host's backlog never stops start() from being read and
+        the other hosts from being crawled; START_READAHEAD bounds how many pending requests
+        that may pile up in all. A spider whose start() reads millions of URLs then holds only
+        a bounded number of them at a time. Return False if the scheduler is closed: the
+        producer should stop.
         """
-        while len(self.frontier) + self._parked_count >= limit and self.close_reason is None:
+        frontier = self.frontier
+        cap = self._readahead
+        while self.close_reason is None and (
+            len(frontier) - frontier.waiting >= limit or (cap and len(frontier) >= cap)
+        ):
             self._room.clear()
             await self._room.wait()
+            self._yielded_at = time.monotonic()
+        await self._breathe()  # a start() that never awaits must not hold the event loop
         return self.close_reason is None
 
     def close(self, reason: str) -> None:
-        """Stop handing out requests (graceful stop); in-flight ones still finish."""
+        """Stop handing out requests (graceful stop); in-flight ones still finish.
+
+        Pending requests, retries and pauses stay in the frontier (a durable one keeps them).
+        """
         if self.close_reason is None:
             self.close_reason = reason
         self._wakeup.set()
@@ -379,8 +351,8 @@ class Scheduler:
 
     @property
     def pending(self) -> int:
-        """Requests waiting: in the frontier, parked at their host's gate, or delayed."""
-        return len(self.frontier) + self._parked_count + len(self._delayed)
+        """Requests waiting in the frontier (for a worker, their host's gate, or a retry)."""
+        return len(self.frontier)
 
     @property
     def in_flight(self) -> int:
@@ -393,8 +365,6 @@ class Scheduler:
             enqueued=self._enqueued,
             dropped=dict(self._dropped),
             in_flight=self._in_flight,
-            parked=self._parked_count,
-            delayed=len(self._delayed),
             frontier=self.frontier.statistics(),
         )
 

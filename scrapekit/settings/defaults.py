@@ -53,6 +53,9 @@ FRONTIER = "memory"
 MAX_ERRORS = 0
 """More errors than this (callbacks, failed requests, lost logins) fail the crawl (0 = no limit)."""
 
+START_READAHEAD = 10000
+"""Most requests pending at once while start() is read ahead of throttled hosts (0 = no limit)."""
+
 URL_LENGTH_LIMIT = 2083
 """Longest URL followed, in characters; longer links are dropped and counted (0 = no limit)."""
 

@@ -46,6 +46,7 @@ VALIDATORS: dict[str, Validator] = {
     "DEPTH_LIMIT": Int(min=0),
     "FRONTIER": Choice("memory"),
     "MAX_ERRORS": Int(min=0),
+    "START_READAHEAD": Int(min=0),
     "URL_LENGTH_LIMIT": Int(min=0),
     # -- politeness: rate limits, retries, robots.txt
     "AUTOTHROTTLE": Bool(),

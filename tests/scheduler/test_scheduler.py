@@ -167,8 +167,9 @@ async def test_a_delayed_host_costs_linear_gate_checks() -> None:
     assert Counting.calls < 150 * 4
 
 
-async def test_parked_requests_keep_their_priority() -> None:
-    """Requests parked at a full host in low-then-high order leave it highest priority first."""
+async def test_requests_waiting_at_a_full_host_keep_their_priority() -> None:
+    """Requests queued at a full host in low-then-high order leave it highest priority first,
+    and wait in the frontier, not in the scheduler."""
     from scrapekit.politeness import LocalRateLimiter
 
     scheduler = Scheduler(MemoryFrontier(), limiter=LocalRateLimiter(concurrency_per_host=1))
@@ -177,12 +178,60 @@ async def test_parked_requests_keep_their_priority() -> None:
     assert await scheduler.next_request() is first
     waiter = asyncio.create_task(scheduler.next_request())
     await scheduler.enqueue(Request("http://shop.test/low", priority=0))
-    await asyncio.sleep(0.01)  # the waiter pops "low" and parks it: the host is full
+    await asyncio.sleep(0.01)  # the waiter leases "low", is refused a slot, hands it back
     await scheduler.enqueue(Request("http://shop.test/high", priority=9))
-    await asyncio.sleep(0.01)  # ... and "high" behind it
+    await asyncio.sleep(0.01)
     assert not waiter.done()
-    assert scheduler.statistics().parked == 2
+    stats = scheduler.statistics()
+    assert (stats.in_flight, stats.frontier.pending, stats.frontier.leased) == (1, 2, 1)
     await scheduler.done(first)
     taken = await asyncio.wait_for(waiter, 1)
     assert taken is not None
     assert taken.url.endswith("/high")
+
+
+async def test_a_paused_hosts_backlog_stays_in_the_frontier_and_start_reads_on() -> None:
+    """A paused host's 300 requests are never taken out of the frontier, do not count against
+    the room start() is read into, and a later request of another host goes at once."""
+    from scrapekit.politeness import LocalRateLimiter
+
+    scheduler = Scheduler(MemoryFrontier(), limiter=LocalRateLimiter())
+    scheduler.producer_started()
+    await scheduler.enqueue(Request("http://slow.test/0"))
+    first = await scheduler.next_request()
+    assert first is not None
+    await scheduler.pause_host(first, 30.0)  # a 429 with Retry-After: 30
+    await scheduler.retry_later(first, 0.0)
+    for i in range(1, 300):
+        await scheduler.enqueue(Request(f"http://slow.test/{i}"))
+    waiter = asyncio.create_task(scheduler.next_request())
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+    assert scheduler.statistics().frontier.pending == 300
+    assert await asyncio.wait_for(scheduler.wait_for_room(4), 1)
+    await scheduler.enqueue(Request("http://fast.test/"))
+    taken = await asyncio.wait_for(waiter, 1)
+    assert taken is not None
+    assert taken.url == "http://fast.test/"
+
+
+async def test_readahead_bounds_what_start_may_pile_up_behind_a_paused_host() -> None:
+    """With every pending request waiting, start() may still be read, but only up to
+    START_READAHEAD pending requests: then wait_for_room waits."""
+    from scrapekit.politeness import LocalRateLimiter
+
+    scheduler = Scheduler(MemoryFrontier(), limiter=LocalRateLimiter(), readahead=50)
+    await scheduler.enqueue(Request("http://slow.test/0"))
+    first = await scheduler.next_request()
+    assert first is not None
+    await scheduler.pause_host(first, 30.0)
+    await scheduler.retry_later(first, 0.0)
+    for i in range(1, 49):
+        await scheduler.enqueue(Request(f"http://slow.test/{i}"))
+    assert await asyncio.wait_for(scheduler.wait_for_room(4), 1)
+    await scheduler.enqueue(Request("http://slow.test/49"))
+    room = asyncio.create_task(scheduler.wait_for_room(4))
+    await asyncio.sleep(0.01)
+    assert not room.done()
+    scheduler.close("shutdown")
+    assert await asyncio.wait_for(room, 1) is False

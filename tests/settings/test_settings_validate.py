@@ -222,6 +222,7 @@ BAD_VALUES: dict[str, tuple[object, str]] = {
     "WARN_RESPONSE_BYTES": (1.5, "a whole number of bytes >= 0"),
     "FRONTIER": ("redis-cluster", "one of"),
     "MAX_ERRORS": (-1, "an integer >= 0"),
+    "START_READAHEAD": (-5, "an integer >= 0"),
     "AUTOTHROTTLE": ("on", "true or false"),
     "AUTOTHROTTLE_STEP": (0, "a number of requests per second > 0"),
     "BURST": (0, "an integer >= 1"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from scrapekit.scheduler.frontier.base import Frontier, FrontierStatistics
+from scrapekit.scheduler.frontier.base import Entry, Frontier, FrontierStatistics, Lease
 from scrapekit.scheduler.frontier.memory import MemoryFrontier
 
 if TYPE_CHECKING:
@@ -23,4 +23,12 @@ def open_frontier(settings: Settings) -> Frontier:
     return cls()
 
 
-__all__ = ["BACKENDS", "Frontier", "FrontierStatistics", "MemoryFrontier", "open_frontier"]
+__all__ = [
+    "BACKENDS",
+    "Entry",
+    "Frontier",
+    "FrontierStatistics",
+    "Lease",
+    "MemoryFrontier",
+    "open_frontier",
+]

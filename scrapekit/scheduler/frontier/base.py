@@ -1,7 +1,34 @@
-"""The Frontier interface: where pending requests and seen fingerprints live.
+"""The Frontier interface: pending requests in per-host queues, leases, and seen fingerprints.
 
 The scheduler calls it; backends implement it (in memory now; SQLite and Redis beside it).
-Every method is async so a backend may do I/O; the in-memory one never suspends.
+
+Shape. Each pending request belongs to one host queue (its rate-limit key), ordered by
+priority, first in first out among equals. `lease(now)` hands out the best request among the
+hosts whose gate is open, or says when the next one opens; a host that waits costs nothing
+until then. A lease ends in exactly one of `commit` (done; with the page's new requests),
+`retry` (done for now; back in its queue after a not-before time) or `release` (not done;
+back where it was).
+
+Who knows what. The rate limiter (politeness/ratelimit.py) owns rates, tokens, delays and
+concurrency slots, and answers "grant, or ask again in so many seconds". The frontier does
+not call it. The scheduler asks the limiter about each leased request; on a refusal it hands
+the lease back and tells the frontier how long that host's gate stays shut (`close_gate`, or
+until `open_gate` when only the host's concurrency slots are full). So the frontier never
+needs the limiter to answer "is this host open": it keeps each host's gate as data, which
+also makes the cost of a throttled host one refusal per gate opening, not one per request.
+Two kinds of host gates are kept apart on purpose:
+
+- a *pause* (`pause`: Retry-After, a robots.txt hold) is crawl state: a durable backend
+  stores it, so a restart still honours it;
+- a *closed gate* (`close_gate`/`open_gate`) is the limiter's passing answer: it is lost
+  with the process, with the limiter's own state.
+
+Durability. Every method is async so a backend may do I/O; the in-memory one never
+suspends. A durable backend (SQLite) makes each of `push`, `commit`, `retry` and `pause` one
+transaction, and keeps leases in memory: a lease expires with the process, so its request is
+pending again in the next run. A shared backend (Redis) gives leases a visibility timeout.
+Times (`now`, `until`, `not_before`) are the caller's clock (`time.monotonic()`); a backend
+that persists them converts them to wall-clock times when it stores them.
 """
 
 from __future__ import annotations
@@ -15,56 +42,128 @@ from scrapekit.request import Request
 
 
 @dataclass(frozen=True, slots=True)
+class Entry:
+    """A request the scheduler admitted, as it goes into the frontier."""
+
+    request: Request
+    fingerprint: bytes | None
+    """What the duplicate check compares; None (dont_filter) queues it whatever was seen."""
+    key: str
+    """The host queue (rate-limit key) it waits in."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Lease:
+    """A request handed out by `lease()`, in flight until committed, retried or released."""
+
+    id: int
+    request: Request
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class FrontierStatistics:
     """What a frontier reports at the end of a crawl."""
 
     backend: str
     pending: int
+    """Requests queued, leased ones excluded."""
+    leased: int
+    waiting: int
+    """Pending requests held back until a known time: not-before, paused or closed hosts."""
+    hosts: int
+    """Host queues with pending requests or a gate set."""
+    paused_hosts: int
     seen: int
     pushed: int
 
 
 class Frontier(AsyncResource, ABC):
-    """Pending requests ordered by priority, plus the set of fingerprints already seen."""
+    """Per-host queues of pending requests, their leases, and the fingerprints already seen."""
 
     @abstractmethod
-    async def add(self, request: Request, fingerprint: bytes | None) -> bool:
-        """Queue a request unless its fingerprint was seen before, and record the fingerprint.
+    async def push(self, entries: Sequence[Entry]) -> int:
+        """Queue each entry unless its fingerprint was seen, and record the fingerprints.
 
-        Return True if and only if the request was queued. A None fingerprint (dont_filter)
-        always queues and records nothing. Recording and queueing are one step, so a crash
-        can never leave a URL marked seen but not queued.
+        Return how many were queued (the rest were duplicates). Recording and queueing are one
+        step, so a crash can never leave a URL marked seen but not queued.
         """
 
     @abstractmethod
-    async def pop(self) -> Request | None:
-        """Take the highest-priority request (FIFO among equal priorities).
+    async def lease(self, now: float) -> Lease | float:
+        """Take the best request of the hosts whose gate is open at `now`.
 
-        Return None if and only if no request is pending right now. The request is then in
-        flight until `complete()` or `release()`.
+        Best is the highest priority, then the earliest queued (across hosts too). A host's
+        gate is open when it is not paused and not closed, and only its requests whose
+        not-before time has come can go. With nothing to hand out, return the time at which
+        something next may be (`math.inf`: nothing will by time alone; a push, a commit or
+        `open_gate` may change that).
         """
 
     @abstractmethod
-    async def complete(
-        self, request: Request, new_requests: Sequence[tuple[Request, bytes | None]]
-    ) -> int:
-        """A popped request is done (fetched, or failed for good); queue what it produced.
+    async def commit(self, lease: Lease, new: Sequence[Entry]) -> int:
+        """A leased request is done (fetched, or failed for good); queue what it produced.
 
-        Each new request is queued as by `add(new, fingerprint)`. Return how many were queued
-        (the rest were duplicates). A durable backend commits the acknowledgement and the new
-        requests together, so a page's outcome is never half saved.
+        The new entries are queued as by `push`; return how many were. A durable backend
+        commits the acknowledgement and the new requests together, so a page's outcome is
+        never half saved.
         """
 
     @abstractmethod
-    async def release(self, request: Request) -> None:
-        """Hand back a popped request that did not finish (the crawl was stopped at once).
+    async def retry(self, lease: Lease, not_before: float) -> None:
+        """End this attempt and queue the request again, not to be leased before `not_before`.
 
-        It will be popped again (by a persisted backend: in the next run).
+        The request is stored as it is now (its meta counts the attempts), in one step with
+        the acknowledgement.
+        """
+
+    @abstractmethod
+    async def release(self, lease: Lease) -> None:
+        """Hand back a leased request that did not run: it goes back to its place in its queue.
+
+        Used when the host's gate turned out shut, and when the crawl stops at once.
+        """
+
+    @abstractmethod
+    async def pause(self, key: str, until: float) -> None:
+        """Lease nothing from host `key` before `until` (Retry-After); never shortens a pause.
+
+        Crawl state: a durable backend keeps it across runs.
+        """
+
+    @abstractmethod
+    async def close_gate(self, key: str, until: float) -> None:
+        """The limiter refused host `key`: lease nothing from it before `until`.
+
+        `math.inf` shuts it until `open_gate(key)` (its concurrency slots are full). This is the
+        limiter's passing answer, replaced by the next one, and not kept across runs.
+        """
+
+    @abstractmethod
+    async def open_gate(self, key: str) -> None:
+        """One of host `key`'s slots freed: a gate closed until further notice opens.
+
+        A gate closed until a known time stays closed until then, and a pause holds.
         """
 
     @abstractmethod
     def __len__(self) -> int:
-        """The number of pending (not popped) requests."""
+        """The number of pending requests (leased ones excluded)."""
+
+    @property
+    @abstractmethod
+    def waiting(self) -> int:
+        """Pending requests held back until a known time (not-before, paused or closed host).
+
+        What is pending and not waiting can go as soon as a worker and a slot are free: the
+        scheduler reads start() lazily against that number only, so a throttled host's
+        backlog never stops the other hosts' requests from being read.
+        """
+
+    @property
+    @abstractmethod
+    def leased(self) -> int:
+        """The number of requests leased and not yet committed, retried or released."""
 
     @abstractmethod
     def statistics(self) -> FrontierStatistics:
