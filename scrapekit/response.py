@@ -26,7 +26,7 @@ import httpx2
 import structlog
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scrapekit._encodings import codec_for_label
+from scrapekit._encodings import codec_for_label, decode
 from scrapekit._types import CallbackRef
 from scrapekit.exceptions import InvalidURL, NotHTMLError
 from scrapekit.request import Request, check_url, shorten_url
@@ -164,7 +164,7 @@ class Response:
     def text(self) -> str:
         """The body decoded to str; bytes that do not decode become U+FFFD."""
         if self._text is None:
-            self._text = self.body.decode(self.encoding, errors="replace")
+            self._text = decode(self.body, self.encoding)
         return self._text
 
     def json(self) -> Any:

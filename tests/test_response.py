@@ -223,6 +223,15 @@ def test_x_user_defined_and_replacement_decode_as_in_browsers() -> None:
     assert hidden.text == "\ufffd"
 
 
+@pytest.mark.parametrize("name", ["replacement", "x-user-defined", "x_user_defined"])
+def test_scrapekit_registers_no_codec_for_the_whole_process(name: str) -> None:
+    """The two WHATWG-only encodings are decoded inside Response: user code importing
+    scrapekit does not find them as Python codecs."""
+    assert html("x", content_type="text/html; charset=" + name.replace("_", "-")).text
+    with pytest.raises(LookupError):
+        codecs.lookup(name)
+
+
 def test_a_bom_beats_the_header_and_meta_utf16_means_utf8() -> None:
     """As in browsers: the BOM wins over Content-Type; <meta charset=utf-16> is read as UTF-8."""
     bom = Response("http://x.test/", headers={"content-type": "text/html; charset=windows-1252"},
