@@ -4,12 +4,12 @@ Stage 5 of the flow. Every worker and the spider's own code (`await session.get(
 through one Session, so they share one connection pool, one set of headers and auth, and one
 cookie jar. The session follows redirects itself, hop by hop, so the jar sees every Set-Cookie
 (`redirects.py`), and credentials stay with their origin (`credentials.py`). A request lost on
-a stale keep-alive connection is sent again (`keepalive.py`). It is also
-the one place where httpx2's exceptions become scrapekit's `FetchError` tree, with the
-request attached. Reads MAX_RESPONSE_BYTES, WARN_RESPONSE_BYTES, REDIRECT_ENABLED,
-REDIRECT_MAX_TIMES, COOKIES_ENABLED, PERSIST_SESSION_COOKIES and CONCURRENCY (the pool size),
-and the client settings (see `client.py`); `meta["download_timeout"]` overrides
-DOWNLOAD_TIMEOUT for one request.
+a stale keep-alive connection is sent again (`keepalive.py`). The session keeps the identity
+(headers, auth, cookies), fetches, and is the one place where httpx2's exceptions become
+scrapekit's `FetchError` tree, with the request attached. Reads MAX_RESPONSE_BYTES,
+WARN_RESPONSE_BYTES, REDIRECT_ENABLED, REDIRECT_MAX_TIMES, COOKIES_ENABLED,
+PERSIST_SESSION_COOKIES and CONCURRENCY (the pool size), and the client settings (see
+`client.py`); `meta["download_timeout"]` overrides DOWNLOAD_TIMEOUT for one request.
 """
 
 from __future__ import annotations
