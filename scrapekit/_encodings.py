@@ -4,16 +4,17 @@ A page's declared charset is looked up here, never directly with `codecs.lookup`
 labels no browser accepts ("rot13", "base64" and "undefined" raise instead of decoding, "utf-7"
 hides markup), and reads some shared labels differently ("iso-8859-1" and "ascii" are
 windows-1252 on the web, "utf-16" is little-endian, "gb2312" is GBK). Each WHATWG encoding maps
-to the Python codec that decodes it; x-user-defined and "replacement" get small codecs of their
-own, registered on import. Table: https://encoding.spec.whatwg.org/#names-and-labels
+to the Python codec that decodes it. Two names are not Python codecs: x-user-defined and
+"replacement"; `decode()` handles them itself rather than registering codecs for the whole
+process (where `"x".encode("replacement")` would start to work in any user code).
+Table: https://encoding.spec.whatwg.org/#names-and-labels
 """
 
 from __future__ import annotations
 
 import codecs
-from typing import Any
 
-__all__ = ["codec_for_label"]
+__all__ = ["codec_for_label", "decode"]
 
 # Python codec -> the WHATWG labels of that encoding.
 _LABELS = {
@@ -80,33 +81,12 @@ def codec_for_label(label: str) -> str | None:
 
 # x-user-defined: ASCII, then bytes 0x80-0xFF as U+F780-U+F7FF.
 _X_USER_DEFINED = "".join(map(chr, range(0x80))) + "".join(map(chr, range(0xF780, 0xF800)))
-_X_USER_DEFINED_ENCODING = codecs.charmap_build(_X_USER_DEFINED)
 
 
-def _x_user_defined_decode(data: Any, errors: str = "strict", /) -> tuple[str, int]:
-    return codecs.charmap_decode(data, errors, _X_USER_DEFINED)
-
-
-def _x_user_defined_encode(text: str, errors: str = "strict", /) -> tuple[bytes, int]:
-    return codecs.charmap_encode(text, errors, _X_USER_DEFINED_ENCODING)
-
-
-def _replacement_decode(data: Any, errors: str = "strict", /) -> tuple[str, int]:
-    return ("\ufffd" if data else ""), len(data)
-
-
-def _replacement_encode(text: str, errors: str = "strict", /) -> tuple[bytes, int]:
-    return text.encode("utf-8", errors), len(text)
-
-
-def _search(name: str) -> codecs.CodecInfo | None:
-    if name == "x_user_defined":
-        return codecs.CodecInfo(
-            _x_user_defined_encode, _x_user_defined_decode, name="x-user-defined"
-        )
-    if name == "replacement":
-        return codecs.CodecInfo(_replacement_encode, _replacement_decode, name="replacement")
-    return None
-
-
-codecs.register(_search)
+def decode(data: bytes, codec: str) -> str:
+    """`data` decoded with a name `codec_for_label` gave; bytes that do not decode become U+FFFD."""
+    if codec == "replacement":  # browsers refuse these encodings: markup could hide in them
+        return "\ufffd" if data else ""
+    if codec == "x-user-defined":
+        return codecs.charmap_decode(data, "replace", _X_USER_DEFINED)[0]
+    return data.decode(codec, errors="replace")

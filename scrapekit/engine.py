@@ -52,7 +52,7 @@ from scrapekit.scheduler.frontier import open_frontier
 from scrapekit.session import Session
 from scrapekit.session.cookiestore import CookieSync
 from scrapekit.session.login import LoginManager, has_login, login_running
-from scrapekit.session.session import RedirectCheck
+from scrapekit.session.redirects import RedirectCheck
 from scrapekit.settings import Settings
 from scrapekit.shutdown import StopSignals
 from scrapekit.spider import Spider
@@ -125,7 +125,6 @@ async def crawl_async(
                 frontier = await stack.enter_async_context(open_frontier(settings))
                 session = await stack.enter_async_context(Session.from_settings(settings))
                 session.headers.update(spider.headers)
-                session.url_length_limit = int(settings["URL_LENGTH_LIMIT"])
                 if spider.auth is not None:
                     session.auth = spider.auth
                     session.auth_domain = spider.auth_domain
@@ -144,13 +143,16 @@ async def crawl_async(
                     login = LoginManager(spider, session, settings, cookies)
                     await login.start(have_cookies=len(session.cookies) > 0)
                 limiter = await stack.enter_async_context(LocalRateLimiter.from_settings(settings))
+                url_length = stack.enter_context(
+                    UrlLengthFilter(int(settings["URL_LENGTH_LIMIT"])).active()
+                )
                 scheduler = Scheduler(
                     frontier,
                     offsite=OffsiteFilter(spider.allowed_domains),
                     depth=DepthFilter(int(settings["DEPTH_LIMIT"])),
                     limiter=limiter,
                     probe_new_hosts=bool(settings["ROBOTSTXT_OBEY"]),
-                    url_length=UrlLengthFilter(int(settings["URL_LENGTH_LIMIT"])),
+                    url_length=url_length,
                     readahead=int(settings["START_READAHEAD"]),
                 )
                 robots = None
@@ -299,7 +301,7 @@ def _crawl_delay_to(limiter: LocalRateLimiter) -> Callable[[str, float], Awaitab
 def _redirect_check(
     scheduler: Scheduler, robots: RobotsCache | None, login: LoginManager | None = None
 ) -> RedirectCheck:
-    """A redirect hop passes the checks a link to its target would: off-site, robots.txt.
+    """A redirect hop passes the checks a link to its target would: admission, robots.txt.
 
     Except for the login: a hop to the login page is how a page says the session was lost,
     so it must reach the login lifecycle, and the lifecycle's own requests go wherever the
@@ -310,8 +312,8 @@ def _redirect_check(
         if login is not None and (login_running() or login.is_login_page(target)):
             return None
         hop = request.replace(url=target)
-        if not scheduler.allows(hop):
-            return "offsite"
+        if why := scheduler.refusal(hop):
+            return why
         if robots is not None and not await robots.allowed(hop):
             return "robots.txt"
         return None

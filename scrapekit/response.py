@@ -5,9 +5,11 @@ mark, else the Content-Type charset, else a ``<meta>`` declaration, else UTF-8 i
 valid UTF-8, else windows-1252; labels are read with the WHATWG table, and undecodable bytes
 become U+FFFD instead of raising. The HTML tree (selectolax's lexbor backend) is built once,
 on first `css()`.
-Links that cannot be followed (``mailto:``, ``javascript:``, malformed, longer than
-URL_LENGTH_LIMIT) never raise from `follow()`/`follow_all()`: they are skipped and counted in
-`dropped_links` by reason.
+Links that cannot be followed (``mailto:``, ``javascript:``, malformed) never raise from
+`follow()`/`follow_all()`: they are skipped and counted in `dropped_links` by reason. So are
+links longer than URL_LENGTH_LIMIT, as the scheduler's `UrlLengthFilter` would drop them: within
+a crawl, `follow()` asks that filter first, before urllib and Request parse (and cache) a huge
+URL.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ import httpx2
 import structlog
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scrapekit._encodings import codec_for_label
+from scrapekit._encodings import codec_for_label, decode
 from scrapekit._types import CallbackRef
 from scrapekit.exceptions import InvalidURL, NotHTMLError
 from scrapekit.request import Request, check_url, shorten_url
-from scrapekit.settings.defaults import URL_LENGTH_LIMIT
+from scrapekit.scheduler.filters import UrlLengthFilter
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -102,7 +104,6 @@ class Response:
         "request",
         "status",
         "url",
-        "url_length_limit",
     )
 
     def __init__(
@@ -116,7 +117,6 @@ class Response:
         elapsed: float = 0.0,
         http_version: str = "HTTP/1.1",
         redirect_urls: tuple[str, ...] = (),
-        url_length_limit: int = URL_LENGTH_LIMIT,
     ) -> None:
         self.url = url
         self.status = status
@@ -129,8 +129,6 @@ class Response:
         self.redirect_urls = redirect_urls
         #: Links follow()/follow_all() skipped, by reason ("link scheme mailto", "link malformed").
         self.dropped_links: Counter[str] = Counter()
-        #: Links longer than this many characters are dropped by follow() (0 = no limit).
-        self.url_length_limit = url_length_limit
         self._text: str | None = None
         self._tree: LexborHTMLParser | None = None
         self._base_url: str | None = None
@@ -166,7 +164,7 @@ class Response:
     def text(self) -> str:
         """The body decoded to str; bytes that do not decode become U+FFFD."""
         if self._text is None:
-            self._text = self.body.decode(self.encoding, errors="replace")
+            self._text = decode(self.body, self.encoding)
         return self._text
 
     def json(self) -> Any:
@@ -223,8 +221,8 @@ class Response:
         """A Request for a link (an href string or an <a>/<link>/<img> node), or None to skip it.
 
         Unfollowable links (no href, non-http(s) schemes, malformed URLs, URLs longer than
-        `url_length_limit`) give None and are counted in `dropped_links`; they never raise, so
-        one odd link cannot lose a page.
+        URL_LENGTH_LIMIT in a crawl) give None and are counted in `dropped_links`; they never
+        raise, so one odd link cannot lose a page.
         """
         href = url if isinstance(url, str) else _node_href(url)
         if href is None or not (href := href.strip()):
@@ -235,19 +233,19 @@ class Response:
             if scheme not in ("http", "https"):
                 self.dropped_links[f"link scheme {scheme}"] += 1
                 return None
-        limit = self.url_length_limit
+        length = UrlLengthFilter.current()
         # Measured before urljoin too: urllib caches what it splits, and a Request checks
         # (and caches) its URL, so an oversized link must go before either sees it.
-        if limit and len(href) > limit:
-            self._too_long(href)
+        if length is not None and not length.allows_url(href):
+            self._too_long(href, length.limit)
             return None
         try:
             url = urljoin(self.base_url, href)
         except ValueError:  # e.g. "http://[broken"
             self.dropped_links["link malformed"] += 1
             return None
-        if limit and len(url) > limit:
-            self._too_long(url)
+        if length is not None and not length.allows_url(url):
+            self._too_long(url, length.limit)
             return None
         try:
             return Request(url, callback=callback, **kwargs)
@@ -255,15 +253,10 @@ class Response:
             self.dropped_links["link malformed"] += 1
             return None
 
-    def _too_long(self, url: str) -> None:
+    def _too_long(self, url: str, limit: int) -> None:
         self.dropped_links["url too long"] += 1
-        log.debug(
-            "link dropped",
-            url=shorten_url(url),
-            page=self.url,
-            reason="url too long",
-            limit=self.url_length_limit,
-        )
+        log.debug("link dropped", url=shorten_url(url), page=self.url, reason="url too long",
+                  limit=limit)  # fmt: skip
 
     def follow_all(
         self,

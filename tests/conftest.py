@@ -1,4 +1,5 @@
-"""Shared fixtures: a clean environment per test, the demo site, throw-away projects, the CLI.
+"""Shared fixtures: a clean environment per test, the demo site, throw-away projects, the CLI,
+more loopback servers (other origins) and an origin that refuses connections.
 
 Tests are hermetic: each runs in its own temporary working directory, child crawls of the
 repository's own project keep their state under tmp_path, and the session fails if it leaves
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import structlog
+from pytest_httpserver import HTTPServer
 
 from scrapekit.demo import DemoSite
 from tests.fakes import MakeModule
@@ -162,3 +165,43 @@ def repo_project(tmp_path: Path) -> Project:
     project.root = REPO
     project.state = tmp_path / "state"
     return project
+
+
+@pytest.fixture(scope="session")
+def _spare_servers() -> Iterator[tuple[HTTPServer, HTTPServer]]:
+    """Two more loopback servers, each on its own port (stopping one takes 0.5 s: share them)."""
+    pair = HTTPServer(host="localhost", port=0), HTTPServer(host="localhost", port=0)
+    for server in pair:
+        server.start()
+    yield pair
+    for server in pair:
+        server.stop()
+
+
+@pytest.fixture
+def other_server(_spare_servers: tuple[HTTPServer, HTTPServer]) -> Iterator[HTTPServer]:
+    """A second loopback server (localhost, its own port): another origin than `httpserver`."""
+    yield _spare_servers[0]
+    _spare_servers[0].clear()
+
+
+@pytest.fixture
+def third_server(_spare_servers: tuple[HTTPServer, HTTPServer]) -> Iterator[HTTPServer]:
+    """A third loopback server on its own port: yet another origin."""
+    yield _spare_servers[1]
+    _spare_servers[1].clear()
+
+
+@pytest.fixture
+def unreachable_origin() -> Iterator[str]:
+    """`http://127.0.0.1:<port>` on a port that is bound but never listens: connections are
+    refused (held for the whole test, so nothing else can take the port meanwhile)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def unreachable_url(unreachable_origin: str) -> str:
+    """A URL whose connections are refused (see `unreachable_origin`)."""
+    return unreachable_origin + "/"

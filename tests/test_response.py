@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 
 import pytest
 
 from scrapekit import Response
 from scrapekit.exceptions import NotHTMLError
+from scrapekit.scheduler.filters import UrlLengthFilter
+from scrapekit.settings.defaults import URL_LENGTH_LIMIT
 
 
 def html(body: str, charset: str = "utf-8", content_type: str = "text/html") -> Response:
@@ -147,28 +150,34 @@ def test_unfollowable_links_are_dropped_and_counted_by_reason() -> None:
 
 
 def test_links_longer_than_the_url_length_limit_are_dropped_and_counted() -> None:
-    """An absolute or relative link whose URL passes url_length_limit is dropped, not followed."""
+    """In a crawl (its UrlLengthFilter active), an absolute or relative link whose URL passes
+    URL_LENGTH_LIMIT is dropped, not followed."""
     long_path = "p" * 3000
     response = html(
         f'<a href="http://far.test/{long_path}">abs</a>'
         f'<a href="{"q" * 2070}">rel</a>'  # short enough alone, too long once joined
         '<a href="/ok">ok</a>'
     )
-    assert response.url_length_limit == 2083  # the URL_LENGTH_LIMIT default
-    requests = response.follow_all(css="a")
+    with UrlLengthFilter(URL_LENGTH_LIMIT).active():
+        requests = response.follow_all(css="a")
+    assert URL_LENGTH_LIMIT == 2083
     assert [r.url for r in requests] == ["http://shop.test/ok"]
     assert dict(response.dropped_links) == {"url too long": 2}
+    assert UrlLengthFilter.current() is None  # the crawl's filter goes with the crawl
 
 
-def test_url_length_limit_zero_follows_any_length() -> None:
-    """URL_LENGTH_LIMIT = 0 turns the limit off."""
+@pytest.mark.parametrize("active", [True, False], ids=["limit-zero", "outside-a-crawl"])
+def test_url_length_limit_zero_follows_any_length(active: bool) -> None:
+    """URL_LENGTH_LIMIT = 0 turns the limit off; outside a crawl follow() leaves it to the
+    scheduler."""
     response = Response(
         "http://shop.test/",
         headers={"content-type": "text/html"},
         body=b'<a href="/' + b"p" * 5000 + b'">x</a>',
-        url_length_limit=0,
     )
-    assert len(response.follow_all(css="a")[0].url) == len("http://shop.test/") + 5000
+    with UrlLengthFilter(0).active() if active else contextlib.nullcontext():
+        followed = response.follow_all(css="a")
+    assert len(followed[0].url) == len("http://shop.test/") + 5000
     assert not response.dropped_links
 
 
@@ -212,6 +221,15 @@ def test_x_user_defined_and_replacement_decode_as_in_browsers() -> None:
     hidden = Response("http://x.test/", headers={"content-type": "text/html; charset=hz-gb-2312"},
                       body=b"<script>~{x</script>")  # fmt: skip
     assert hidden.text == "\ufffd"
+
+
+@pytest.mark.parametrize("name", ["replacement", "x-user-defined", "x_user_defined"])
+def test_scrapekit_registers_no_codec_for_the_whole_process(name: str) -> None:
+    """The two WHATWG-only encodings are decoded inside Response: user code importing
+    scrapekit does not find them as Python codecs."""
+    assert html("x", content_type="text/html; charset=" + name.replace("_", "-")).text
+    with pytest.raises(LookupError):
+        codecs.lookup(name)
 
 
 def test_a_bom_beats_the_header_and_meta_utf16_means_utf8() -> None:

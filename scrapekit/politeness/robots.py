@@ -39,7 +39,7 @@ import httpx2
 import structlog
 from protego import Protego
 
-from scrapekit._cache import byte_lru_cache
+from scrapekit._utils import origin_of
 from scrapekit.exceptions import (
     FetchError,
     InvalidURL,
@@ -98,23 +98,6 @@ class _Rules:
         if self.parser is None:
             return self.allow_all
         return self.parser.can_fetch(url, user_agent)
-
-
-def origin_of(url: str) -> str:
-    """`scheme://host[:port]` of a URL: lower-case, IDNA host, default port left out."""
-    parts = urlsplit(url)
-    return _origin(f"{parts.scheme}://{parts.netloc}/")
-
-
-# Cached: it runs for every request, and a crawl sees few distinct origins (1 MiB of them).
-@byte_lru_cache(1 << 20)
-def _origin(root: str) -> str:
-    parsed = httpx2.URL(root)
-    host = parsed.raw_host.decode("ascii")
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    port = f":{parsed.port}" if parsed.port is not None else ""  # httpx drops default ports
-    return f"{parsed.scheme}://{host}{port}"
 
 
 def decode_robots(body: bytes) -> str:

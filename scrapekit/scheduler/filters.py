@@ -8,7 +8,9 @@ no state.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from urllib.parse import urlsplit
 
 from scrapekit.request import Request
@@ -63,8 +65,10 @@ class UrlLengthFilter:
     """Drops requests whose URL is longer than URL_LENGTH_LIMIT characters (0 = no limit).
 
     The scheduler asks it first, so an oversized URL never reaches the other filters or the
-    fingerprint (and their caches). `dont_filter` does not bypass it: the limit is a memory
-    bound, not a crawl policy.
+    fingerprint (and their caches); redirect hops are asked too. `dont_filter` does not bypass
+    it: the limit is a memory bound, not a crawl policy. The crawl's filter is also `active()`
+    for its tasks, so `Response.follow()` can skip an oversized link before urllib and Request
+    parse (and cache) it.
     """
 
     def __init__(self, limit: int) -> None:
@@ -72,4 +76,25 @@ class UrlLengthFilter:
 
     def allows(self, request: Request) -> bool:
         """Whether the request's URL is within the length limit."""
-        return self.limit <= 0 or len(request.url) <= self.limit
+        return self.allows_url(request.url)
+
+    def allows_url(self, url: str) -> bool:
+        """Whether `url` is within the length limit."""
+        return self.limit <= 0 or len(url) <= self.limit
+
+    @contextmanager
+    def active(self) -> Iterator[UrlLengthFilter]:
+        """Make this the filter `current()` returns, in this context and the tasks it starts."""
+        token = _active.set(self)
+        try:
+            yield self
+        finally:
+            _active.reset(token)
+
+    @staticmethod
+    def current() -> UrlLengthFilter | None:
+        """The running crawl's filter; None outside a crawl."""
+        return _active.get()
+
+
+_active: ContextVar[UrlLengthFilter | None] = ContextVar("scrapekit_url_length", default=None)

@@ -16,9 +16,9 @@ import re
 from urllib.parse import quote, urlsplit
 
 from scrapekit._cache import byte_lru_cache
+from scrapekit._utils import DEFAULT_PORTS
 from scrapekit.request import Request
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 # RFC 3986 characters that may stand unescaped in a path or query ("%" is kept: escapes are
@@ -53,7 +53,7 @@ def canonicalize_url(url: str) -> str:
         port = parts.port
     except ValueError:
         port = None
-    netloc = host if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
+    netloc = host if port is None or DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
     if parts.username is not None:
         userinfo = parts.username + (f":{parts.password}" if parts.password is not None else "")
         netloc = f"{userinfo}@{netloc}"

@@ -121,9 +121,13 @@ class Scheduler:
             return False
         return True
 
-    def allows(self, request: Request) -> bool:
-        """Whether the filters would keep the request (nothing is counted): redirect checks."""
-        return self._offsite.allows(request) and self._depth.allows(request)
+    def refusal(self, request: Request) -> str | None:
+        """Why the filters would drop the request, or None (nothing is counted): redirect checks."""
+        if not self._url_length.allows(request):
+            return "url too long"
+        if not self._offsite.allows(request):
+            return "offsite"
+        return None if self._depth.allows(request) else "depth"
 
     def _entry(self, request: Request) -> Entry:
         return Entry(request, _key(request), self._slot_key(request))

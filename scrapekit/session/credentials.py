@@ -12,18 +12,13 @@ one Request is that request's own: it stays on the request's origin.
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx2
 
-#: (scheme, host, port), the port filled in when the URL leaves it to the scheme's default.
-Origin = tuple[str, str, int]
+from scrapekit._utils import Origin, origin_key
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def origin_of(url: httpx2.URL) -> Origin:
-    """The URL's origin; httpx2 leaves a default port out, so it is put back for comparison."""
-    scheme = url.scheme
-    return scheme, url.host, url.port or _DEFAULT_PORTS.get(scheme, 0)
+_NO_AUTH = httpx2.Auth()  # sent on hops to another origin: credentials stay with their host
 
 
 class CredentialScope:
@@ -42,7 +37,7 @@ class CredentialScope:
 
     def allows(self, url: httpx2.URL) -> bool:
         """Whether credentials may go to `url`; the first call pins their origin."""
-        origin = origin_of(url)
+        origin = origin_key(url)
         if self._origin is None:
             self._origin = origin
         if self.domain is None:
@@ -50,10 +45,28 @@ class CredentialScope:
         if self._origin[0] == "https" and origin[0] != "https":
             return False  # they were given over TLS: never send them in clear text
         domain = self.domain
-        host = origin[1]
+        host = url.host  # as the user writes a domain: "bücher.de", not its IDNA form
         return not domain or host == domain or host.endswith("." + domain)
+
+    def apply(self, client: httpx2.AsyncClient, http_request: httpx2.Request) -> Any:
+        """Scope the client's auth and Authorization header to this hop; the auth to send."""
+        header = client.headers.get("authorization")
+        if client.auth is None and header is None:
+            return httpx2.USE_CLIENT_DEFAULT
+        allowed = self.allows(http_request.url)
+        if header is not None and http_request.headers.get("authorization") in (header, None):
+            scope_header(http_request, header, allowed)  # unless the Request set its own
+        return httpx2.USE_CLIENT_DEFAULT if allowed else _NO_AUTH
 
 
 def belongs_to(home: Origin, origin: Origin) -> bool:
     """Whether credentials of `home` may go to `origin`: the same one, or its https upgrade."""
     return origin == home or (home == ("http", origin[1], 80) and origin[::2] == ("https", 443))
+
+
+def scope_header(http_request: httpx2.Request, value: str, allowed: bool) -> None:
+    """Put the Authorization header on this hop, or take it off."""
+    if allowed:
+        http_request.headers["Authorization"] = value
+    else:
+        http_request.headers.pop("Authorization", None)

@@ -2,24 +2,23 @@
 
 Stage 5 of the flow. Every worker and the spider's own code (`await session.get(...)`) fetch
 through one Session, so they share one connection pool, one set of headers and auth, and one
-cookie jar. The session follows redirects itself, hop by hop, so the jar sees every
-Set-Cookie (a login that answers 302 + Set-Cookie is the common case), a loop is caught (a
-revisit with the same method, URL and cookies: a page that sets a cookie and redirects to
-itself is a gate, not a loop), and credentials stay with their origin (`credentials.py`).
-A request lost on a stale keep-alive connection is sent again (`keepalive.py`). It is also
-the one place where httpx2's exceptions become scrapekit's `FetchError` tree, with the
-request attached. Reads MAX_RESPONSE_BYTES, WARN_RESPONSE_BYTES, REDIRECT_ENABLED,
-REDIRECT_MAX_TIMES, COOKIES_ENABLED, PERSIST_SESSION_COOKIES and CONCURRENCY (the pool size),
-and the client settings (see `client.py`); `meta["download_timeout"]` overrides
-DOWNLOAD_TIMEOUT for one request.
+cookie jar. The session follows redirects itself, hop by hop, so the jar sees every Set-Cookie
+(`redirects.py`), and credentials stay with their origin (`credentials.py`). A request lost on
+a stale keep-alive connection is sent again (`keepalive.py`). The session keeps the identity
+(headers, auth, cookies), fetches, and is the one place where httpx2's exceptions become
+scrapekit's `FetchError` tree, with the request attached. Reads MAX_RESPONSE_BYTES,
+WARN_RESPONSE_BYTES, REDIRECT_ENABLED, REDIRECT_MAX_TIMES, COOKIES_ENABLED,
+PERSIST_SESSION_COOKIES and CONCURRENCY (the pool size), and the client settings (see
+`client.py`); `meta["download_timeout"]` overrides DOWNLOAD_TIMEOUT for one request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,12 +27,10 @@ import structlog
 
 from scrapekit._resource import AsyncResource
 from scrapekit.exceptions import (
-    BadRedirect,
     DecodingError,
     FetchError,
     FetchTimeout,
     InvalidURL,
-    RedirectBlocked,
     TooManyRedirects,
     TransportError,
 )
@@ -42,19 +39,15 @@ from scrapekit.response import Response
 from scrapekit.session.body import read_body
 from scrapekit.session.client import build_client
 from scrapekit.session.cookiejar import CookieJar
-from scrapekit.session.credentials import CredentialScope, belongs_to, origin_of
+from scrapekit.session.credentials import CredentialScope
 from scrapekit.session.forms import FormValue, form_request
-from scrapekit.session.keepalive import STALE_ERRORS, AttemptTrace
-from scrapekit.settings.defaults import URL_LENGTH_LIMIT
+from scrapekit.session.keepalive import KeepAliveSender
+from scrapekit.session.redirects import RedirectCheck, RedirectFollower
 
 if TYPE_CHECKING:
     from scrapekit.settings import Settings
 
 log = structlog.get_logger(__name__)
-_NO_AUTH = httpx2.Auth()  # sent on hops to another origin: credentials stay with their host
-
-#: Judges a redirect hop: None lets it through, a reason ("offsite") drops the request.
-RedirectCheck = Callable[[Request, str], Awaitable[str | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,32 +78,29 @@ class Session(AsyncResource):
         timeout: float | None = None,
         cookies_enabled: bool = True,
         pool_size: int = 100,
-        fresh_client: httpx2.AsyncClient | None = None,
+        fresh_client: Callable[[], httpx2.AsyncClient] | None = None,
     ) -> None:
         self._client = client
-        #: Opens a new connection for every request: where a request lost on a stale pooled
-        #: connection is sent again. Without it the pool is tried again, up to its size + 1.
-        self._fresh_client = fresh_client
         self._cookies_enabled = cookies_enabled and jar is not None
         # With cookies off, user code may still read `cookies`: it gets a jar the session
         # never reads from nor writes to.
         self._jar = jar if jar is not None else CookieJar()
         self._max_bytes = max_response_bytes
         self._warn_bytes = warn_response_bytes
-        self._follow = follow_redirects
-        self._max_redirects = max_redirects
         self._timeout = timeout
-        # Without a fresh client: each pooled connection may turn out stale once.
-        self._max_stale_resends = 1 if fresh_client is not None else pool_size + 1
-        #: Set by the engine so a redirect to another host passes the same checks (off-site,
-        #: robots.txt) as a link to it would.
-        self.redirect_check: RedirectCheck | None = None
         self._scope = CredentialScope()
-        #: URL_LENGTH_LIMIT, handed to each Response: follow() drops longer links.
-        self.url_length_limit = URL_LENGTH_LIMIT
+        #: `fresh_client` builds the client a request lost on a stale pooled connection is sent
+        #: again through (one new connection per request); without it the pool is tried again.
+        self._sender = KeepAliveSender(client, fresh_client=fresh_client, pool_size=pool_size)
+        self._redirects = RedirectFollower(
+            client,
+            self._sender,
+            self._scope,
+            jar=self._jar if self._cookies_enabled else None,
+            follow=follow_redirects,
+            max_redirects=max_redirects,
+        )
         self._requests = 0
-        self._redirects = 0
-        self._stale_resends = 0
         self._bytes = 0
         self._errors: Counter[str] = Counter()
 
@@ -126,7 +116,9 @@ class Session(AsyncResource):
             cookies_enabled=enabled,
             pool_size=int(settings["CONCURRENCY"]),
             # A custom transport is the caller's stack: no second client is built around it.
-            fresh_client=build_client(settings, keepalive=False) if transport is None else None,
+            fresh_client=None
+            if transport is not None
+            else functools.partial(build_client, settings, keepalive=False),
             max_response_bytes=int(settings["MAX_RESPONSE_BYTES"]),
             warn_response_bytes=int(settings["WARN_RESPONSE_BYTES"]),
             follow_redirects=bool(settings["REDIRECT_ENABLED"]),
@@ -139,8 +131,7 @@ class Session(AsyncResource):
         try:
             await self._client.aclose()
         finally:
-            if self._fresh_client is not None:
-                await self._fresh_client.aclose()
+            await self._sender.aclose()
 
     # -- persisted identity ------------------------------------------------------------------
 
@@ -173,6 +164,16 @@ class Session(AsyncResource):
         """The session's cookie jar (one the session never uses when COOKIES_ENABLED is false)."""
         return self._jar
 
+    @property
+    def redirect_check(self) -> RedirectCheck | None:
+        """Set by the engine so a redirect hop passes the same checks (off-site, URL length,
+        robots.txt) as a link to its target would."""
+        return self._redirects.check
+
+    @redirect_check.setter
+    def redirect_check(self, check: RedirectCheck | None) -> None:
+        self._redirects.check = check
+
     # -- fetching ----------------------------------------------------------------------------
 
     async def fetch(self, request: Request) -> Response:
@@ -196,7 +197,7 @@ class Session(AsyncResource):
                     if "download_timeout" not in request.meta
                     else httpx2.Timeout(timeout),
                 )
-                http_response, chain = await self._send(http_request, request)
+                http_response, chain = await self._redirects.send(http_request, request)
                 try:
                     body = await read_body(http_response, request, self._max_bytes)
                     if self._warn_bytes and len(body) > self._warn_bytes:
@@ -229,114 +230,7 @@ class Session(AsyncResource):
             elapsed=time.perf_counter() - started,
             http_version=http_response.http_version,
             redirect_urls=tuple(chain),
-            url_length_limit=self.url_length_limit,
         )
-
-    async def _send(
-        self, http_request: httpx2.Request, request: Request
-    ) -> tuple[httpx2.Response, list[str]]:
-        """Send, applying the cookie jar on every hop; return the final response and the chain."""
-        jar = self._jar if self._cookies_enabled else None
-        own_authorization = next(
-            (value for key, value in request.headers.items() if key.lower() == "authorization"),
-            None,
-        )
-        home = origin_of(http_request.url)
-        # A hop is a loop only if nothing changed: same method, URL and cookies sent.
-        visited: set[tuple[str, str, str | None]] = set()
-        chain: list[str] = []
-        while True:
-            url = str(http_request.url)
-            if jar is not None and (cookie := jar.header_for(url)) is not None:
-                http_request.headers["Cookie"] = cookie
-            key = (http_request.method, url, http_request.headers.get("cookie"))
-            if key in visited:
-                raise TooManyRedirects(
-                    f"{request.url}: redirect loop ({' -> '.join([*chain, url])}), "
-                    "with the same cookies each time",
-                    request=request,
-                )
-            visited.add(key)
-            if own_authorization is not None:  # the Request's own header: its origin only
-                allowed = belongs_to(home, origin_of(http_request.url))
-                _scope_header(http_request, own_authorization, allowed)
-            auth = self._apply_credentials(http_request)
-            response = await self._send_fresh(http_request, auth)
-            if jar is not None and (set_cookies := response.headers.get_list("set-cookie")):
-                jar.extract(url, set_cookies)
-            if not self._follow or not response.has_redirect_location:
-                return response, chain
-            await response.aclose()
-            next_request = self._redirect_request(http_request, response, request)
-            if next_request is None:  # a Location httpx2 cannot parse: the 3xx is the answer
-                return response, chain
-            target = str(next_request.url)
-            if next_request.url.scheme not in ("http", "https"):
-                error = InvalidURL(target, f"redirected here from {url}; only http(s) is fetched")
-                error.request = request
-                raise error
-            if self.redirect_check is not None and (
-                why := await self.redirect_check(request, target)
-            ):
-                raise RedirectBlocked(request, target, why)
-            if len(chain) >= self._max_redirects:
-                raise TooManyRedirects(
-                    f"{request.url}: more than {self._max_redirects} redirects "
-                    "(REDIRECT_MAX_TIMES)",
-                    request=request,
-                )
-            chain.append(url)
-            self._redirects += 1
-            http_request = next_request
-
-    def _redirect_request(
-        self, http_request: httpx2.Request, response: httpx2.Response, request: Request
-    ) -> httpx2.Request | None:
-        """The next hop; BadRedirect when the response names two different targets."""
-        locations = response.headers.get_list("location")
-        if len(locations) == 1:
-            return response.next_request
-        distinct = list(dict.fromkeys(location.strip() for location in locations))
-        if len(distinct) > 1:
-            raise BadRedirect(request, str(http_request.url), distinct)
-        # Identical repeats: harmless, but httpx2 joined them into one URL ("/a, /a").
-        response.headers["Location"] = distinct[0]
-        try:
-            return self._client._build_redirect_request(http_request, response)
-        except httpx2.RemoteProtocolError:
-            return None
-
-    def _apply_credentials(self, http_request: httpx2.Request) -> Any:
-        """Scope the session's auth and Authorization header to this hop; the auth to send."""
-        client = self._client
-        header = client.headers.get("authorization")
-        if client.auth is None and header is None:
-            return httpx2.USE_CLIENT_DEFAULT
-        allowed = self._scope.allows(http_request.url)
-        if header is not None and http_request.headers.get("authorization") in (header, None):
-            _scope_header(http_request, header, allowed)  # unless the Request set its own
-        return httpx2.USE_CLIENT_DEFAULT if allowed else _NO_AUTH
-
-    async def _send_fresh(self, http_request: httpx2.Request, auth: Any) -> httpx2.Response:
-        """Send one hop, again while it only met a stale pooled connection (keepalive.py)."""
-        client = self._client
-        resends = 0
-        while True:
-            trace = AttemptTrace()
-            http_request.extensions["trace"] = trace
-            try:
-                return await client.send(http_request, stream=True, auth=auth)
-            except STALE_ERRORS as exc:
-                if resends >= self._max_stale_resends or not trace.stale(exc):
-                    raise
-                resends += 1
-                self._stale_resends += 1
-                log.debug("stale connection", url=str(http_request.url), resends=resends)
-                if self._fresh_client is not None:
-                    # The pool may hand out another connection that is about to close.
-                    if auth is httpx2.USE_CLIENT_DEFAULT:
-                        auth = client.auth
-                    client = self._fresh_client
 
     # -- conveniences for login code ---------------------------------------------------------
 
@@ -370,20 +264,12 @@ class Session(AsyncResource):
         """A snapshot of the session's counters."""
         return SessionStatistics(
             requests=self._requests,
-            redirects=self._redirects,
-            stale_resends=self._stale_resends,
+            redirects=self._redirects.redirects,
+            stale_resends=self._sender.resends,
             bytes_received=self._bytes,
             cookies=len(self._jar) if self._cookies_enabled else 0,
             errors=dict(self._errors),
         )
-
-
-def _scope_header(http_request: httpx2.Request, value: str, allowed: bool) -> None:
-    """Put the Authorization header on this hop, or take it off."""
-    if allowed:
-        http_request.headers["Authorization"] = value
-    else:
-        http_request.headers.pop("Authorization", None)
 
 
 def _translate(exc: httpx2.HTTPError | httpx2.InvalidURL, request: Request) -> FetchError:

@@ -1,12 +1,11 @@
 """Loopback servers for the login-lifecycle and robots.txt hostile tests.
 
-`MemberSite` is a threaded HTTP site with a login whose sessions run out after a few pages;
-`SilentServer` accepts connections and never answers a byte.
+`MemberSite` is a threaded HTTP site with a login whose sessions run out after a few pages
+(the misbehaving asyncio servers are in `servers.py`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import threading
 import time
@@ -127,30 +126,3 @@ class MemberSite:
     def _count(self, request: WRequest) -> None:
         with self.lock:
             self.hits[request.path] += 1
-
-
-class SilentServer:
-    """A TCP server on 127.0.0.1 that accepts every connection and never answers."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        #: `http://127.0.0.1:<port>`, once started.
-        self.url = ""
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        self._writers.append(writer)
-
-    async def __aenter__(self) -> SilentServer:
-        self._server = await asyncio.start_server(self._hold, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        for writer in self._writers:
-            writer.close()
-        self._server.close()
-        await self._server.wait_closed()

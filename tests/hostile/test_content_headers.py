@@ -6,7 +6,6 @@ lost, and its errback never ran.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
@@ -17,34 +16,7 @@ from scrapekit import FetchError, Request, Response, Spider, crawl_async
 from scrapekit.politeness.robots import MAX_CRAWL_DELAY, RobotsCache, origin_of
 from scrapekit.session import Session
 from scrapekit.settings import Settings
-
-
-class HostileServer:
-    """A tiny HTTP/1.1 server on 127.0.0.1 answering every request with one fixed response."""
-
-    def __init__(self, head: bytes, body: bytes = b"busy") -> None:
-        self.response = head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
-        self.response += body
-        self.arrivals: list[float] = []
-        self.url = ""
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            self.arrivals.append(time.monotonic())
-            writer.write(self.response)
-            await writer.drain()
-        finally:
-            writer.close()
-
-    async def __aenter__(self) -> HostileServer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._server.close()
-        await self._server.wait_closed()
+from tests.hostile.servers import RawServer
 
 
 class Busy(Spider):
@@ -82,8 +54,8 @@ async def test_huge_retry_after_is_clamped_and_the_errback_gets_the_failure(
     """503 + a huge Retry-After: retried after RETRY_AFTER_MAX (tiny here), never sooner nor
     later, then the errback receives the final 503; no worker error."""
     Busy.failures.clear()
-    head = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: " + retry_after.encode() + b"\r\n"
-    async with HostileServer(head) as server:
+    head = ["HTTP/1.1 503 Service Unavailable", f"Retry-After: {retry_after}"]
+    async with RawServer(default=head, body=b"busy") as server:
         started = time.monotonic()
         stats = await crawl_async(
             Busy,
@@ -94,7 +66,7 @@ async def test_huge_retry_after_is_clamped_and_the_errback_gets_the_failure(
                 "RETRY_BACKOFF_BASE": 0.0,
                 "ROBOTSTXT_OBEY": False,
             },
-            url=server.url,
+            url=server.url(),
         )
         elapsed = time.monotonic() - started
     assert stats["errors"] == {"http 503": 1}  # no "internal" (worker error)
@@ -122,16 +94,17 @@ async def test_hostile_crawl_delay_is_clamped_or_ignored(
     """A robots.txt Crawl-delay that would park a host for ever is cut to MAX_CRAWL_DELAY;
     one that is not a number >= 0 is ignored; the rules still apply either way."""
     body = f"User-agent: *\nCrawl-delay: {value}\nDisallow: /x\n".encode()
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+    head = ["HTTP/1.1 200 OK", "Content-Type: text/plain"]
     reported: list[float] = []
 
     async def on_delay(origin: str, seconds: float) -> None:
         reported.append(seconds)
 
     settings = Settings.load(project_file=None, spider_cls=None, env={}, overrides={})
-    async with HostileServer(head, body) as server, Session.from_settings(settings) as session:
+    server = RawServer(default=head, body=body)
+    async with server, Session.from_settings(settings) as session:
         cache = RobotsCache(session.fetch, user_agent="scrapekit", on_crawl_delay=on_delay)
-        assert await cache.allowed(Request(server.url + "a"))
-        assert not await cache.allowed(Request(server.url + "x"))
-        assert cache.crawl_delay(origin_of(server.url)) == expected
+        assert await cache.allowed(Request(server.url("/a")))
+        assert not await cache.allowed(Request(server.url("/x")))
+        assert cache.crawl_delay(origin_of(server.url())) == expected
     assert reported == ([] if expected is None else [expected])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,13 +32,6 @@ class Items(Spider):
 YESTERDAY = "".join(json.dumps({"n": f"old {n}"}) + "\n" for n in range(500))
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run(project: Project, base: str, out: str) -> tuple[int, str]:
     result = project.run(
         "crawl", "items", "-a", f"base={base}", "-O", out,
@@ -49,13 +41,15 @@ def run(project: Project, base: str, out: str) -> tuple[int, str]:
 
 
 @pytest.mark.subprocess
-def test_unreachable_site_keeps_yesterdays_file(project: Project, tmp_path: Path) -> None:
+def test_unreachable_site_keeps_yesterdays_file(
+    project: Project, tmp_path: Path, unreachable_origin: str
+) -> None:
     """A run that fails before its first item leaves the old -O file as it was (exit 1)."""
     project.add_spider("items", SPIDER)
     out = tmp_path / "out" / "items.jsonl"
     out.parent.mkdir()
     out.write_text(YESTERDAY, encoding="utf-8")
-    code, stderr = run(project, f"http://127.0.0.1:{free_port()}", str(out))
+    code, stderr = run(project, unreachable_origin, str(out))
     assert code == 1, stderr
     assert out.read_text(encoding="utf-8") == YESTERDAY
     assert [p.name for p in out.parent.iterdir()] == ["items.jsonl"]  # no temp file left

@@ -11,7 +11,7 @@ from pytest_httpserver import HTTPServer
 
 from scrapekit import Request, Response, Spider, crawl_async
 from tests.conftest import Project
-from tests.hostile.lifecycle_servers import SilentServer
+from tests.hostile.servers import SilentServer
 
 #: Compressed time: a budget far shorter than the fetch timeout and the retry interval, so an
 #: unbounded wait (3 fetches of DOWNLOAD_TIMEOUT plus 2 holds of ROBOTSTXT_RETRY_SECONDS, as
@@ -66,10 +66,10 @@ async def test_silent_robots_txt_is_given_up_after_robotstxt_timeout(
     """A server that accepts and never answers holds the host for ROBOTSTXT_TIMEOUT, no more."""
     async with SilentServer() as server:
         started = time.monotonic()
-        stats = await crawl_async(Pages, BOUNDED, base=server.url)
+        stats = await crawl_async(Pages, BOUNDED, base=server.origin)
         elapsed = time.monotonic() - started
     assert elapsed < 3.0
-    assert_given_up(stats, capsys.readouterr().err, server.url, "ROBOTSTXT_TIMEOUT")
+    assert_given_up(stats, capsys.readouterr().err, server.origin, "ROBOTSTXT_TIMEOUT")
     assert stats["robots"]["fetched"] == 1  # the one attempt used the whole budget
     assert server.connections == 1  # and no page was requested
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from email.utils import formatdate
 from typing import Any
 
@@ -472,15 +471,6 @@ async def session() -> AsyncIterator[Session]:
     """A session with default settings and a 5 s timeout."""
     async with Session.from_settings(settings(DOWNLOAD_TIMEOUT=5.0)) as s:
         yield s
-
-
-@pytest.fixture
-def unreachable_url() -> Iterator[str]:
-    """A URL on a port that is bound but never listens: connections are refused."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    sock.close()
 
 
 def slow(request: WRequest) -> WResponse:

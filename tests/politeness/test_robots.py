@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -52,40 +51,6 @@ async def session() -> AsyncIterator[Session]:
     """A real session with a short timeout."""
     async with Session.from_settings(settings(DOWNLOAD_TIMEOUT=2.0)) as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[HTTPServer, HTTPServer]]:
-    """Two more loopback servers, each on its own port (stopping one takes 0.5 s: share them)."""
-    pair = HTTPServer(host="localhost", port=0), HTTPServer(host="localhost", port=0)
-    for server in pair:
-        server.start()
-    yield pair
-    for server in pair:
-        server.stop()
-
-
-@pytest.fixture
-def other_server(servers: tuple[HTTPServer, HTTPServer]) -> Iterator[HTTPServer]:
-    """A second loopback server on its own port: another origin."""
-    yield servers[0]
-    servers[0].clear()
-
-
-@pytest.fixture
-def third_server(servers: tuple[HTTPServer, HTTPServer]) -> Iterator[HTTPServer]:
-    """A third loopback server on its own port: yet another origin."""
-    yield servers[1]
-    servers[1].clear()
-
-
-@pytest.fixture
-def unreachable_origin() -> Iterator[str]:
-    """An origin on a port that is bound but never listens: connections are refused."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    sock.close()
 
 
 def serve_robots(server: HTTPServer, body: str | bytes, status: int = 200) -> None:

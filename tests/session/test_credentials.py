@@ -29,18 +29,9 @@ def echo(request: WRequest) -> WResponse:
 
 
 @pytest.fixture
-def other() -> Iterator[HTTPServer]:
-    """A second server on the same host (localhost) but another port: another origin."""
-    server = HTTPServer(host="localhost", port=0)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
-@pytest.fixture
-def servers(httpserver: HTTPServer, other: HTTPServer) -> tuple[HTTPServer, HTTPServer]:
+def servers(httpserver: HTTPServer, other_server: HTTPServer) -> tuple[HTTPServer, HTTPServer]:
     """Both servers echo /echo and redirect /to-other or /to-home to the other one's /echo."""
+    other = other_server
     for server in (httpserver, other):
         server.expect_request("/echo").respond_with_handler(echo)
     httpserver.expect_request("/to-other").respond_with_data(

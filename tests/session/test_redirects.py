@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,6 +16,7 @@ from scrapekit.exceptions import BadRedirect, TooManyRedirects
 from scrapekit.politeness.retry import GiveUp, RetryPolicy
 from scrapekit.session import Session
 from scrapekit.settings import Settings
+from tests.hostile.servers import RawServer
 
 
 def settings(**overrides: object) -> Settings:
@@ -104,41 +104,6 @@ async def test_a_new_cookie_on_every_hop_stops_at_the_limit(
     with pytest.raises(TooManyRedirects, match=r"more than 5 redirects \(REDIRECT_MAX_TIMES\)"):
         await session.fetch(Request(httpserver.url_for("/spin")))
     assert len(httpserver.log) == 6
-
-
-class RawServer:
-    """Answers each path with fixed raw header lines: werkzeug merges repeated Locations."""
-
-    def __init__(self, answers: dict[str, list[str]]) -> None:
-        self.answers = answers
-        self.paths: list[str] = []
-        self._server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> RawServer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-
-    def url(self, path: str) -> str:
-        """The absolute URL of `path` on this server."""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}{path}"
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        path = head.split(b" ")[1].decode()
-        self.paths.append(path)
-        lines = self.answers.get(path, ["HTTP/1.1 404 Not Found"])
-        writer.write(
-            ("\r\n".join([*lines, "Content-Length: 0", "Connection: close"]) + "\r\n\r\n").encode()
-        )
-        await writer.drain()
-        writer.close()
-        await writer.wait_closed()
 
 
 async def test_two_different_locations_are_refused(session: Session) -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import gzip
-import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -37,15 +36,6 @@ async def session() -> AsyncIterator[Session]:
         settings(MAX_RESPONSE_BYTES=1 << 20, DOWNLOAD_TIMEOUT=2.0)
     ) as s:
         yield s
-
-
-@pytest.fixture
-def unreachable_url() -> Iterator[str]:
-    """A URL on a port that is bound but never listens: connections are refused."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    sock.close()
 
 
 async def test_default_headers_name_scrapekit(httpserver: HTTPServer, session: Session) -> None:

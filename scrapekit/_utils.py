@@ -1,0 +1,42 @@
+"""Small private helpers shared by more than one stage: URL origins and default ports."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import httpx2
+
+from scrapekit._cache import byte_lru_cache
+
+__all__ = ["DEFAULT_PORTS", "Origin", "origin_key", "origin_of"]
+
+#: The port a URL of each scheme uses when it names none.
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+#: (scheme, host, port): the host lower-case and IDNA-encoded, the port always filled in.
+Origin = tuple[str, str, int]
+
+
+def origin_key(url: httpx2.URL) -> Origin:
+    """The URL's origin, for comparing: httpx2 leaves a default port out, so it is put back."""
+    scheme = url.scheme
+    return scheme, url.raw_host.decode("ascii"), url.port or DEFAULT_PORTS.get(scheme, 0)
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL: lower-case, IDNA host, default port left out."""
+    parts = urlsplit(url)
+    return _origin(f"{parts.scheme}://{parts.netloc}/")
+
+
+# Cached: it runs for every request, and a crawl sees few distinct origins (1 MiB of them).
+@byte_lru_cache(1 << 20)
+def _origin(root: str) -> str:
+    scheme, host, port = origin_key(httpx2.URL(root))
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return (
+        f"{scheme}://{host}"
+        if port == DEFAULT_PORTS.get(scheme, 0)
+        else f"{scheme}://{host}:{port}"
+    )
