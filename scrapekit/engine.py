@@ -241,11 +241,8 @@ def _failure(
     exc: BaseException, stats: CrawlStats, signals: StopSignals, log: Any
 ) -> BaseException | None:
     """Record why the crawl ended on `exc`; return what to raise after the summary, if any."""
-    if signals.abandoned is not None and isinstance(exc, asyncio.CancelledError):
+    if signals.forgive(exc):
         # Closing overran CLOSE_TIMEOUT, or a signal abandoned it: our own cancellation.
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
         stats.finish_reason = "killed" if signals.abandoned == "signal" else "close_timeout"
         return None
     if isinstance(exc, asyncio.CancelledError):
