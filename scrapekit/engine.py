@@ -129,7 +129,8 @@ async def crawl_async(
                 log.info("crawl started", concurrency=pool.concurrency, session_name=session_name)
                 try:
                     await _run(spider, pool.scheduler, pool, reporter, stats, settings, signals)
-                    stats.judge(max_errors=int(settings["MAX_ERRORS"]))
+                    dropped = pool.scheduler.statistics().dropped
+                    stats.judge(max_errors=int(settings["MAX_ERRORS"]), dropped=dropped)
                 finally:
                     signals.closing()
         except BaseException as exc:
