@@ -25,8 +25,8 @@ The flow of one crawl:
 Signals (see `shutdown.py`): the first SIGINT/SIGTERM stops scheduling and lets in-flight
 requests finish; a second cancels them at once. Pipelines and the cookie jar always close, so
 feed files stay valid and the login survives; closing is bounded by CLOSE_TIMEOUT.
-Reads CLOSE_TIMEOUT, CLOSESPIDER_TIMEOUT, LOG_LEVEL, LOG_FORMAT, MAX_ERRORS, PROGRESS,
-LOG_STATS_INTERVAL and STATS_FILE.
+Reads CLOSE_TIMEOUT, CLOSESPIDER_TIMEOUT, LOG_LEVEL, LOG_FORMAT, MAX_ERRORS, PROGRESS and
+LOG_STATS_INTERVAL (STATS_FILE: `finish.py`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The engine builds the crawl's components into a `Built` as it goes, so a crawl that fails
 half-way still reports what it has. Once the exit stack has closed, `failure()` turns what
 ended the crawl into a finish reason (and what to raise), and `report()` logs the summary
-and writes STATS_FILE, for a failed crawl too.
+and writes STATS_FILE, for a failed crawl too. Reads STATS_FILE.
 """
 
 from __future__ import annotations
