@@ -18,14 +18,15 @@ The flow of one crawl:
    and new requests, committed with the page's acknowledgement (back to step 4).
 8. When nothing is pending or in flight (or on CloseSpider, a CLOSESPIDER_* limit or a
    signal) the finish reason is decided (too many errors? no page succeeded?), every
-   resource closes in reverse order and `crawl finished` reports the stats. A crawl that
-   fails after its checks (a failed login, an exception) reports them too, then raises.
+   resource closes in reverse order and `crawl finished` reports the stats (`finish.py`:
+   the finish reason, the summary, STATS_FILE). A crawl that fails after its checks (a
+   failed login, an exception) reports them too, then raises.
 
 Signals (see `shutdown.py`): the first SIGINT/SIGTERM stops scheduling and lets in-flight
 requests finish; a second cancels them at once. Pipelines and the cookie jar always close, so
 feed files stay valid and the login survives; closing is bounded by CLOSE_TIMEOUT.
 Reads CLOSE_TIMEOUT, CLOSESPIDER_TIMEOUT, LOG_LEVEL, LOG_FORMAT, MAX_ERRORS, PROGRESS,
-LOG_STATS_INTERVAL, START_READAHEAD and STATS_FILE.
+LOG_STATS_INTERVAL and START_READAHEAD (STATS_FILE: `finish.py`).
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ import structlog
 from scrapekit import log as logsetup
 from scrapekit import state
 from scrapekit.callbacks import run_callback
-from scrapekit.exceptions import ConfigError, PipelineError, SessionError
-from scrapekit.pipelines import PipelineManager, PipelineStatistics
+from scrapekit.exceptions import ConfigError
+from scrapekit.finish import Built, failure, report
+from scrapekit.pipelines import PipelineManager
 from scrapekit.politeness import LocalRateLimiter, RetryPolicy, RobotsCache
 from scrapekit.progress import ProgressReporter
 from scrapekit.request import Request
@@ -56,7 +58,7 @@ from scrapekit.session.redirects import RedirectCheck
 from scrapekit.settings import Settings
 from scrapekit.shutdown import StopSignals
 from scrapekit.spider import Spider
-from scrapekit.stats import FAILED, CrawlStats, write_stats_file
+from scrapekit.stats import CrawlStats
 from scrapekit.workers import WorkerPool
 
 
@@ -108,74 +110,16 @@ async def crawl_async(
     signals = StopSignals(close_timeout=float(settings["CLOSE_TIMEOUT"]))
     session_name = state.session_name(settings, spider.name)
     state.check_writable(settings, session_name)
-    # Set as the crawl is built: a crawl that fails early reports what it has.
-    session: Session | None = None
-    cookies: CookieSync | None = None
-    pipelines: PipelineManager | None = None
-    login: LoginManager | None = None
-    limiter: LocalRateLimiter | None = None
-    scheduler: Scheduler | None = None
-    robots: RobotsCache | None = None
-    retry: RetryPolicy | None = None
+    built = Built()  # filled in as the crawl is built: a crawl that fails early reports it
     error: BaseException | None = None
 
     with signals.installed():
         try:
             async with AsyncExitStack() as stack:
-                frontier = await stack.enter_async_context(open_frontier(settings))
-                session = await stack.enter_async_context(Session.from_settings(settings))
-                session.headers.update(spider.headers)
-                if spider.auth is not None:
-                    session.auth = spider.auth
-                    session.auth_domain = spider.auth_domain
-                cookies = await stack.enter_async_context(
-                    CookieSync(
-                        session.cookies,
-                        state.cookie_store(settings, session_name),
-                        interval=float(settings["COOKIES_FLUSH_SECONDS"]),
-                    )
-                )
-                spider.session = session
-                pipelines = await stack.enter_async_context(PipelineManager.from_crawler(crawler))
-                stack.push_async_exit(_before_pipelines_close(pipelines, stats))
-                login = None
-                if has_login(spider):
-                    login = LoginManager(spider, session, settings, cookies)
-                    await login.start(have_cookies=len(session.cookies) > 0)
-                limiter = await stack.enter_async_context(LocalRateLimiter.from_settings(settings))
-                url_length = stack.enter_context(
-                    UrlLengthFilter(int(settings["URL_LENGTH_LIMIT"])).active()
-                )
-                scheduler = Scheduler(
-                    frontier,
-                    offsite=OffsiteFilter(spider.allowed_domains),
-                    depth=DepthFilter(int(settings["DEPTH_LIMIT"])),
-                    limiter=limiter,
-                    probe_new_hosts=bool(settings["ROBOTSTXT_OBEY"]),
-                    url_length=url_length,
-                    readahead=int(settings["START_READAHEAD"]),
-                )
-                robots = None
-                if settings["ROBOTSTXT_OBEY"]:
-                    robots = RobotsCache.from_settings(
-                        settings, session.fetch, on_crawl_delay=_crawl_delay_to(limiter)
-                    )
-                session.redirect_check = _redirect_check(scheduler, robots, login)
-                retry = RetryPolicy.from_settings(settings)
-                pool = WorkerPool(
-                    spider=spider,
-                    scheduler=scheduler,
-                    session=session,
-                    pipelines=pipelines,
-                    stats=stats,
-                    settings=settings,
-                    login=login,
-                    retry=retry,
-                    robots=robots,
-                )
+                pool = await _build(stack, built, crawler, session_name)
                 reporter = ProgressReporter(
                     stats,
-                    scheduler,
+                    pool.scheduler,
                     writer,
                     live=bool(settings["PROGRESS"])
                     and logsetup.use_console(settings["LOG_FORMAT"], writer.stream)
@@ -184,47 +128,82 @@ async def crawl_async(
                 )
                 log.info("crawl started", concurrency=pool.concurrency, session_name=session_name)
                 try:
-                    await _run(spider, scheduler, pool, reporter, stats, settings, signals)
-                    stats.judge(max_errors=int(settings["MAX_ERRORS"]))
+                    await _run(spider, pool.scheduler, pool, reporter, stats, settings, signals)
+                    dropped = pool.scheduler.statistics().dropped
+                    stats.judge(max_errors=int(settings["MAX_ERRORS"]), dropped=dropped)
                 finally:
                     signals.closing()
         except BaseException as exc:
-            error = _failure(exc, stats, signals, log)
+            error = failure(exc, stats, signals, log)
         finally:
             signals.closed()
     if isinstance(error, ConfigError) and signals.phase == "setup":
         raise error  # like a bad setting: one line (exit code 2), nothing was crawled
-
-    session_stats = session.statistics() if session is not None else None
-    scheduler_stats = scheduler.statistics() if scheduler is not None else None
-    pipeline_stats = pipelines.statistics() if pipelines is not None else None
-    summary = stats.summary(
-        spider.name,
-        requests=session_stats.requests if session_stats is not None else 0,
-        dropped={
-            "requests": scheduler_stats.dropped if scheduler_stats is not None else {},
-            "items": pipeline_stats.dropped if pipeline_stats is not None else {},
-        },
-        items=_items_written(pipeline_stats),
-        error=_error_field(error),
-        scheduler=scheduler_stats,
-        retries=retry.statistics() if retry is not None else None,
-        rate_limits=limiter.statistics() if limiter is not None else None,
-        robots=robots.statistics() if robots is not None else None,
-        session=session_stats,
-        cookie_jar=cookies.statistics() if cookies is not None else None,
-        login=login.statistics() if login is not None else None,
-        pipelines=pipeline_stats,
-    )
-    (log.error if stats.finish_reason in FAILED else log.info)("crawl finished", **summary)
-    if stats_file := settings["STATS_FILE"]:
-        try:
-            write_stats_file(stats_file, logsetup.redact(summary))
-        except OSError as exc:
-            log.error("stats file not written", path=str(stats_file), error=str(exc))
+    summary = report(spider.name, built, stats, settings, error, log)
     if error is not None:
         raise error
     return summary
+
+
+async def _build(
+    stack: AsyncExitStack, built: Built, crawler: Crawler, session_name: str
+) -> WorkerPool:
+    """Open the crawl's components in order (each closes on `stack`, in reverse), logging
+    in before the first page; record each in `built` as soon as it exists."""
+    settings, spider, stats = crawler.settings, crawler.spider, crawler.stats
+    frontier = await stack.enter_async_context(open_frontier(settings))
+    session = await stack.enter_async_context(Session.from_settings(settings))
+    built.session = session
+    session.headers.update(spider.headers)
+    if spider.auth is not None:
+        session.auth = spider.auth
+        session.auth_domain = spider.auth_domain
+    cookies = await stack.enter_async_context(
+        CookieSync(
+            session.cookies,
+            state.cookie_store(settings, session_name),
+            interval=float(settings["COOKIES_FLUSH_SECONDS"]),
+        )
+    )
+    built.cookies = cookies
+    spider.session = session
+    pipelines = await stack.enter_async_context(PipelineManager.from_crawler(crawler))
+    built.pipelines = pipelines
+    stack.push_async_exit(_before_pipelines_close(pipelines, stats))
+    login = None
+    if has_login(spider):
+        login = built.login = LoginManager(spider, session, settings, cookies)
+        await login.start(have_cookies=len(session.cookies) > 0)
+    limiter = await stack.enter_async_context(LocalRateLimiter.from_settings(settings))
+    built.limiter = limiter
+    url_length = stack.enter_context(UrlLengthFilter(int(settings["URL_LENGTH_LIMIT"])).active())
+    scheduler = built.scheduler = Scheduler(
+        frontier,
+        offsite=OffsiteFilter(spider.allowed_domains),
+        depth=DepthFilter(int(settings["DEPTH_LIMIT"])),
+        limiter=limiter,
+        probe_new_hosts=bool(settings["ROBOTSTXT_OBEY"]),
+        url_length=url_length,
+        readahead=int(settings["START_READAHEAD"]),
+    )
+    robots = None
+    if settings["ROBOTSTXT_OBEY"]:
+        robots = built.robots = RobotsCache.from_settings(
+            settings, session.fetch, on_crawl_delay=_crawl_delay_to(limiter)
+        )
+    session.redirect_check = _redirect_check(scheduler, robots, login)
+    retry = built.retry = RetryPolicy.from_settings(settings)
+    return WorkerPool(
+        spider=spider,
+        scheduler=scheduler,
+        session=session,
+        pipelines=pipelines,
+        stats=stats,
+        settings=settings,
+        login=login,
+        retry=retry,
+        robots=robots,
+    )
 
 
 def _before_pipelines_close(
@@ -238,55 +217,6 @@ def _before_pipelines_close(
             pipelines.crawl_failed()
 
     return mark
-
-
-def _failure(
-    exc: BaseException, stats: CrawlStats, signals: StopSignals, log: Any
-) -> BaseException | None:
-    """Record why the crawl ended on `exc`; return what to raise after the summary, if any."""
-    if signals.abandoned is not None and isinstance(exc, asyncio.CancelledError):
-        # Closing overran CLOSE_TIMEOUT, or a signal abandoned it: our own cancellation.
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
-        stats.finish_reason = "killed" if signals.abandoned == "signal" else "close_timeout"
-        return None
-    if isinstance(exc, asyncio.CancelledError):
-        if signals.phase == "setup":
-            stats.finish_reason = "shutdown"
-            return KeyboardInterrupt()  # a signal stopped the crawl before it started
-        stats.finish_reason = "cancelled"
-        return exc
-    if isinstance(exc, PipelineError):
-        if signals.phase == "setup":
-            stats.finish_reason = "pipeline_error"  # a pipeline could not open
-            return exc
-        # A feed that cannot write its last items: the crawl still reports what it did.
-        log.error("pipeline close failed", error=logsetup.scrub_text(str(exc)))
-        stats.finish_reason = "feed_error"
-        return None
-    if isinstance(exc, ConfigError):
-        stats.finish_reason = "config_error"  # e.g. a corrupt cookie jar
-    elif isinstance(exc, SessionError):
-        stats.finish_reason = "login_failed"
-    else:
-        stats.finish_reason = "error"
-    return exc
-
-
-def _items_written(pipeline_stats: PipelineStatistics | None) -> int | None:
-    """What the feeds hold, not what was handed to them (a feed that failed holds none);
-    None without feeds: then the items are those that passed the pipelines."""
-    if pipeline_stats is None or not pipeline_stats.feeds:
-        return None
-    return int(min(pipeline_stats.feeds.values()))
-
-
-def _error_field(error: BaseException | None) -> str | None:
-    """The `error` field of a failed crawl's summary: one redacted line."""
-    if error is None or isinstance(error, KeyboardInterrupt | asyncio.CancelledError):
-        return None
-    return logsetup.error_line(error)
 
 
 def _crawl_delay_to(limiter: LocalRateLimiter) -> Callable[[str, float], Awaitable[None]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, TextIO
 
 import structlog
@@ -60,21 +60,6 @@ _CREDENTIAL_NAME = re.compile(
 )
 
 
-def _hide(name: str, value: Any, depth: int) -> Any:
-    """The value of a secret-looking field: every text in it hidden, counts and flags kept."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return REDACTED if _CREDENTIAL_NAME.search(name.replace("-", "_")) else value
-    if depth <= 4 and isinstance(value, Mapping):
-        # A secret-named group of statistics ("cookie_jar": {"loaded": 3}) shows its counts;
-        # every text inside it stays hidden, whatever its own key.
-        return {k: _hide(str(k), v, depth + 1) for k, v in value.items()}
-    if depth <= 4 and isinstance(value, list | tuple):
-        return type(value)(_hide(name, v, depth + 1) for v in value)
-    return REDACTED
-
-
 def error_line(error: BaseException) -> str:
     """What went wrong, redacted, on one line: scrapekit's errors read as sentences, others
     get their type in front."""
@@ -86,21 +71,36 @@ def error_line(error: BaseException) -> str:
     return scrub_text(text)
 
 
-def _redact(value: Any, depth: int = 0) -> Any:
-    if isinstance(value, str):
-        return scrub_text(value)
-    if depth > 4:
+_MAX_DEPTH = 5
+
+
+def _redact(value: Any, depth: int = 0, *, hide: bool = False, name: str = "") -> Any:
+    """`value` with its secrets hidden: scrubbed text, and under a secret-looking field name
+    (`hide`, set by the name `name` or an enclosing one) every text hidden, counts kept.
+
+    A secret-named group of statistics ("cookie_jar": {"loaded": 3}) thus shows its counts.
+    Containers come back as dicts and lists (plain tuples stay tuples): JSON-ready, whatever
+    odd container came in (a namedtuple, a set, a deque).
+    """
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return REDACTED if hide else scrub_text(value)
+    if isinstance(value, int | float):
+        return REDACTED if hide and _CREDENTIAL_NAME.search(name.replace("-", "_")) else value
+    if depth >= _MAX_DEPTH or isinstance(value, bytes | bytearray):
+        return REDACTED if hide else value
     if isinstance(value, Mapping):
-        return {
-            k: _hide(k, v, depth + 1)
-            if isinstance(k, str) and is_secret(k)
-            else _redact(v, depth + 1)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return type(value)(_redact(v, depth + 1) for v in value)
-    return value
+        redacted: dict[Any, Any] = {}
+        for key, item in value.items():
+            secret = hide or (isinstance(key, str) and is_secret(key))
+            # Numbers are judged by their own field's name, texts by any enclosing one.
+            redacted[key] = _redact(item, depth + 1, hide=secret, name=str(key))
+        return redacted
+    if isinstance(value, Collection):  # not any iterable: a generator or a file is not data
+        items = [_redact(item, depth + 1, hide=hide, name=name) for item in value]
+        return tuple(items) if type(value) is tuple else items
+    return REDACTED if hide else value
 
 
 def redact(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -119,10 +119,7 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
     for key, value in event_dict.items():
         if key == "event":
             continue
-        if is_secret(key):
-            event_dict[key] = _hide(key, value, 0)
-        elif isinstance(value, str | Mapping | list | tuple):
-            event_dict[key] = _redact(value)
+        event_dict[key] = _redact(value, hide=is_secret(key), name=key)
     return event_dict
 
 

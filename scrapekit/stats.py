@@ -45,8 +45,6 @@ class CrawlStats:
         self.pages = 0
         self.pages_succeeded = 0
         """Pages fetched with an accepted status whose callback completed without raising."""
-        self.handled = 0
-        """Requests the workers took on (fetched, failed or dropped by robots.txt)."""
         self.items = 0
         self.responses_by_status: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()
@@ -64,27 +62,29 @@ class CrawlStats:
 
     @property
     def serious_error_count(self) -> int:
-        """Errors MAX_ERRORS counts: all but HTTP error statuses nobody asked for ("http 404")."""
-        return sum(n for reason, n in self.errors.items() if not reason.startswith("http "))
+        """Errors MAX_ERRORS counts (see `serious_errors`)."""
+        return serious_errors(self.errors)
 
     @property
     def unsuccessful(self) -> bool:
         """Whether the crawl did not do its job: it failed (exit 1) or a signal stopped it (3)."""
         return self.finish_reason in FAILED or self.finish_reason in INTERRUPTED
 
-    def judge(self, *, max_errors: int) -> str:
+    def judge(self, *, max_errors: int, dropped: Mapping[str, int]) -> str:
         """Decide the finish reason once the workers have stopped, and return it.
 
         A crawl that ended on its own terms (finished, a CLOSESPIDER_* limit, CloseSpider)
         still fails with more than `max_errors` errors (0 = no limit), or when it tried pages
-        and none succeeded. A crawl with nothing to crawl (start() yielded no request) did
-        its job.
+        and none succeeded. Tried: a response came, an error was counted, or a worker refused
+        a request (`dropped`, the scheduler's drops by reason; see `refused`). A crawl with
+        nothing to crawl (start() yielded no request) did its job.
         """
         if self.unsuccessful:
             return self.finish_reason
+        tried = self.pages or self.error_count or refused(dropped)
         if max_errors and self.serious_error_count > max_errors:
             self.finish_reason = "too_many_errors"
-        elif self.handled and not self.pages_succeeded:
+        elif tried and not self.pages_succeeded:
             self.finish_reason = "no_page_succeeded"
         return self.finish_reason
 
@@ -132,6 +132,23 @@ class CrawlStats:
         return record
 
 
+def serious_errors(errors: Mapping[str, int]) -> int:
+    """Errors MAX_ERRORS counts, from errors by reason: all but HTTP error statuses nobody
+    asked for ("http 404"), which are dead links, not a broken crawl."""
+    return sum(n for reason, n in errors.items() if not reason.startswith("http "))
+
+
+#: Drop reasons (or their beginnings) of a request a worker took on and gave up without a
+#: page: robots.txt disallowed it (or stayed unavailable), or it redirected off-site or into
+#: robots.txt. The scheduler's own drops (duplicate, depth, off-site links) are not tries.
+REFUSALS = ("robots.txt", "redirect ")
+
+
+def refused(dropped: Mapping[str, int]) -> int:
+    """How many requests the workers refused, from the scheduler's drops by reason."""
+    return sum(n for reason, n in dropped.items() if reason.startswith(REFUSALS))
+
+
 def _plain(value: Any) -> Any:
     """Frozen statistics dataclasses (possibly nested) as JSON-ready dicts."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -148,5 +165,7 @@ def write_stats_file(path: str | os.PathLike[str], record: dict[str, Any]) -> No
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # default=str, as in the JSON log: a statistic JSON cannot take is shown, not fatal.
+    text = json.dumps(record, indent=2, ensure_ascii=False, default=str)
+    tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, target)

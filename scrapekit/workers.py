@@ -147,7 +147,6 @@ class WorkerPool:
 
         Return None when the request was handed back to the scheduler for a retry.
         """
-        self.stats.handled += 1
         if self.robots is not None and not await self.robots.allowed(request):
             return await self._robots_refused(request)
         try:

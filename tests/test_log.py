@@ -10,12 +10,15 @@ import select
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import structlog
 
 from scrapekit import log
 from scrapekit.demo import DemoSite
+from scrapekit.stats import CrawlStats, write_stats_file
 from tests.conftest import REPO, child_env
 
 
@@ -83,6 +86,52 @@ def test_redact_secrets(field: str, value: object, expected: object) -> None:
     """Secret-looking fields, nested ones and URL passwords are replaced with ***."""
     event = log.redact_secrets(None, "info", {"event": "x", field: value})
     assert event[field] == expected
+
+
+class Origin(NamedTuple):
+    host: str
+    url: str
+
+
+def test_odd_containers_in_the_summary_are_redacted_and_written(tmp_path: Path) -> None:
+    """A namedtuple and a set among a summary's statistics: walked like any container (as
+    lists), secrets hidden inside them, and STATS_FILE still written as JSON."""
+    summary = CrawlStats().summary(
+        "shop",
+        requests=1,
+        dropped={},
+        origin=Origin("shop.test", "http://bob:s3cret@shop.test/"),
+        seen={"http://shop.test/?token=t0k"},
+        cookie_jar=Origin("sid", "abc"),
+    )
+    redacted = log.redact(summary)
+    assert redacted["origin"] == ["shop.test", "http://bob:***@shop.test/"]
+    assert redacted["seen"] == ["http://shop.test/?token=***"]
+    assert redacted["cookie_jar"] == ["***", "***"]
+    write_stats_file(tmp_path / "stats.json", redacted)
+    written = json.loads((tmp_path / "stats.json").read_text())
+    assert written["seen"] == ["http://shop.test/?token=***"]
+    assert "s3cret" not in (tmp_path / "stats.json").read_text()
+
+
+def test_odd_containers_in_a_log_line() -> None:
+    """The log's redaction is the same walker: a namedtuple under a secret name, a set and a
+    frozenset under plain ones."""
+    event = log.redact_secrets(
+        None,
+        "info",
+        {
+            "event": "x",
+            "auth": Origin("shop.test", "Basic eA=="),
+            "urls": {"http://u:pw@x.test/"},
+            "names": frozenset({"a"}),
+            "pair": ("a", "http://x.test/?password=p"),
+        },
+    )
+    assert event["auth"] == ["***", "***"]
+    assert event["urls"] == ["http://u:***@x.test/"]
+    assert event["names"] == ["a"]
+    assert event["pair"] == ("a", "http://x.test/?password=***")
 
 
 def test_json_lines_when_not_a_terminal() -> None:

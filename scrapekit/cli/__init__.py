@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import traceback
 from collections.abc import Sequence
 
@@ -15,20 +16,40 @@ from scrapekit.cli import crawl, listing, session, version
 from scrapekit.exceptions import ConfigError, ScrapekitError
 from scrapekit.log import error_line, scrub_text
 
-#: The exit codes, as the README's table gives them (`scrapekit --help` shows this).
-EXIT_CODES = """\
-exit codes:
-  0  the run did its job: the crawl finished, or stopped at a CLOSESPIDER_* limit other than
-     CLOSESPIDER_ERRORCOUNT; some dead links (HTTP errors) are fine; so is a spider with
-     nothing to crawl (start() yields no request)
-  1  the run failed: a failed or lost login; more errors than MAX_ERRORS (callback errors,
-     requests failed after retries, lost logins); no page succeeded (every page failed, got
-     an HTTP error status no callback accepted, or was dropped by robots.txt); a feed that
-     could not be written; CLOSESPIDER_ERRORCOUNT reached; closing overran CLOSE_TIMEOUT
-  2  usage or configuration error (bad setting, unknown spider, corrupt cookie jar,
-     unwritable STATS_FILE/state folder): nothing was fetched
-  3  stopped by SIGINT/SIGTERM: output files are valid but the crawl is incomplete
-"""
+#: The exit codes, row for row as in the README's table (a test keeps the two the same);
+#: `scrapekit --help` shows them.
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (
+        0,
+        "the run did its job: the crawl finished, or stopped at a CLOSESPIDER_* limit other "
+        "than CLOSESPIDER_ERRORCOUNT. Some dead links (HTTP error statuses) among good pages "
+        "are fine, and so is a spider with nothing to crawl (start() yields no request)",
+    ),
+    (
+        1,
+        "the run failed: a failed or lost login; more errors than MAX_ERRORS (callback and "
+        "pipeline errors, requests that failed after their retries, lost logins; not HTTP "
+        "statuses); no page succeeded (every page failed, got an HTTP error status no "
+        "callback accepted, or was dropped by robots.txt); a feed that could not be written; "
+        "CLOSESPIDER_ERRORCOUNT reached; closing overran CLOSE_TIMEOUT",
+    ),
+    (
+        2,
+        "usage or configuration error (a bad setting, an unknown spider, a corrupt cookie "
+        "jar, an unwritable STATS_FILE, state folder or jar): nothing was fetched",
+    ),
+    (3, "stopped by SIGINT/SIGTERM: output files are valid but the crawl is incomplete"),
+)
+
+
+def _exit_codes_epilog() -> str:
+    """The EXIT_CODES table as `--help` shows it."""
+    rows = [
+        textwrap.fill(meaning, width=92, initial_indent=f"  {code}  ", subsequent_indent="     ")
+        for code, meaning in EXIT_CODES
+    ]
+    return "exit codes:\n" + "\n".join(rows) + "\n"
+
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -41,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scrapekit",
         description="Run scrapekit spiders from the nearest project.",
-        epilog=EXIT_CODES,
+        epilog=_exit_codes_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -11,7 +11,7 @@ from scrapekit.cli.common import load_project_settings, spider_loader
 from scrapekit.engine import crawl
 from scrapekit.exceptions import UsageError
 from scrapekit.log import scrub_text
-from scrapekit.stats import FAILED, INTERRUPTED
+from scrapekit.stats import FAILED, INTERRUPTED, serious_errors
 
 
 def register(commands: Any) -> None:
@@ -92,8 +92,7 @@ def _failure_detail(stats: dict[str, Any], max_errors: int) -> str:
     reason = str(stats["finish_reason"])
     text = reason.replace("_", " ")
     if reason == "too_many_errors":
-        counted = sum(n for kind, n in stats["errors"].items() if not kind.startswith("http "))
-        text += f": {counted} errors, more than MAX_ERRORS = {max_errors}"
+        text += f": {serious_errors(stats['errors'])} errors, more than MAX_ERRORS = {max_errors}"
     elif reason == "no_page_succeeded":
         text += f": {stats['pages']} responses, {stats['error_count']} errors"
     if error := stats.get("error"):

@@ -7,12 +7,19 @@ to the file itself and keeps it valid. Overwriting (`-O`) writes a temporary fil
 target and replaces the target only when the feed closes, so a run that fails before its first
 item (a failed login, an unreachable site) keeps yesterday's file; a symlink is kept and its
 target replaced.
+
+The temporary file is `.NAME.<pid>.<random>.part`, and its writer holds an flock on it while
+it writes. A crawl killed with SIGKILL leaves it behind; the next overwrite of the same feed
+removes such files, but only those whose writer process is gone and whose lock nobody holds
+(so never the file of a live crawl, even one in another PID namespace sharing the folder).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import re
 import secrets
 import stat
 from collections.abc import Sequence
@@ -53,6 +60,7 @@ class FeedPipeline:
         """Items now in the file from this crawl (0 when an overwrite kept the old file)."""
         self._exporter: Exporter | None = None
         self._target: Path | None = None
+        self._lock: int | None = None  # open on the temporary file, locked while we write
 
     def __repr__(self) -> str:
         mode = "overwrite" if self.overwrite else "append"
@@ -66,7 +74,8 @@ class FeedPipeline:
             # Resolved so that a symlink stays a symlink: its target is what gets replaced.
             self._target = self.path.resolve()
             self._target.parent.mkdir(parents=True, exist_ok=True)
-            path = _create_temp(self._target)
+            _remove_stale_parts(self._target)
+            path, self._lock = _create_temp(self._target)
         try:
             self._exporter = exporter_for(
                 path, self.format, overwrite=self.overwrite, fields=self.fields
@@ -74,6 +83,7 @@ class FeedPipeline:
         except BaseException:
             if self.overwrite:
                 path.unlink(missing_ok=True)
+                self._unlock()
             raise
         log.debug(
             "feed opened", path=os.fspath(self.path), format=self.format, overwrite=self.overwrite
@@ -98,7 +108,15 @@ class FeedPipeline:
         except BaseException:
             if target is not None:
                 exporter.path.unlink(missing_ok=True)  # the old file stays as it was
+            self._unlock()
             raise
+        try:
+            self._finish(exporter, target)
+        finally:
+            self._unlock()
+
+    def _finish(self, exporter: Exporter, target: Path | None) -> None:
+        """Count the items; an overwrite replaces the target or, failed early, keeps it."""
         if target is None:
             self.items_written = exporter.items_written
         elif self.failed and not exporter.items_written:
@@ -114,8 +132,54 @@ class FeedPipeline:
             self.items_written = exporter.items_written
         log.info("feed written", path=os.fspath(self.path), items=exporter.items_written)
 
+    def _unlock(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            os.close(lock)  # releases the flock
 
-def _create_temp(target: Path) -> Path:
+
+def _remove_stale_parts(target: Path) -> None:
+    """Remove the temporary files of `target` that crawls killed with SIGKILL left behind.
+
+    Only files named with a pid that is not running here, and whose flock can be taken (no
+    live writer anywhere holds it); a file of an older version, without a pid, is left alone.
+    """
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[0-9a-f]+\.part")
+    try:
+        parts = [(p, pattern.fullmatch(p.name)) for p in target.parent.iterdir()]
+    except OSError:
+        return  # an unreadable folder: opening the feed says so, if it matters
+    for part, match in parts:
+        if match is None or _running(int(match.group(1))):
+            continue
+        try:
+            fd = os.open(part, os.O_RDONLY)
+        except OSError:
+            continue  # gone already, or not ours to read: leave it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            part.unlink(missing_ok=True)
+            log.info("stale part file removed", path=os.fspath(part))
+        except OSError:
+            continue  # locked: a live writer (another host, another PID namespace) has it
+        finally:
+            os.close(fd)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine (ours counts as running)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # OverflowError: no pid is that large
+        return False
+    except OSError:
+        return True  # it exists, owned by someone else
+    return True
+
+
+def _create_temp(target: Path) -> tuple[Path, int]:
     """A new empty file beside `target` (same filesystem, so the final rename is atomic).
 
     It gets the permissions the target would get if written directly: the existing target's
@@ -126,18 +190,21 @@ def _create_temp(target: Path) -> Path:
     except FileNotFoundError:
         mode = None
     while True:
-        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        temp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
         break
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
         if mode is not None:
             os.fchmod(fd, mode)
-    finally:
+    except BaseException:
         os.close(fd)
-    return temp
+        temp.unlink(missing_ok=True)
+        raise
+    return temp, fd
 
 
 def _replace(temp: Path, target: Path) -> None:

@@ -40,6 +40,11 @@ class Pages(Spider):
         yield {"url": response.url}
 
 
+class Local(Pages):
+    name = "local"
+    allowed_domains = ["localhost", "127.0.0.1"]
+
+
 class Nothing(Spider):
     name = "nothing"
 
@@ -178,6 +183,32 @@ def test_unreachable_site_exits_1(shop: Project, httpserver: HTTPServer) -> None
     assert (returncode, stats["finish_reason"]) == (1, "no_page_succeeded"), stderr
     assert stats["pages_succeeded"] == 0
     assert events(stderr)[-1]["event"] == "crawl finished"
+
+
+@pytest.mark.parametrize(
+    ("paths", "dropped"),
+    [
+        pytest.param("/ok,/ok2", {"robots.txt": 2}, id="robots-disallows-every-page"),
+        pytest.param("/moved", {"redirect offsite": 1}, id="only-page-redirects-off-site"),
+    ],
+)
+def test_every_page_refused_exits_1(
+    shop: Project, httpserver: HTTPServer, paths: str, dropped: dict[str, int]
+) -> None:
+    """Pages the workers took on and refused (robots.txt, a redirect off-site) were tried:
+    with none left to succeed the run failed, though no response and no error was counted."""
+    httpserver.expect_request("/robots.txt").respond_with_data(
+        "User-agent: *\nDisallow: /ok\n", content_type="text/plain"
+    )
+    httpserver.expect_request("/moved").respond_with_data(
+        "", status=302, headers={"Location": "http://elsewhere.invalid/"}
+    )
+    returncode, stderr, stats = crawl(
+        shop, httpserver, "local", "-a", f"paths={paths}", "-s", "ROBOTSTXT_OBEY=true"
+    )
+    assert (returncode, stats["finish_reason"]) == (1, "no_page_succeeded"), stderr
+    assert (stats["pages"], stats["error_count"]) == (0, 0)
+    assert stats["dropped"]["requests"] == dropped
 
 
 def test_nothing_to_crawl_exits_0(shop: Project, httpserver: HTTPServer) -> None:

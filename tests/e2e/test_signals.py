@@ -112,3 +112,25 @@ def test_second_signal_stops_at_once_and_feed_stays_valid(tmp_path: Path) -> Non
     assert stats["finish_reason"] == "killed"
     assert stats["scheduler"]["in_flight"] == 0
     assert len(read_items(out)) == stats["items"] < len(very_slow.products)
+
+
+def test_kill_9_part_file_is_removed_by_the_next_run(tmp_path: Path) -> None:
+    """kill -9 during `-O` leaves the temporary `.NAME.<pid>.<random>.part` behind (nothing
+    can run then); the next `-O` run of the same feed removes it and writes a valid file."""
+    out, stats_file = tmp_path / "items.jsonl", tmp_path / "stats.json"
+    with DemoSite(delay=0.2) as slow:
+        child = start_crawl(slow, out, stats_file)
+        wait_for_items(slow, 3)
+        child.kill()
+        child.communicate(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    [left] = [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]
+    assert left.startswith(f".items.jsonl.{child.pid}.")
+    assert not out.exists()  # the kill came before the replace
+    with DemoSite(products=5) as quick:
+        again = start_crawl(quick, out, stats_file)
+        _, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]
+    assert len(read_items(out)) == json.loads(stats_file.read_text())["items"] > 0
+    assert '"stale part file removed"' in err

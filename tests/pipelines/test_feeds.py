@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
 import json
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -263,3 +266,55 @@ async def test_overwrite_gives_the_permissions_a_direct_write_would(tmp_path: Pa
     kept.chmod(0o640)
     await overwrite(kept, [{"n": 1}])
     assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+
+
+@pytest.fixture(scope="module")
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def part_files(folder: Path) -> list[str]:
+    return sorted(name for name in os.listdir(folder) if name.endswith(".part"))
+
+
+async def test_overwrite_removes_part_files_of_dead_writers(tmp_path: Path, dead_pid: int) -> None:
+    """A `.NAME.<pid>.<random>.part` whose writer is gone (kill -9) is removed at the next open;
+    other feeds' files and part files without a pid (older versions) are left alone."""
+    path = tmp_path / "items.jsonl"
+    stale = tmp_path / f".items.jsonl.{dead_pid}.0badc0de.part"
+    stale.write_text('{"n": "half"', encoding="utf-8")
+    other = tmp_path / f".other.jsonl.{dead_pid}.0badc0de.part"
+    other.write_text("", encoding="utf-8")
+    legacy = tmp_path / ".items.jsonl.0badc0de.part"
+    legacy.write_text("", encoding="utf-8")
+    with capture_logs() as logs:
+        await overwrite(path, [{"n": 1}])
+    assert path.read_text(encoding="utf-8") == '{"n": 1}\n'
+    assert part_files(tmp_path) == sorted([other.name, legacy.name])
+    assert [e["path"] for e in logs if e["event"] == "stale part file removed"] == [str(stale)]
+
+
+async def test_overwrite_keeps_part_files_of_live_writers(tmp_path: Path, dead_pid: int) -> None:
+    """Never a live crawl's file: one of a running process (this one), or one whose lock is
+    held, whatever its pid says (a writer in another PID namespace sharing the folder)."""
+    path = tmp_path / "items.jsonl"
+    locked = tmp_path / f".items.jsonl.{dead_pid}.feedf00d.part"
+    locked.write_text("", encoding="utf-8")
+    fd = os.open(locked, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        live = FeedPipeline(path, overwrite=True)
+        live.open(None)
+        try:
+            [live_part] = set(part_files(tmp_path)) - {locked.name}
+            assert live_part.startswith(f".items.jsonl.{os.getpid()}.")
+            await overwrite(path, [{"n": 2}])  # a second writer of the same feed opens
+            assert set(part_files(tmp_path)) == {locked.name, live_part}
+        finally:
+            live.close(None)
+    finally:
+        os.close(fd)
+    assert part_files(tmp_path) == [locked.name]
