@@ -135,3 +135,20 @@ async def test_a_robots_txt_redirect_that_cannot_be_followed_is_no_robots_txt() 
         )
     assert (stats["items"], stats["errors"]) == (1, {})
     assert server.paths == ["/robots.txt", "/page"]
+
+
+async def test_an_error_raised_without_its_request_gets_it_at_the_session(
+    session: Session,
+) -> None:
+    """The session is the one boundary where the request is attached: an error raised deeper
+    with none (here by the crawl's redirect check) reaches the caller with its request."""
+
+    async def refuse(request: Request, target: str) -> str | None:
+        raise InvalidURL(target, "refused by the check")
+
+    session.redirect_check = refuse
+    async with redirecting_to("/elsewhere") as server:
+        request = Request(server.url("/bad"))
+        with pytest.raises(InvalidURL, match="refused by the check") as info:
+            await session.fetch(request)
+    assert info.value.request is request
