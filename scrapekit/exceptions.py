@@ -19,7 +19,7 @@ The error tree::
     │   ├── DecodingError           a body whose Content-Encoding is corrupt or not supported
     │   ├── LoggedOut               a page still shows a logged-out session right after a login
     │   ├── RedirectBlocked         a redirect to a URL the crawl may not visit (off-site, robots)
-    │   ├── BadRedirect             a redirect that names no single target (two Location headers)
+    │   ├── BadRedirect             a redirect that names no one target (two Locations, or no URL)
     │   └── HttpStatusError         a response status the callback did not ask for (e.g. 404)
     ├── SessionError                the shared login session cannot be used
     │   ├── LoginFailed             login() raised, or the session is still logged out after it
@@ -158,6 +158,7 @@ class InvalidURL(FetchError, ValueError):
 
     def __init__(self, url: str, problem: str) -> None:
         self.url = url
+        self.problem = problem
         super().__init__(f"cannot fetch {url!r}: {problem}", request_sent=False)
 
 
@@ -203,21 +204,26 @@ class RedirectBlocked(FetchError):
 
 
 class BadRedirect(FetchError):
-    """A redirect response gave different Location headers: there is no one place to go.
+    """A redirect names no one place to go: different Location headers, or one that is not
+    a URL at all.
 
-    Browsers refuse it too (Chrome: ERR_RESPONSE_HEADERS_MULTIPLE_LOCATION); identical
-    repeats are harmless and followed. The server answers the same way again: not retried.
+    Browsers refuse both too (Chrome: ERR_RESPONSE_HEADERS_MULTIPLE_LOCATION,
+    ERR_INVALID_REDIRECT); identical repeats are harmless and followed. The server answers
+    the same way again: not retried.
     """
 
     reason = "bad redirect"
 
-    def __init__(self, request: Request, url: str, locations: list[str]) -> None:
+    def __init__(
+        self, request: Request, url: str, locations: list[str], problem: str | None = None
+    ) -> None:
         self.locations = locations
-        super().__init__(
-            f"{url}: the redirect has {len(locations)} different Location headers "
-            f"({', '.join(repr(location) for location in locations)}); not followed",
-            request=request,
-        )
+        shown = ", ".join(repr(location) for location in locations)
+        if problem is None:
+            what = f"the redirect has {len(locations)} different Location headers ({shown})"
+        else:
+            what = f"the redirect's Location {shown} {problem}"
+        super().__init__(f"{url}: {what}; not followed", request=request)
 
 
 class HttpStatusError(FetchError):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import json as jsonlib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 import httpx2
 
@@ -20,6 +21,9 @@ from scrapekit._types import CallbackRef, HeadersLike, ParamsLike
 from scrapekit.exceptions import InvalidURL
 
 _SCHEMES = frozenset({"http", "https"})
+#: What no host name may hold once percent-decoded (WHATWG URL: forbidden domain code points).
+#: Browsers refuse such a URL, so a link or a <base href> to "//%zz/" is malformed, not a host.
+_FORBIDDEN_IN_HOST = re.compile(r"[\x00-\x20\x7f#%/:<>?@\[\\\]^|]")
 
 
 def check_url(url: str) -> str:
@@ -47,11 +51,21 @@ def _check_url(url: str) -> str:
         raise InvalidURL(url, f"scheme {scheme!r} is not http or https")
     if not parts.hostname:
         raise InvalidURL(url, "no host")
+    if "[" not in parts.netloc and not _valid_host(parts.hostname):  # IPv6 is checked below
+        raise InvalidURL(url, f"host {parts.hostname!r} is not a host name (a browser refuses it)")
     try:  # what httpx2 will refuse to send: bad IDNA hosts, control characters
         httpx2.URL(url)
     except (httpx2.InvalidURL, ValueError) as exc:
         raise InvalidURL(url, str(exc)) from None
     return url
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        decoded = unquote(host, errors="strict")
+    except UnicodeDecodeError:  # percent-escapes that are not UTF-8
+        return False
+    return _FORBIDDEN_IN_HOST.search(decoded) is None
 
 
 def shorten_url(url: str, keep: int = 120) -> str:

@@ -196,8 +196,9 @@ class Response:
     def base_url(self) -> str:
         """The URL relative links resolve against: the page's <base href> if any, else its URL.
 
-        A <base href> that cannot be joined, or is not an http(s) URL, is ignored (as browsers
-        ignore it), rather than making every link of the page malformed.
+        A <base href> that cannot be joined, is not an http(s) URL, or names a host browsers
+        refuse ("//%zz/"), is ignored (as browsers ignore it), rather than making every link of
+        the page malformed.
         """
         if self._base_url is None:
             self._base_url = self.url

@@ -19,6 +19,8 @@ from scrapekit.exceptions import InvalidURL
         pytest.param("http://", "no host", id="no-host"),
         pytest.param("http://[broken/", "malformed", id="bad-ipv6"),
         pytest.param("http://example.com:99999/", "malformed", id="bad-port"),
+        pytest.param("http://%zz/", "host '%zz'", id="bad-percent-host"),
+        pytest.param("http://a%3Cb.test/", "is not a host name", id="forbidden-in-host"),
     ],
 )
 def test_bad_urls_raise_invalid_url_naming_the_problem(url: str, problem: str) -> None:

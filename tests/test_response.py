@@ -249,6 +249,9 @@ def test_a_bom_beats_the_header_and_meta_utf16_means_utf8() -> None:
         pytest.param("javascript:void(0)", id="not-http"),
         pytest.param("ftp://files.test/pub/", id="ftp"),
         pytest.param("http://cdn.test:99999/", id="bad-port"),
+        pytest.param("//%zz/", id="bad-percent-host"),
+        pytest.param("http://a%2Fb.test/", id="slash-in-host"),
+        pytest.param("//%ff.test/", id="host-not-utf8"),
         pytest.param("  ", id="blank"),
     ],
 )

@@ -41,6 +41,7 @@ from protego import Protego
 
 from scrapekit._utils import origin_of
 from scrapekit.exceptions import (
+    BadRedirect,
     FetchError,
     InvalidURL,
     RedirectBlocked,
@@ -66,7 +67,7 @@ MAX_CRAWL_DELAY = 600.0
 _BOM = codecs.BOM_UTF8
 #: Redirect failures mean "no robots.txt where the redirects lead": unavailable, like a 404
 #: (RFC 9309 2.3.1.2; Google treats more than 5 hops as a 404), not an unreachable server.
-_UNAVAILABLE_ERRORS = (TooManyRedirects, RedirectBlocked, InvalidURL)
+_UNAVAILABLE_ERRORS = (TooManyRedirects, RedirectBlocked, InvalidURL, BadRedirect)
 
 Fetch = Callable[[Request], Awaitable[Response]]
 CrawlDelayHook = Callable[[str, float], Awaitable[None]]

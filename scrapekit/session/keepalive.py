@@ -4,21 +4,39 @@ Part of the session stage. A server may close an idle keep-alive connection at a
 without saying so (no `Connection: close`); a request written in that window meets a closed
 socket ("Server disconnected without sending a response") and the server never saw it. Like
 browsers, the session then sends it once more, whatever its method, without spending a retry:
-the failure says nothing about the request. httpcore2's `trace` hook tells which attempts
-qualify: the attempt opened no connection of its own (so it used a pooled one) and failed
-before the response headers arrived, with a read, write or protocol error (never a timeout: a
-slow server may well be working on the request). The pool may hand out another connection
-that is about to close (every connection a busy worker just released is one), so the request is
-sent again through a second client that opens a new connection for every request: one resend,
-on a fresh connection, whose failure is a normal error. That client is built on the first
-stale resend, not before: most crawls never need it, and building one costs an SSL context. (A
-session built on a custom transport has no second client: it tries its pool again, up to the
-pool's size + 1 times.)
+the failure says nothing about the request.
+
+The rule is "no byte of the response arrived", not "no complete response": a bad status line,
+a negative Content-Length or half the headers mean the server read the request and answered
+it (badly), and a POST sent again would be processed twice. An attempt is stale when all of
+these hold, told by httpcore2's public `trace` hook:
+
+- it opened no connection of its own (so it used a pooled one);
+- not one byte came back: the hook sees each new connection's network stream (the
+  `return_value` of `connect_tcp` / `start_tls`), and its `read` is wrapped to mark the
+  attempt that is reading (a context variable: httpcore2 reads in the sending task);
+- the error is a write error, a read error (a reset), or exactly httpcore2's "Server
+  disconnected without sending a response." (`NO_RESPONSE`; a test fails if httpcore2
+  rewords it). Any other protocol error is a malformed answer; a timeout may be a slow
+  server working on the request.
+
+A stream that cannot be wrapped (a custom transport) leaves the message alone to decide, and
+then "half the headers, then close" looks like no answer at all: httpcore2 reports both with
+the same message.
+
+The pool may hand out another connection that is about to close (every connection a busy
+worker just released is one), so the request is sent again through a second client that opens
+a new connection for every request: one resend, on a fresh connection, whose failure is a
+normal error. That client is built on the first stale resend, not before: most crawls never
+need it, and building one costs an SSL context. (A session built on a custom transport has no
+second client: it tries its pool again, up to the pool's size + 1 times.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import httpx2
@@ -28,6 +46,9 @@ log = structlog.get_logger(__name__)
 
 #: Failures that a closed idle connection produces; timeouts and connect errors are not.
 STALE_ERRORS = (httpx2.ReadError, httpx2.WriteError, httpx2.RemoteProtocolError)
+#: What httpcore2 says when the connection closed while it still waited for the status line
+#: (`_receive_event` in httpcore2/_async/http11.py); other protocol errors are malformed answers.
+NO_RESPONSE = "Server disconnected without sending a response."
 
 # httpcore2 names its events "<logger suffix>.<step>.<started|complete|failed>".
 _CONNECT_EVENTS = frozenset(
@@ -37,32 +58,58 @@ _CONNECT_EVENTS = frozenset(
         "socks.connect_tcp.started",
     }
 )
-_ANSWERED_EVENTS = frozenset(
-    {"http11.receive_response_headers.complete", "http2.receive_response_headers.complete"}
-)
+# Steps whose return value is the network stream the connection then reads from.
+_STREAM_STEPS = (".connect_tcp.complete", ".connect_unix_socket.complete", ".start_tls.complete")
+
+#: The attempt now waiting for its response in this task: a watched stream marks it on a read.
+_receiving: ContextVar[AttemptTrace | None] = ContextVar("scrapekit_receiving", default=None)
 
 
 class AttemptTrace:
-    """httpcore2's trace hook for one attempt: did it connect, did response headers arrive.
+    """httpcore2's trace hook for one attempt: did it connect, did any response byte arrive.
 
-    Called for every step of every request (about ten times), so it only compares names.
+    Called for every step of every request (about ten times), so it mostly compares names.
     """
 
-    __slots__ = ("answered", "connected")
+    __slots__ = ("connected", "received")
 
     def __init__(self) -> None:
         self.connected = False
-        self.answered = False
+        #: Set by a watched stream's read, while this attempt is the one receiving.
+        self.received = False
 
     async def __call__(self, event: str, info: Mapping[str, Any]) -> None:
         if event in _CONNECT_EVENTS:
             self.connected = True
-        elif event in _ANSWERED_EVENTS:
-            self.answered = True
+        elif event.endswith(_STREAM_STEPS):
+            _watch(info.get("return_value"))
 
     def stale(self, error: BaseException) -> bool:
-        """Whether `error` is a reused connection that closed before answering."""
-        return not self.connected and not self.answered and isinstance(error, STALE_ERRORS)
+        """Whether `error` is a reused connection that closed before a byte of the answer."""
+        if self.connected or self.received:
+            return False
+        if isinstance(error, httpx2.RemoteProtocolError):
+            return str(error) == NO_RESPONSE
+        return isinstance(error, httpx2.ReadError | httpx2.WriteError)
+
+
+def _watch(stream: object) -> None:
+    """Wrap `stream.read` so a read that returns bytes marks the attempt receiving them."""
+    read: Callable[..., Awaitable[bytes]] | None = getattr(stream, "read", None)
+    if read is None or getattr(read, "_scrapekit_watched", False):
+        return
+
+    # httpcore2's AsyncNetworkStream.read signature, timeout included.
+    async def watched(max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        data = await read(max_bytes, timeout)
+        if data and (attempt := _receiving.get()) is not None:
+            attempt.received = True
+        return data
+
+    watched._scrapekit_watched = True  # type: ignore[attr-defined]
+    # A stream with slots cannot be watched: the message alone decides (module docstring).
+    with contextlib.suppress(AttributeError):
+        stream.read = watched  # type: ignore[attr-defined]
 
 
 class KeepAliveSender:
@@ -91,6 +138,7 @@ class KeepAliveSender:
         while True:
             trace = AttemptTrace()
             http_request.extensions["trace"] = trace
+            token = _receiving.set(trace)
             try:
                 return await client.send(http_request, stream=True, auth=auth)
             except STALE_ERRORS as exc:
@@ -104,6 +152,8 @@ class KeepAliveSender:
                     if auth is httpx2.USE_CLIENT_DEFAULT:
                         auth = client.auth
                     client = self._fresh_client()
+            finally:
+                _receiving.reset(token)
 
     def _fresh_client(self) -> httpx2.AsyncClient:
         if self._fresh is None:

@@ -6,25 +6,39 @@ answers 302 + Set-Cookie is the common case) and sends the right cookies on the 
 revisit is a loop only when nothing changed (same method, URL and cookies sent: a page that sets
 a cookie and redirects to itself is a gate, not a loop), or past REDIRECT_MAX_TIMES. Each hop
 passes the crawl's checks (`redirect_check`: off-site, URL length, robots.txt) before it is
-sent, and carries credentials only where they belong (`credentials.py`). Two different
-`Location` headers are refused (`BadRedirect`); identical repeats are followed once.
+sent, and carries credentials only where they belong (`credentials.py`).
+
+A 3xx with a Location is always a redirect, never the answer: the page is elsewhere. So a
+Location that cannot be followed fails the request, to its errback, never retried (the server
+answers the same way again):
+
+- two different Location headers, or one that cannot be parsed at all (`http://[::1`, past
+  httpx2's 65,536 characters): `BadRedirect`, naming the page and the Location;
+- one that names a URL scrapekit does not fetch (`javascript:`, `ftp://`, port 99999): the
+  `InvalidURL` a Request for it would raise, saying which page redirected there.
+
+Identical repeated Location headers are followed once. Messages cut a long Location short.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 
 import httpx2
 
 from scrapekit._utils import origin_key
 from scrapekit.exceptions import BadRedirect, InvalidURL, RedirectBlocked, TooManyRedirects
-from scrapekit.request import Request
+from scrapekit.request import Request, check_url, shorten_url
 from scrapekit.session.cookiejar import CookieJar
 from scrapekit.session.credentials import CredentialScope, belongs_to, scope_header
 from scrapekit.session.keepalive import KeepAliveSender
 
 #: Judges a redirect hop: None lets it through, a reason ("offsite") drops the request.
 RedirectCheck = Callable[[Request, str], Awaitable[str | None]]
+
+_SCHEMES = ("http", "https")
+_SCHEME = re.compile(r"^\s*([a-zA-Z][a-zA-Z0-9+.\-]*):")
 
 
 async def collapse_locations(response: httpx2.Response) -> None:
@@ -106,13 +120,7 @@ class RedirectFollower:
                 return response, chain
             await response.aclose()
             next_request = self._next_hop(response, request)
-            if next_request is None:  # a Location httpx2 cannot parse: the 3xx is the answer
-                return response, chain
             target = str(next_request.url)
-            if next_request.url.scheme not in ("http", "https"):
-                error = InvalidURL(target, f"redirected here from {url}; only http(s) is fetched")
-                error.request = request
-                raise error
             if self.check is not None and (why := await self.check(request, target)):
                 raise RedirectBlocked(request, target, why)
             if len(chain) >= self._max_redirects:
@@ -126,12 +134,40 @@ class RedirectFollower:
             http_request = next_request
 
     @staticmethod
-    def _next_hop(response: httpx2.Response, request: Request) -> httpx2.Request | None:
-        """The next hop httpx2 built; BadRedirect when the response names two targets."""
+    def _next_hop(response: httpx2.Response, request: Request) -> httpx2.Request:
+        """The next hop httpx2 built, to a URL a Request could have; else the rule's error
+        (module docstring)."""
+        here = str(response.request.url)
         # Identical repeats were collapsed by `collapse_locations`: any left are different.
         if len(locations := response.headers.get_list("location")) > 1:
-            raise BadRedirect(request, str(response.request.url), _distinct(locations))
-        return response.next_request
+            shown = [shorten_url(location) for location in _distinct(locations)]
+            raise BadRedirect(request, here, shown)
+        location = locations[0].strip()
+        next_request = response.next_request
+        scheme = _SCHEME.match(location)
+        if next_request is None and (scheme is None or scheme.group(1).lower() in _SCHEMES):
+            raise _unparseable(request, response.request.url, location)
+        target = location if next_request is None else str(next_request.url)
+        try:
+            check_url(target)
+        except InvalidURL as exc:
+            error = InvalidURL(shorten_url(target), f"{exc.problem}; redirected here from {here}")
+            error.request = request
+            error.request_sent = True  # the redirecting request was
+            raise error from None
+        if next_request is None:  # a URL scrapekit accepts that httpx2 cannot follow
+            raise _unparseable(request, response.request.url, location)
+        return next_request
+
+
+def _unparseable(request: Request, here: httpx2.URL, location: str) -> BadRedirect:
+    """BadRedirect for a Location httpx2 cannot resolve against `here`, with its reason."""
+    try:
+        here.join(location)
+        why = "cannot be followed"
+    except (httpx2.InvalidURL, ValueError) as exc:
+        why = f"cannot be parsed ({exc})"
+    return BadRedirect(request, str(here), [shorten_url(location)], problem=why)
 
 
 def _distinct(locations: list[str]) -> list[str]:

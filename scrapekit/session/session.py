@@ -214,6 +214,8 @@ class Session(AsyncResource):
                 request=request,
             ) from exc
         except FetchError as exc:
+            if exc.request is None:  # raised below with no request at hand: attached here, once
+                exc.request = request
             self._errors[exc.reason] += 1
             raise
         except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
