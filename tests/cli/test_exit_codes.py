@@ -54,12 +54,13 @@ class Nothing(Spider):
 
 
 class LoginQuery(Spider):
-    '''Logs in with the password in the query string, against a server that fails.'''
+    '''Logs in with a secret in the query parameter `param`, against a server that fails.'''
 
     name = "login_query"
+    param = "password"
 
     async def login(self, session):
-        response = await session.get(self.base + "/login?user=bob&password=hunter2")
+        response = await session.get(self.base + f"/login?user=bob&{self.param}=hunter2")
         if response.status != 200:
             raise RuntimeError(f"login refused at {response.url} (HTTP {response.status})")
 
@@ -210,10 +211,14 @@ def test_nothing_to_crawl_exits_0(shop: Project, httpserver: HTTPServer) -> None
     assert (returncode, stats["finish_reason"], stats["pages"]) == (0, "finished", 0), stderr
 
 
-def test_failed_login_logs_summary_and_writes_stats(shop: Project, httpserver: HTTPServer) -> None:
+@pytest.mark.parametrize("param", ["password", "key", "otp", "pin"])
+def test_failed_login_logs_summary_and_writes_stats(
+    shop: Project, httpserver: HTTPServer, param: str
+) -> None:
     """A login that fails at start still logs `crawl finished` (reason and error) and writes
-    STATS_FILE; the password in the login URL appears nowhere on stderr."""
-    returncode, stderr, stats = crawl(shop, httpserver, "login_query")
+    STATS_FILE; the secret in the login URL (a password, API key, OTP or PIN) appears nowhere
+    on stderr."""
+    returncode, stderr, stats = crawl(shop, httpserver, "login_query", "-a", f"param={param}")
     assert returncode == 1, stderr
     assert "hunter2" not in stderr
     assert "hunter2" not in json.dumps(stats)
@@ -224,7 +229,7 @@ def test_failed_login_logs_summary_and_writes_stats(shop: Project, httpserver: H
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("scrapekit: crawl failed:")
     assert "login" in last
-    assert "password=***" in last
+    assert f"{param}=***" in last
 
 
 def test_failed_login_on_the_console_hides_the_password(
