@@ -19,12 +19,14 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 REDACTED = "***"
 # Matched against a field, header or query-parameter name with "-" read as "_", as whole
 # "_"-separated words: "X-Api-Key", "access_token" and "otp" are secret; "author",
-# "keyword", "monkey" and "pinned" are not. A bare "key" is the usual API-key parameter
-# (`?key=`), so any "key" word is secret. Not "code": it names status, exit, country and
-# product codes, and an OAuth code is spent by the time a log could show it.
+# "keyword", "monkey" and "pinned" are not. "key" is secret when it names a kind of key
+# ("api_key", "access_key"); a bare "key" is one only as a URL parameter (`?key=`, the usual
+# API-key parameter), since as a field it is an identifier (the rate limiter's slot key).
+# Not "code": it names status, exit, country and product codes, and an OAuth code is spent
+# by the time a log could show it.
 _SECRET_WORDS = (
     r"pass|password|passwd|pwd|passcode|passphrase|secret|token|auth|authorization|cookie"
-    r"|cookies|set_cookie|sessionid|session_id|key|apikey|csrf|csrftoken|credential"
+    r"|cookies|set_cookie|sessionid|session_id|(?<=_)key|apikey|csrf|csrftoken|credential"
     r"|credentials|signature|sig|otp|totp|hotp|pin"
 )
 _SECRET_NAME = re.compile(rf"(^|_)({_SECRET_WORDS})($|_)", re.IGNORECASE)
@@ -42,9 +44,10 @@ def is_secret(name: str) -> bool:
 
 
 def _scrub_param(match: re.Match[str]) -> str:
-    if not is_secret(match.group(1)):
+    name = match.group(1)
+    if not (is_secret(name) or name.lower() == "key"):
         return match.group(0)
-    return f"{match.group(1)}={REDACTED}"
+    return f"{name}={REDACTED}"
 
 
 def scrub_text(text: str) -> str:
