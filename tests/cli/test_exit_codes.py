@@ -351,6 +351,32 @@ def test_unwritable_output_is_one_line_before_any_request(
     assert httpserver.log == []
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        pytest.param("STATS_FILE", "/proc/scrapekit-nope/stats.json", id="stats-file"),
+        pytest.param("STATE_DIR", "/proc/scrapekit-nope", id="state-dir"),
+    ],
+)
+def test_path_that_cannot_be_created_is_one_line_before_any_request(
+    shop: Project, httpserver: HTTPServer, setting: str, value: str
+) -> None:
+    """A folder that cannot be created though its parent looks writable (/proc, even for
+    root) is exit 2, one line naming the path and the setting, before the first request."""
+    result = shop.run(
+        "crawl", "pages", "-a", f"base={httpserver.url_for('').rstrip('/')}",
+        "-s", f"{setting}={value}", *FAST,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("scrapekit: error: cannot write")
+    assert "/proc/scrapekit-nope" in lines[0]
+    assert f"point {setting} elsewhere" in lines[0]
+    assert httpserver.log == []
+
+
 def test_summary_shows_cookie_counts(shop: Project, httpserver: HTTPServer) -> None:
     """`crawl finished` hides cookie values, not the counts of cookies loaded and saved."""
     httpserver.expect_request("/cookie").respond_with_data(
