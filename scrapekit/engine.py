@@ -163,6 +163,7 @@ async def _build(
             session.cookies,
             state.cookie_store(settings, session_name),
             interval=float(settings["COOKIES_FLUSH_SECONDS"]),
+            enabled=bool(settings["COOKIES_ENABLED"]),
         )
     )
     built.cookies = cookies

@@ -91,6 +91,17 @@ class LoginLost(Spider):
         yield {"url": response.url}
 
 
+class SetsCookie(Pages):
+    '''Sets a cookie through `session.cookies` before its first request.'''
+
+    name = "sets_cookie"
+
+    async def start(self):
+        self.session.cookies.set("manual", "s3cr3t", domain="127.0.0.1", path="/")
+        async for request in super().start():
+            yield request
+
+
 class StartFails(Spider):
     name = "start_fails"
 
@@ -389,3 +400,20 @@ def test_summary_shows_cookie_counts(shop: Project, httpserver: HTTPServer) -> N
     assert finished["cookie_jar"]["saved"] == 1
     assert finished["session"]["cookies"] == 1
     assert "s3cr3t" not in stderr
+
+
+def test_summary_with_cookies_disabled_counts_no_saved_cookie(
+    shop: Project, httpserver: HTTPServer
+) -> None:
+    """With COOKIES_ENABLED false, a cookie set through `session.cookies` is not synced: the
+    summary's cookie_jar says the jar is off and counts nothing saved."""
+    base = httpserver.url_for("").rstrip("/").replace("localhost", "127.0.0.1")
+    returncode, stderr, _ = crawl(
+        shop, httpserver, "sets_cookie", "-s", "COOKIES_ENABLED=false", base=base
+    )
+    assert returncode == 0, stderr
+    finished = events(stderr)[-1]
+    assert finished["event"] == "crawl finished"
+    assert finished["cookie_jar"] == {
+        "loaded": 0, "saved": 0, "deleted": 0, "flushes": 0, "failures": 0, "enabled": False,
+    }  # fmt: skip
