@@ -82,7 +82,7 @@ def crawl(
     above the defaults, the spider's custom_settings and the SCRAPEKIT_* environment. Extra
     keyword arguments become spider attributes. A login that fails at start raises
     LoginFailed; one lost mid-crawl ends it with finish_reason "login_failed" (the error is
-    in stats["login"]["error"]) once the pages in flight have finished.
+    in stats["error"] and stats["login"]["error"]) once the pages in flight have finished.
     """
     return asyncio.run(crawl_async(spider_cls, settings, **spider_kwargs))
 
@@ -163,6 +163,7 @@ async def _build(
             session.cookies,
             state.cookie_store(settings, session_name),
             interval=float(settings["COOKIES_FLUSH_SECONDS"]),
+            enabled=bool(settings["COOKIES_ENABLED"]),
         )
     )
     built.cookies = cookies

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from scrapekit import log as logsetup
 from scrapekit.exceptions import ConfigError, PipelineError, SessionError
-from scrapekit.stats import FAILED, CrawlStats, write_stats_file
+from scrapekit.stats import (
+    FAILED,
+    REFUSALS,
+    CrawlStats,
+    refused,
+    serious_errors,
+    write_stats_file,
+)
 
 if TYPE_CHECKING:
     from scrapekit.pipelines import PipelineManager, PipelineStatistics
@@ -62,6 +70,7 @@ def failure(
         # A feed that cannot write its last items: the crawl still reports what it did.
         log.error("pipeline close failed", error=logsetup.scrub_text(str(exc)))
         stats.finish_reason = "feed_error"
+        stats.failure = logsetup.error_line(exc)
         return None
     if isinstance(exc, ConfigError):
         stats.finish_reason = "config_error"  # e.g. a corrupt cookie jar
@@ -92,7 +101,7 @@ def report(
             "items": pipelines.dropped if pipelines is not None else {},
         },
         items=_items_written(pipelines),
-        error=_error_field(error),
+        error=failure_text(stats, settings, error, scheduler.dropped if scheduler else {}),
         scheduler=scheduler,
         retries=_statistics(built.retry),
         rate_limits=_statistics(built.limiter),
@@ -124,8 +133,64 @@ def _items_written(pipeline_stats: PipelineStatistics | None) -> int | None:
     return int(min(pipeline_stats.feeds.values()))
 
 
-def _error_field(error: BaseException | None) -> str | None:
-    """The `error` field of a failed crawl's summary: one redacted line."""
-    if error is None or isinstance(error, KeyboardInterrupt | asyncio.CancelledError):
+def failure_text(
+    stats: CrawlStats,
+    settings: Settings,
+    error: BaseException | None,
+    dropped: Mapping[str, int],
+) -> str | None:
+    """The `error` field of a failed crawl's summary (None for any other): one redacted line
+    saying what ended it, with the numbers behind it. The CLI ends its last line with it.
+
+    The exception that ended the crawl says it best; else the component that failed it (a
+    lost login, a feed); else the counters behind the finish reason. `dropped` is the
+    scheduler's drops by reason.
+    """
+    if error is not None and not isinstance(error, KeyboardInterrupt | asyncio.CancelledError):
+        return logsetup.error_line(error)
+    reason = stats.finish_reason
+    if reason not in FAILED:
         return None
-    return logsetup.error_line(error)
+    words = reason.replace("_", " ")
+    if stats.failure:
+        text = f"{words}: {stats.failure}" if reason == "feed_error" else stats.failure
+    elif reason == "no_page_succeeded":
+        text = f"{words}: {_count(stats.pages, 'response')}, {_errors(stats.errors)}"
+        if n := refused(dropped):
+            text += f", {n} refused ({_by_reason(dropped, REFUSALS)})"
+    elif reason == "too_many_errors":
+        errors = {k: n for k, n in stats.errors.items() if k in _serious(stats.errors)}
+        text = f"{words}: {_errors(errors)}, more than MAX_ERRORS={settings['MAX_ERRORS']}"
+    elif reason == "closespider_errorcount":
+        limit = settings["CLOSESPIDER_ERRORCOUNT"]
+        text = f"{words}: {_errors(stats.errors)} reached CLOSESPIDER_ERRORCOUNT={limit}"
+    elif reason == "start_failed":
+        text = f"{words}: start() raised before its first request (see `callback error`)"
+    elif reason == "close_timeout":
+        text = f"{words}: closing took longer than CLOSE_TIMEOUT={settings['CLOSE_TIMEOUT']}s"
+    else:
+        text = words
+    return logsetup.scrub_text(" ".join(text.split()))
+
+
+def _serious(errors: Mapping[str, int]) -> set[str]:
+    """The error reasons MAX_ERRORS counts."""
+    return {reason for reason in errors if serious_errors({reason: 1})}
+
+
+def _errors(errors: Mapping[str, int]) -> str:
+    """ "3 errors (callback 2, network 1)": a count, and the count by reason."""
+    total = sum(errors.values())
+    return f"{_count(total, 'error')} ({_by_reason(errors)})" if total else _count(0, "error")
+
+
+def _count(n: int, noun: str) -> str:
+    """ "1 error", "3 errors"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _by_reason(counts: Mapping[str, int], prefixes: tuple[str, ...] = ("",)) -> str:
+    """ "callback 2, network 1": counts by reason, those starting with one of `prefixes`."""
+    return ", ".join(
+        f"{reason} {n}" for reason, n in sorted(counts.items()) if n and reason.startswith(prefixes)
+    )

@@ -18,18 +18,24 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 REDACTED = "***"
 # Matched against a field, header or query-parameter name with "-" read as "_", as whole
-# "_"-separated words: "X-Api-Key" and "access_token" are secret, "author" is not.
+# "_"-separated words: "X-Api-Key", "access_token" and "otp" are secret; "author",
+# "keyword", "monkey" and "pinned" are not. "key" is secret when it names a kind of key
+# ("api_key", "access_key"); a bare "key" is one only as a URL parameter (`?key=`, the usual
+# API-key parameter), since as a field it is an identifier (the rate limiter's slot key).
+# Not "code": it names status, exit, country and product codes, and an OAuth code is spent
+# by the time a log could show it.
 _SECRET_WORDS = (
-    r"pass|password|passwd|pwd|secret|token|auth|authorization|cookie|cookies|set_cookie"
-    r"|sessionid|session_id|session_key|api_key|apikey|csrf|csrftoken|csrf_token|credential"
-    r"|credentials|private_key|signature|sig"
+    r"pass|password|passwd|pwd|passcode|passphrase|secret|token|auth|authorization|cookie"
+    r"|cookies|set_cookie|sessionid|session_id|(?<=_)key|apikey|csrf|csrftoken|credential"
+    r"|credentials|signature|sig|otp|totp|hotp|pin"
 )
 _SECRET_NAME = re.compile(rf"(^|_)({_SECRET_WORDS})($|_)", re.IGNORECASE)
 # In free text (messages, tracebacks): "user:password@" in URLs, and secret query parameters.
 _URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")
-_SECRET_PARAM = re.compile(
-    rf"([?&;]([\w-]*?)({_SECRET_WORDS.replace('_', '[-_]')})=)[^&#\s'\"]*", re.IGNORECASE
-)
+# A query parameter in free text: its name, judged by `is_secret`, and its value. The value
+# stops before punctuation that ends the text or a clause ("...?key=abc: Server
+# disconnected"), so hiding it keeps the message's own separators.
+_TEXT_PARAM = re.compile(r"(?<=[?&;])([\w.\[\]-]+)=([^&#\s'\"]*?)(?=[:;,.!?)\]>]*(?:[&#\s'\"]|$))")
 
 
 def is_secret(name: str) -> bool:
@@ -38,10 +44,10 @@ def is_secret(name: str) -> bool:
 
 
 def _scrub_param(match: re.Match[str]) -> str:
-    prefix = match.group(2).replace("-", "_")
-    if prefix and not prefix.endswith("_"):  # "author=" is not "auth=": whole words only
+    name = match.group(1)
+    if not (is_secret(name) or name.lower() == "key"):
         return match.group(0)
-    return match.group(1) + REDACTED
+    return f"{name}={REDACTED}"
 
 
 def scrub_text(text: str) -> str:
@@ -49,14 +55,16 @@ def scrub_text(text: str) -> str:
     if "://" in text:
         text = _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
     if "=" in text:
-        text = _SECRET_PARAM.sub(_scrub_param, text)
+        text = _TEXT_PARAM.sub(_scrub_param, text)
     return text
 
 
 # Names whose numbers are secrets too (a numeric PIN or password); other secret-looking
 # names holding a number hold a count ("cookies": 3, "cookies_saved": 2), which is not secret.
 _CREDENTIAL_NAME = re.compile(
-    r"(^|_)(pass|password|passwd|pwd|secret|private_key|api_key|apikey)($|_)", re.IGNORECASE
+    r"(^|_)(pass|password|passwd|pwd|passcode|passphrase|secret|private_key|api_key|apikey"
+    r"|otp|totp|hotp|pin)($|_)",
+    re.IGNORECASE,
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,28 +88,51 @@ def check_writable(settings: Settings, name: str) -> None:
     """Raise PathNotWritable if the crawl could not write its state, jar or STATS_FILE.
 
     Checked before the first request, so an unwritable path is one line at start (exit
-    code 2), not a traceback after the crawl. Nothing is created here.
+    code 2), not a traceback after the crawl. Permission bits cannot tell (root passes every
+    `os.access` check, and /proc refuses root too), so the folders are created as the crawl
+    would create them, and a temporary file is written and removed in each.
     """
     if stats_file := str(settings["STATS_FILE"]):
         path = Path(stats_file).expanduser()
         if path.is_dir():
             raise PathNotWritable("STATS_FILE", str(path), "it is a folder", "STATS_FILE")
-        _check_folder(path.parent, "STATS_FILE", str(path), "STATS_FILE")
+        _try_folder(path.parent, "STATS_FILE", str(path), "STATS_FILE", private=False)
     if settings["COOKIES_ENABLED"] and settings["COOKIES_PERSIST"]:
         jar = jar_path(settings, name)
-        _check_folder(jar.parent, "the cookie jar", str(jar), "STATE_DIR")
+        _try_folder(jar.parent, "the cookie jar", str(jar), "STATE_DIR", private=True)
         if jar.exists() and not os.access(jar, os.R_OK | os.W_OK):
             raise PathNotWritable(
                 "the cookie jar", str(jar), "it is not readable and writable", "STATE_DIR"
             )
 
 
-def _check_folder(folder: Path, what: str, path: str, setting: str) -> None:
-    """The nearest existing folder at or above `folder` must be a writable folder."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise PathNotWritable(what, path, f"{existing} is not a folder", setting)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise PathNotWritable(what, path, f"folder {existing} is not writable", setting)
+def _try_folder(folder: Path, what: str, path: str, setting: str, *, private: bool) -> None:
+    """Create `folder` (owner-only if `private`) and write a temporary file in it; any
+    OSError becomes PathNotWritable naming `what`, `path` and the `setting` to change."""
+    try:
+        if private:
+            private_dir(folder)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise PathNotWritable(what, path, _problem(exc, folder), setting) from None
+
+
+def _problem(exc: OSError, folder: Path) -> str:
+    """What an OSError says about `folder`, in words (the errno name, not a traceback)."""
+    where = Path(exc.filename) if exc.filename else folder
+    if isinstance(exc, FileExistsError | NotADirectoryError) or (
+        where.exists() and not where.is_dir()
+    ):
+        return f"{_existing(where)} is not a folder"
+    reason = exc.strerror or type(exc).__name__
+    return f"cannot create or write in folder {where} ({reason})"
+
+
+def _existing(path: Path) -> Path:
+    """The nearest existing path at or above `path`."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path

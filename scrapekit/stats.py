@@ -49,6 +49,9 @@ class CrawlStats:
         self.responses_by_status: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()
         self.finish_reason = "finished"
+        self.failure: str | None = None
+        """What failed the crawl, in one line, set by the component that failed it (a lost
+        login, a feed that cannot be written); see `finish.failure_text`."""
 
     @property
     def elapsed(self) -> float:

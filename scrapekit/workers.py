@@ -138,6 +138,7 @@ class WorkerPool:
         self.session_error = error
         self._log.error("login failed", error=str(error))
         self.stats.finish_reason = "login_failed"
+        self.stats.failure = str(error)
         self.scheduler.close("login_failed")
 
     # -- one request -------------------------------------------------------------------------
@@ -406,6 +407,7 @@ class WorkerPool:
             self._count_error("feed")
             self._log.error("feed error", error=str(exc))
             self.stats.finish_reason = "feed_error"
+            self.stats.failure = str(exc)
             self.scheduler.close("feed_error")
             return
         if pipelines.error_count != errors_before:

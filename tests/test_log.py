@@ -88,6 +88,71 @@ def test_redact_secrets(field: str, value: object, expected: object) -> None:
     assert event[field] == expected
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("api_key", id="api_key"),
+        pytest.param("apikey", id="apikey"),
+        pytest.param("X-Api-Key", id="api-key-header"),
+        pytest.param("Ocp-Apim-Subscription-Key", id="subscription-key-header"),
+        pytest.param("otp", id="otp"),
+        pytest.param("totp_code", id="totp"),
+        pytest.param("pin", id="pin"),
+        pytest.param("PIN-Code", id="pin-code"),
+        pytest.param("passcode", id="passcode"),
+    ],
+)
+def test_secret_names(name: str) -> None:
+    """Kinds of key, one-time-password and PIN names are secret, as whole words of the name."""
+    assert log.is_secret(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["keyword", "keys", "monkey", "hotkey", "pinned", "spin", "pinterest", "otpx", "code", "key"],
+)
+def test_names_that_only_contain_a_secret_word_are_not_secret(name: str) -> None:
+    """A secret word inside a longer word ("keyword", "pinned") does not make a name secret,
+    nor does a bare "key" as a field name (an identifier, like a rate-limit slot's key)."""
+    assert not log.is_secret(name)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "login failed at http://x.test/login?user=bob&key=Hunter2Xyz",
+            "login failed at http://x.test/login?user=bob&key=***",
+            id="key",
+        ),
+        pytest.param("GET /v?otp=123456&pin=0042", "GET /v?otp=***&pin=***", id="otp-pin"),
+        pytest.param(
+            "/s?keyword=key&monkey=1&pinned=yes&sort=pin",
+            "/s?keyword=key&monkey=1&pinned=yes&sort=pin",
+            id="look-alikes-kept",
+        ),
+        pytest.param(
+            "http://x.test/login?password=Hunter2: RemoteProtocolError: disconnected",
+            "http://x.test/login?password=***: RemoteProtocolError: disconnected",
+            id="separator-after-value-kept",
+        ),
+        pytest.param(
+            "(see http://x.test/?token=abc).", "(see http://x.test/?token=***).", id="closing"
+        ),
+        pytest.param("?key=a:b:c done", "?key=*** done", id="colon-inside-value-hidden"),
+    ],
+)
+def test_scrub_text(text: str, expected: str) -> None:
+    """Secret query parameters in free text are hidden; what follows the value is kept."""
+    assert log.scrub_text(text) == expected
+
+
+def test_numeric_pin_and_otp_are_hidden() -> None:
+    """A PIN or one-time password is a number, and still a secret."""
+    event = log.redact_secrets(None, "info", {"event": "x", "pin": 1234, "otp": 987654})
+    assert event["pin"] == event["otp"] == "***"
+
+
 class Origin(NamedTuple):
     host: str
     url: str

@@ -11,7 +11,7 @@ from scrapekit.cli.common import load_project_settings, spider_loader
 from scrapekit.engine import crawl
 from scrapekit.exceptions import UsageError
 from scrapekit.log import scrub_text
-from scrapekit.stats import FAILED, INTERRUPTED, serious_errors
+from scrapekit.stats import FAILED, INTERRUPTED
 
 
 def register(commands: Any) -> None:
@@ -81,20 +81,8 @@ def run(args: argparse.Namespace) -> int:
     stats = crawl(spider_cls, settings, **spider_kwargs)
     reason = stats["finish_reason"]
     if reason in FAILED:
-        detail = _failure_detail(stats, settings["MAX_ERRORS"])
-        print(f"scrapekit: crawl failed: {scrub_text(detail)} (see the log)", file=sys.stderr)
+        # The summary's one-line `error`, so cron's mail and the log say the same thing.
+        detail = stats.get("error") or str(reason).replace("_", " ")
+        print(f"scrapekit: crawl failed: {scrub_text(str(detail))}", file=sys.stderr)
         return 1
     return 3 if reason in INTERRUPTED else 0
-
-
-def _failure_detail(stats: dict[str, Any], max_errors: int) -> str:
-    """What the finish reason means, with the numbers behind it."""
-    reason = str(stats["finish_reason"])
-    text = reason.replace("_", " ")
-    if reason == "too_many_errors":
-        text += f": {serious_errors(stats['errors'])} errors, more than MAX_ERRORS = {max_errors}"
-    elif reason == "no_page_succeeded":
-        text += f": {stats['pages']} responses, {stats['error_count']} errors"
-    if error := stats.get("error"):
-        text += f": {error}"
-    return text

@@ -163,6 +163,8 @@ class CookieSyncStatistics:
     deleted: int
     flushes: int
     failures: int
+    enabled: bool = True
+    """False with COOKIES_ENABLED false: the jar is not synced at all (every count is 0)."""
 
 
 class CookieSync(AsyncResource):
@@ -173,14 +175,25 @@ class CookieSync(AsyncResource):
     save is logged (`cookie flush failed`) and its changes are kept for the next try: it
     never stops the crawl. Closing stops the flusher and flushes a last time, even when the
     task that closes it is cancelled meanwhile.
+
+    Not `enabled` (COOKIES_ENABLED false), it loads nothing, saves nothing and says so in its
+    statistics: a cookie a spider sets in a jar the session never uses is not a saved one.
     """
 
-    def __init__(self, jar: CookieJarLike, store: CookieStore, *, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        jar: CookieJarLike,
+        store: CookieStore,
+        *,
+        interval: float = 1.0,
+        enabled: bool = True,
+    ) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be positive, not {interval!r}")
         self.jar = jar
         self.store = store
         self.interval = interval
+        self.enabled = enabled
         self.loaded = 0
         self._saved = self._deleted = self._flushes = self._failures = 0
         # Drained from the jar but not committed yet (None = delete).
@@ -191,6 +204,8 @@ class CookieSync(AsyncResource):
         self._closed = False
 
     async def __aenter__(self) -> CookieSync:
+        if not self.enabled:
+            return self
         try:
             cookies = await self.store.load()
         except BaseException:
@@ -216,6 +231,9 @@ class CookieSync(AsyncResource):
         async with self._lock:
             if self._closed:  # closed while this call waited for the flusher
                 raise RuntimeError("cookie sync is closed")
+            if not self.enabled:
+                self.jar.drain_changes()  # nothing to save them to; keep the change log small
+                return 0
             return await run_to_completion(self._flush())
 
     async def aclose(self) -> None:
@@ -228,7 +246,7 @@ class CookieSync(AsyncResource):
     def statistics(self) -> CookieSyncStatistics:
         """A snapshot of the counters; `flushes` counts successful non-empty saves."""
         return CookieSyncStatistics(
-            self.loaded, self._saved, self._deleted, self._flushes, self._failures
+            self.loaded, self._saved, self._deleted, self._flushes, self._failures, self.enabled
         )
 
     async def _flush(self) -> int:

@@ -329,6 +329,22 @@ async def test_flusher_saves_after_interval_only_when_dirty(jar_path: Path) -> N
         assert store.calls == 1
 
 
+async def test_disabled_sync_loads_and_saves_nothing(jar_path: Path) -> None:
+    """With cookies disabled the jar is not synced: nothing loaded or saved, and the
+    statistics say so instead of counting a cookie set in the unused jar as saved."""
+    async with SqliteCookieStore(jar_path, name="shop") as store:
+        await store.save([cookie("old")], [])
+    jar = CookieJar()
+    sync = CookieSync(jar, SqliteCookieStore(jar_path, name="shop"), interval=0.01, enabled=False)
+    async with sync:
+        assert jar.get("old", "example.com") is None
+        jar.set("manual", "3", domain="example.com")
+        await asyncio.sleep(0.05)
+        assert await sync.flush() == 0
+    assert set(await stored(jar_path)) == {cookie("old").key}
+    assert sync.statistics() == CookieSyncStatistics(0, 0, 0, 0, 0, enabled=False)
+
+
 async def test_flush_saves_now(jar_path: Path) -> None:
     """flush() writes the pending changes at once and returns how many; then there are none."""
     jar = CookieJar()
