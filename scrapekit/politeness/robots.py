@@ -285,9 +285,14 @@ class RobotsCache:
         left = began + self._timeout - self._clock()
         if left <= 0:
             return self._give_up(origin, began, error)
-        request = Request(
-            origin + "/robots.txt", dont_filter=True, meta={"dont_obey_robotstxt": True}
-        )
+        # Read at most MAX_ROBOTS_BYTES, however large (or however compressed) the file:
+        # the rest is ignored, as Google and RFC 9309 2.5 do, rather than losing the host.
+        meta = {
+            "dont_obey_robotstxt": True,
+            "max_response_bytes": MAX_ROBOTS_BYTES,
+            "truncate_body": True,
+        }
+        request = Request(origin + "/robots.txt", dont_filter=True, meta=meta)
         self._fetched += 1
         try:
             # The attempt gets what is left of the budget, however long DOWNLOAD_TIMEOUT is.

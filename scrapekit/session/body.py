@@ -101,10 +101,16 @@ def content_codings(headers: httpx2.Headers) -> list[str]:
     return [coding for coding in codings if coding and coding != "identity"]
 
 
-async def read_body(response: httpx2.Response, request: Request, limit: int) -> bytes:
-    """The decoded body; ResponseTooLarge once it passes `limit` bytes (0: no limit)."""
+async def read_body(
+    response: httpx2.Response, request: Request, limit: int, *, truncate: bool = False
+) -> bytes:
+    """The decoded body; ResponseTooLarge once it passes `limit` bytes (0: no limit).
+
+    With `truncate`, the body is cut at `limit` instead (what robots.txt readers do with a
+    file too large to read whole): reading stops there and the first `limit` bytes are kept.
+    """
     declared = response.headers.get("content-length")
-    if limit and declared and declared.isdigit() and int(declared) > limit:
+    if limit and not truncate and declared and declared.isdigit() and int(declared) > limit:
         raise ResponseTooLarge(
             f"{request.url}: Content-Length {declared} is over MAX_RESPONSE_BYTES={limit}",
             request=request,
@@ -123,6 +129,9 @@ async def read_body(response: httpx2.Response, request: Request, limit: int) -> 
         async for chunk in chunks:
             size += len(chunk)
             if limit and size > limit:
+                if truncate:
+                    parts.append(chunk[: len(chunk) - (size - limit)])
+                    break
                 raise ResponseTooLarge(
                     f"{request.url}: body passed MAX_RESPONSE_BYTES={limit} (cut off while "
                     "reading; raise MAX_RESPONSE_BYTES to accept it)",

@@ -9,7 +9,9 @@ a stale keep-alive connection is sent again (`keepalive.py`). The session keeps 
 scrapekit's `FetchError` tree, with the request attached. Reads MAX_RESPONSE_BYTES,
 WARN_RESPONSE_BYTES, REDIRECT_ENABLED, REDIRECT_MAX_TIMES, COOKIES_ENABLED,
 PERSIST_SESSION_COOKIES and CONCURRENCY (the pool size), and the client settings (see
-`client.py`); `meta["download_timeout"]` overrides DOWNLOAD_TIMEOUT for one request.
+`client.py`); `meta["download_timeout"]` overrides DOWNLOAD_TIMEOUT for one request,
+`meta["max_response_bytes"]` MAX_RESPONSE_BYTES, and `meta["truncate_body"]` keeps the first
+that many bytes of a larger body instead of failing with ResponseTooLarge.
 """
 
 from __future__ import annotations
@@ -199,7 +201,12 @@ class Session(AsyncResource):
                 )
                 http_response, chain = await self._redirects.send(http_request, request)
                 try:
-                    body = await read_body(http_response, request, self._max_bytes)
+                    body = await read_body(
+                        http_response,
+                        request,
+                        int(request.meta.get("max_response_bytes", self._max_bytes) or 0),
+                        truncate=bool(request.meta.get("truncate_body")),
+                    )
                     if self._warn_bytes and len(body) > self._warn_bytes:
                         log.warning(
                             "large response", url=request.url, bytes=len(body),

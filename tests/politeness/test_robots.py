@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -302,7 +303,8 @@ async def test_robots_txt_itself_allowed(httpserver: HTTPServer, session: Sessio
 
 
 async def test_robots_request_shape(httpserver: HTTPServer, session: Session) -> None:
-    """The robots.txt request bypasses the filters and robots.txt itself."""
+    """The robots.txt request bypasses the filters and robots.txt itself, and reads at most
+    MAX_ROBOTS_BYTES of the file, cutting the rest off rather than failing."""
     serve_robots(httpserver, "User-agent: *\nDisallow: /\n")
     seen: list[Request] = []
 
@@ -315,7 +317,11 @@ async def test_robots_request_shape(httpserver: HTTPServer, session: Session) ->
     [request] = seen
     assert request.url == httpserver.url_for("/robots.txt")
     assert request.dont_filter
-    assert request.meta == {"dont_obey_robotstxt": True}
+    assert request.meta == {
+        "dont_obey_robotstxt": True,
+        "max_response_bytes": MAX_ROBOTS_BYTES,
+        "truncate_body": True,
+    }
 
 
 async def test_huge_body_is_cut(httpserver: HTTPServer, session: Session) -> None:
@@ -501,3 +507,24 @@ async def test_a_slow_robots_txt_fetch_is_cut_at_the_timeout(httpserver: HTTPSer
         assert time.monotonic() - started < 0.8
         assert cache.hold_for(Request(httpserver.url_for("/page"))) is None
     assert await asyncio.to_thread(answered.wait, 5.0)
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip-bomb"])
+async def test_a_robots_txt_over_the_body_limit_is_read_up_to_500_kib(
+    httpserver: HTTPServer, compressed: bool
+) -> None:
+    """RFC 9309 2.5: the first 500 KiB are parsed, whatever follows; the host is not lost."""
+    rules = b"User-agent: *\nDisallow: /private\n"
+    body = rules + b"#" * (4 * 1024 * 1024)  # a comment past every limit
+    headers = {}
+    if compressed:
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
+    httpserver.expect_request("/robots.txt").respond_with_data(
+        body, content_type="text/plain", headers=headers
+    )
+    async with Session.from_settings(settings(MAX_RESPONSE_BYTES=1024 * 1024)) as session:
+        cache = RobotsCache(session.fetch, user_agent=UA)
+        assert await ask(cache, httpserver, "/public")
+        assert not await ask(cache, httpserver, "/private")
+    assert cache.statistics().by_status == {"200": 1}

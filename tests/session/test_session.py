@@ -119,6 +119,24 @@ async def test_body_over_the_limit_is_cut_off(httpserver: HTTPServer, session: S
         await session.fetch(Request(httpserver.url_for("/big")))
 
 
+async def test_meta_sets_one_requests_body_limit_and_truncation(
+    httpserver: HTTPServer, session: Session
+) -> None:
+    """meta["max_response_bytes"] overrides the limit; with meta["truncate_body"] the first
+    bytes are kept instead of failing (chunked and compressed bodies alike)."""
+    body = gzip.compress(b"a" * 100_000)
+    httpserver.expect_request("/big").respond_with_data(body, headers={"Content-Encoding": "gzip"})
+    url = httpserver.url_for("/big")
+    with pytest.raises(ResponseTooLarge):
+        await session.fetch(Request(url, meta={"max_response_bytes": 1000}))
+    cut = await session.fetch(
+        Request(url, meta={"max_response_bytes": 1000, "truncate_body": True})
+    )
+    assert cut.body == b"a" * 1000
+    whole = await session.fetch(Request(url, meta={"max_response_bytes": None}))
+    assert len(whole.body) == 100_000
+
+
 async def test_corrupt_gzip_is_a_decoding_error(httpserver: HTTPServer, session: Session) -> None:
     """A body that claims gzip but is not raises DecodingError."""
     httpserver.expect_request("/bad").respond_with_data(
