@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Request as WRequest
-from werkzeug import Response as WResponse
 
 from scrapekit import Response, Spider, crawl_async
 from scrapekit.session import Session
@@ -20,24 +16,6 @@ from scrapekit.settings import Settings
 def settings(**overrides: object) -> Settings:
     """Validated defaults plus overrides."""
     return Settings.load(project_file=None, spider_cls=None, env={}, overrides=overrides)
-
-
-def set_then_redirect(request: WRequest) -> WResponse:
-    """/cookies/set?k=v: set the cookies, then redirect to /cookies."""
-    response = WResponse("", status=302, headers={"Location": "/cookies"})
-    for key, value in request.args.items():
-        response.set_cookie(key, value, path="/")
-    return response
-
-
-@pytest.fixture
-def cookie_server(httpserver: HTTPServer) -> HTTPServer:
-    """/cookies/set sets and redirects; /cookies echoes the Cookie header it got."""
-    httpserver.expect_request("/cookies/set").respond_with_handler(set_then_redirect)
-    httpserver.expect_request("/cookies").respond_with_handler(
-        lambda r: WResponse(json.dumps({"cookie": r.headers.get("Cookie")}))
-    )
-    return httpserver
 
 
 async def test_reading_the_jar_does_not_switch_cookies_on(cookie_server: HTTPServer) -> None:

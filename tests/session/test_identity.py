@@ -96,24 +96,6 @@ async def test_credentials_do_not_follow_a_redirect_to_another_host(
     assert "Authorization" not in moved
 
 
-def set_then_redirect(request: WRequest) -> WResponse:
-    """/cookies/set?k=v: set the cookies, then redirect to /cookies (httpbin's shape)."""
-    response = WResponse("", status=302, headers={"Location": "/cookies"})
-    for key, value in request.args.items():
-        response.set_cookie(key, value, path="/")
-    return response
-
-
-@pytest.fixture
-def cookie_server(httpserver: HTTPServer) -> HTTPServer:
-    """/cookies/set sets and redirects; /cookies echoes the Cookie header it got."""
-    httpserver.expect_request("/cookies/set").respond_with_handler(set_then_redirect)
-    httpserver.expect_request("/cookies").respond_with_handler(
-        lambda r: WResponse(json.dumps({"cookie": r.headers.get("Cookie")}))
-    )
-    return httpserver
-
-
 async def test_cookie_set_on_a_redirect_is_sent_on_the_next_hop(cookie_server: HTTPServer) -> None:
     """A 302 + Set-Cookie (the usual login answer) is honoured on the very next hop."""
     async with Session.from_settings(settings()) as session:
