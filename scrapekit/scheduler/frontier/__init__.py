@@ -11,15 +11,23 @@ from scrapekit.scheduler.frontier.memory import MemoryFrontier
 if TYPE_CHECKING:
     from scrapekit.settings import Settings
 
-#: FRONTIER name -> "module:Class". Backends with heavy dependencies (Redis) are imported
-#: only when chosen.
-BACKENDS = {"memory": "scrapekit.scheduler.frontier.memory:MemoryFrontier"}
+#: FRONTIER name -> "module:Class", the one list of backends (the FRONTIER validator reads it).
+#: A backend is imported only when chosen; one with a `from_settings(settings, spider_name)`
+#: classmethod is built by it (its state lives in the spider's state folder).
+BACKENDS = {
+    "memory": "scrapekit.scheduler.frontier.memory:MemoryFrontier",
+    "sqlite": "scrapekit.scheduler.frontier.sqlite:SqliteFrontier",
+}
 
 
-def open_frontier(settings: Settings) -> Frontier:
-    """The frontier named by the FRONTIER setting (validated against BACKENDS)."""
+def open_frontier(settings: Settings, spider_name: str) -> Frontier:
+    """The frontier named by the FRONTIER setting (validated against BACKENDS) for a spider."""
     module, _, name = BACKENDS[str(settings["FRONTIER"])].partition(":")
     cls: type[Frontier] = getattr(importlib.import_module(module), name)
+    from_settings = getattr(cls, "from_settings", None)
+    if from_settings is not None:
+        frontier: Frontier = from_settings(settings, spider_name)
+        return frontier
     return cls()
 
 

@@ -50,6 +50,9 @@ class Entry:
     """What the duplicate check compares; None (dont_filter) queues it whatever was seen."""
     key: str
     """The host queue (rate-limit key) it waits in."""
+    record: str | None = None
+    """`Frontier.encode(request)`, made at admission so an unstorable request is dropped
+    alone; None: the backend encodes it (raising for the whole batch), or keeps objects."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -80,6 +83,15 @@ class FrontierStatistics:
 
 class Frontier(AsyncResource, ABC):
     """Per-host queues of pending requests, their leases, and the fingerprints already seen."""
+
+    def encode(self, request: Request) -> str | None:
+        """The request as this backend stores it, or None when it keeps the object itself.
+
+        Raises UnstorableRequest naming the field a durable backend cannot store (a callback
+        that is not a spider method, meta that is not JSON): the scheduler drops that request
+        alone. The memory backend keeps anything.
+        """
+        return None
 
     @abstractmethod
     async def push(self, entries: Sequence[Entry]) -> int:
