@@ -176,9 +176,9 @@ class SqliteFrontier(Frontier):
         db = await aiosqlite.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         try:
             await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            await self._check_schema(db)  # first: a foreign file is left as it was
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")
-            await self._check_schema(db)
             await self._load(db)
         except BaseException as exc:
             await db.close()
