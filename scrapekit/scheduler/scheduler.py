@@ -215,9 +215,11 @@ class Scheduler:
             return True
         key = lease.key
         frontier = self.frontier
+        # On a refusal the gate is shut before the lease goes back: the frontier applies calls
+        # in the order they are made, so a slot freed meanwhile (open_gate) reopens it after.
         if key in self._probing:  # a lease taken before the probe shut the gate
-            await frontier.release(lease)
             await frontier.close_gate(key, math.inf)
+            await frontier.release(lease)
             return False
         try:
             wait = await limiter.acquire(key, lease.request, now)
@@ -228,8 +230,8 @@ class Scheduler:
             self._wakeup.set()  # it may have been the last request
             return False
         if wait > 0:
-            await frontier.release(lease)
             await frontier.close_gate(key, now + wait)
+            await frontier.release(lease)
             self._room.set()  # the host's backlog now waits: start() may read on
             return False
         if self._probe and key not in self._known:

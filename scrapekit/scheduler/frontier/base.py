@@ -24,7 +24,10 @@ Two kinds of host gates are kept apart on purpose:
   with the process, with the limiter's own state.
 
 Durability. Every method is async so a backend may do I/O; the in-memory one never
-suspends. A durable backend (SQLite) makes each of `push`, `commit`, `retry` and `pause` one
+suspends. Calls take effect in the order they are made, even when they suspend (the SQLite
+backend queues them on one fair lock): the scheduler shuts a host's gate before it hands
+the refused lease back, so an `open_gate` from a slot freed meanwhile comes after it.
+A durable backend (SQLite) makes each of `push`, `commit`, `retry` and `pause` one
 transaction, and keeps leases in memory: a lease expires with the process, so its request is
 pending again in the next run. A shared backend (Redis) gives leases a visibility timeout.
 Times (`now`, `until`, `not_before`) are the caller's clock (`time.monotonic()`); a backend
