@@ -152,10 +152,10 @@ def _try_folder(folder: Path, what: str, path: str, setting: str, *, private: bo
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise PathNotWritable(what, path, _problem(exc, folder), setting) from None
+        raise PathNotWritable(what, path, problem(exc, folder), setting) from None
 
 
-def _problem(exc: OSError, folder: Path) -> str:
+def problem(exc: OSError, folder: Path) -> str:
     """What an OSError says about `folder`, in words (the errno name, not a traceback)."""
     where = Path(exc.filename) if exc.filename else folder
     if isinstance(exc, FileExistsError | NotADirectoryError) or (

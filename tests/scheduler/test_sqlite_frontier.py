@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from scrapekit import Request, Spider
-from scrapekit.exceptions import FrontierCorrupt, UnstorableRequest
+from scrapekit.exceptions import FrontierCorrupt, PathNotWritable, UnstorableRequest
 from scrapekit.scheduler import Scheduler
 from scrapekit.scheduler.frontier import BACKENDS, Entry, Lease, open_frontier
 from scrapekit.scheduler.frontier.sqlite import SqliteFrontier
@@ -205,6 +205,19 @@ async def test_the_file_is_owner_only(tmp_path: Path) -> None:
     async with SqliteFrontier(db) as frontier:
         assert len(frontier) == 1
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+async def test_an_unwritable_state_folder_names_the_setting(tmp_path: Path) -> None:
+    """A state folder that cannot be created is PathNotWritable naming STATE_DIR, one line."""
+    blocker = tmp_path / "state"
+    await asyncio.to_thread(blocker.write_text, "a file where the folder should be")
+    with pytest.raises(PathNotWritable) as info:
+        async with SqliteFrontier(blocker / "shop" / "frontier.db"):
+            pass
+    assert str(info.value) == (
+        f"cannot write the frontier {blocker / 'shop' / 'frontier.db'}: {blocker} is not a "
+        "folder; make it writable or point STATE_DIR elsewhere"
+    )
 
 
 def test_open_frontier_puts_it_in_the_spiders_state_folder(tmp_path: Path) -> None:

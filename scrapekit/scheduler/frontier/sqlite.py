@@ -38,7 +38,7 @@ import aiosqlite
 import structlog
 
 from scrapekit import state
-from scrapekit.exceptions import FrontierCorrupt, FrontierError
+from scrapekit.exceptions import FrontierCorrupt, FrontierError, PathNotWritable
 from scrapekit.request import Request
 from scrapekit.scheduler.frontier import records
 from scrapekit.scheduler.frontier.base import Entry, Frontier, FrontierStatistics, Lease
@@ -172,7 +172,9 @@ class SqliteFrontier(Frontier):
             if await asyncio.to_thread(state.private_file, self.path):
                 log.warning("frontier permissions tightened", path=str(self.path))
         except OSError as exc:
-            raise FrontierCorrupt(str(self.path), f"unreadable ({exc})") from exc
+            raise PathNotWritable(
+                "the frontier", str(self.path), state.problem(exc, self.path.parent), "STATE_DIR"
+            ) from exc
         db = await aiosqlite.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         try:
             await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
