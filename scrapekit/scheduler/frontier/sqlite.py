@@ -30,7 +30,8 @@ import itertools
 import math
 import sqlite3
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -257,58 +258,39 @@ class SqliteFrontier(Frontier):
     # -- queueing ----------------------------------------------------------------------------
 
     async def push(self, entries: Sequence[Entry]) -> int:
-        texts = self._texts(entries)
+        rows = self._rows(entries)
         async with self._lock:
             db = await self._connect()
-            queued = await self._transaction(db, "written", self._insert(db, entries, texts))
-            self._queued(queued)
+            queued, seen = await self._transaction(db, "written", partial(_insert, rows=rows))
+            self._queued(queued, seen)
         return len(queued)
 
-    def _texts(self, entries: Sequence[Entry]) -> list[str]:
-        # Encoded on the event loop, before any await: the requests may change afterwards.
+    def _rows(self, entries: Sequence[Entry]) -> list[_Row]:
+        """The entries as rows, each with its id (a duplicate's is never used).
+
+        Built on the event loop, before any await: the requests may change afterwards.
+        """
+        first = self._next_id
+        self._next_id += len(entries)
         return [
-            e.record if isinstance(e.record, str) else records.encode(e.request) for e in entries
+            (
+                first + i,
+                e.fingerprint,
+                e.key,
+                e.request.priority,
+                e.record if isinstance(e.record, str) else records.encode(e.request),
+            )
+            for i, e in enumerate(entries)
         ]
 
-    async def _insert(
-        self, db: aiosqlite.Connection, entries: Sequence[Entry], texts: list[str]
-    ) -> list[tuple[str, int, int]]:
-        """Record the new fingerprints and queue their entries; (key, rank, id) of each."""
-        fingerprints = [e.fingerprint for e in entries if e.fingerprint is not None]
-        new: set[bytes] = set()
-        for start in range(0, len(fingerprints), _CHUNK):
-            chunk = fingerprints[start : start + _CHUNK]
-            sql = (
-                f"INSERT INTO seen (fingerprint) VALUES {', '.join(['(?)'] * len(chunk))} "
-                "ON CONFLICT DO NOTHING RETURNING fingerprint"
-            )
-            new.update(row[0] for row in await db.execute_fetchall(sql, chunk))
-        self._seen += len(new)
-        rows: list[tuple[int, str, int, float, str]] = []
-        queued: list[tuple[str, int, int]] = []
-        for entry, text in zip(entries, texts, strict=True):
-            if entry.fingerprint is not None:
-                if entry.fingerprint not in new:
-                    continue
-                new.discard(entry.fingerprint)  # a second copy in the batch is a duplicate
-            row = self._next_id
-            self._next_id += 1
-            rows.append((row, entry.key, entry.request.priority, 0.0, text))
-            queued.append((entry.key, -entry.request.priority, row))
-        if rows:
-            await db.executemany(
-                "INSERT INTO requests (id, key, priority, not_before, record) VALUES (?,?,?,?,?)",
-                rows,
-            )
-        return queued
-
-    def _queued(self, queued: list[tuple[str, int, int]]) -> None:
-        for key, rank, row in queued:
+    def _queued(self, queued: list[_Queued], seen: int) -> None:
+        for row, key, priority in queued:
             host = self._host(key)
             host.pending += 1
             self._pending += 1
-            self._put_ready(host, (rank, row))
+            self._put_ready(host, (-priority, row))
         self._pushed += len(queued)
+        self._seen += seen
 
     def _put_ready(self, host: _Host, place: tuple[int, int]) -> None:
         """A ready row joined the host: count it, and advertise it if it is the new best."""
@@ -363,7 +345,7 @@ class SqliteFrontier(Frontier):
         """The host's best `want` ready rows that are not leased: (id, priority, record)."""
         args = (host.key, now + self._offset, len(host.leased) + want)
         rows = await db.execute_fetchall(_READY, args)
-        return [(r[0], r[1], r[2]) for r in rows if r[0] not in host.leased][:want]
+        return _free(rows, host.leased, want)
 
     def _decode(self, row: int, text: str) -> Request:
         try:
@@ -393,13 +375,15 @@ class SqliteFrontier(Frontier):
 
     async def _recount(self, db: aiosqlite.Connection, host: _Host, now: float) -> None:
         """Some of the host's retries came due: count what still waits, find its best row."""
-        rows = list(await db.execute_fetchall(_LATER, (host.key, now + self._offset)))
-        count, due = rows[0]
-        host.later = int(count)
+        wall = now + self._offset
+        count, due, best = await _in_thread(
+            db, partial(_recount, key=host.key, wall=wall, leased=len(host.leased))
+        )
+        host.later = count
         # Never at or before `now`: a time that rounding moved back would wake it forever.
         host.due = None if due is None else max(due - self._offset, math.nextafter(now, math.inf))
-        best = await self._ready(db, host, now, 1)
-        host.head = (-best[0][1], best[0][0]) if best else None
+        free = _free(best, host.leased, 1)
+        host.head = (-free[0][1], free[0][0]) if free else None
 
     def _next_wake(self) -> float:
         timers = self._timers
@@ -414,21 +398,17 @@ class SqliteFrontier(Frontier):
     # -- ending a lease ----------------------------------------------------------------------
 
     async def commit(self, lease: Lease, new: Sequence[Entry]) -> int:
-        texts = self._texts(new)
+        rows = self._rows(new)
         async with self._lock:
             _, row = self._end(lease)
             db = await self._connect()
-
-            async def work() -> list[tuple[str, int, int]]:
-                await db.execute("DELETE FROM requests WHERE id = ?", (row,))
-                return await self._insert(db, new, texts)
-
-            queued = await self._transaction(db, "written", work())
+            work = partial(_insert, rows=rows, done=row)
+            queued, seen = await self._transaction(db, "written", work)
             host = self._host(lease.key)
             host.leased.discard(row)
             if host.idle():
                 del self._hosts[host.key]
-            self._queued(queued)
+            self._queued(queued, seen)
         return len(queued)
 
     async def retry(self, lease: Lease, not_before: float) -> None:
@@ -438,7 +418,7 @@ class SqliteFrontier(Frontier):
             db = await self._connect()
             sql = "UPDATE requests SET not_before = ?, record = ? WHERE id = ?"
             args = (not_before + self._offset, text, row)
-            await self._transaction(db, "written", db.execute(sql, args))
+            await self._transaction(db, "written", partial(_statement, sql=sql, args=args))
             host = self._host(lease.key)
             host.leased.discard(row)
             before = host.waits()
@@ -475,7 +455,8 @@ class SqliteFrontier(Frontier):
                 "INSERT INTO pauses (key, until) VALUES (?, ?) ON CONFLICT (key) "
                 "DO UPDATE SET until = max(until, excluded.until)"
             )
-            await self._transaction(db, "written", db.execute(sql, (key, until + self._offset)))
+            args = (key, until + self._offset)
+            await self._transaction(db, "written", partial(_statement, sql=sql, args=args))
             before = host.waits()
             host.paused_until = until
             self._settle(host, before)
@@ -536,29 +517,14 @@ class SqliteFrontier(Frontier):
     # -- transactions ------------------------------------------------------------------------
 
     async def _transaction(
-        self, db: aiosqlite.Connection, action: str, work: Coroutine[Any, Any, T]
+        self, db: aiosqlite.Connection, action: str, work: Callable[[sqlite3.Connection], T]
     ) -> T:
-        """Run `work` in BEGIN IMMEDIATE ... COMMIT, to its end even if the caller is cancelled."""
-
-        async def run() -> T:
-            try:
-                # IMMEDIATE takes the write lock up front, where the busy timeout applies.
-                await db.execute("BEGIN IMMEDIATE")
-                try:
-                    result = await work
-                    await db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        with contextlib.suppress(sqlite3.Error):
-                            await db.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise self._error(exc, action) from exc
-            finally:
-                work.close()  # never started if BEGIN failed: no "never awaited" warning
-            return result
-
-        return await run_to_completion(run())
+        """Run `work` in one transaction in aiosqlite's thread, to its end even if the caller
+        is cancelled (the memory side must follow what the file did)."""
+        try:
+            return await run_to_completion(_in_thread(db, partial(_atomically, work=work)))
+        except sqlite3.Error as exc:
+            raise self._error(exc, action) from exc
 
     def _error(self, exc: sqlite3.Error, action: str) -> FrontierError:
         """FrontierCorrupt if the file itself is unusable; FrontierError for transient trouble."""
@@ -595,6 +561,89 @@ class SqliteFrontier(Frontier):
 
 
 _TABLE_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table'"
+#: (id, fingerprint, key, priority, record) of a request to queue.
+_Row = tuple[int, bytes | None, str, int, str]
+#: (id, key, priority) of a request queued.
+_Queued = tuple[int, str, int]
+
+
+async def _in_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `work` with the connection in aiosqlite's thread: one hop for many statements.
+
+    `Connection._execute` is aiosqlite's own queue to that thread (every public method goes
+    through it); it is the one private name used, for one hop per transaction instead of one
+    per statement.
+    """
+    run: Callable[[Callable[[], T]], Awaitable[T]] = db._execute
+    # aiosqlite's thread keeps its last job until the next one: a box it empties lets a
+    # batch of requests go as soon as it is written, whatever comes next.
+    box = [work]
+    return await run(lambda: box.pop()(db._conn))
+
+
+def _atomically(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    # IMMEDIATE takes the write lock up front, where the busy timeout applies.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _insert(
+    conn: sqlite3.Connection, rows: list[_Row], done: int | None = None
+) -> tuple[list[_Queued], int]:
+    """Delete request `done` if given; record the new fingerprints and queue their rows.
+
+    Return (id, key, priority) of the rows queued, and how many fingerprints were new.
+    """
+    if done is not None:
+        conn.execute("DELETE FROM requests WHERE id = ?", (done,))
+    fingerprints = [r[1] for r in rows if r[1] is not None]
+    new: set[bytes] = set()
+    for start in range(0, len(fingerprints), _CHUNK):
+        chunk = fingerprints[start : start + _CHUNK]
+        sql = (
+            f"INSERT INTO seen (fingerprint) VALUES {', '.join(['(?)'] * len(chunk))} "
+            "ON CONFLICT DO NOTHING RETURNING fingerprint"
+        )
+        new.update(found for (found,) in conn.execute(sql, chunk).fetchall())
+    seen = len(new)
+    queued = []
+    for row in rows:
+        fingerprint = row[1]
+        if fingerprint is not None:
+            if fingerprint not in new:
+                continue
+            new.discard(fingerprint)  # a second copy in the batch is a duplicate
+        queued.append(row)
+    conn.executemany(
+        "INSERT INTO requests (id, key, priority, not_before, record) VALUES (?, ?, ?, 0, ?)",
+        [(row, key, priority, text) for row, _, key, priority, text in queued],
+    )
+    return [(row, key, priority) for row, _, key, priority, _ in queued], seen
+
+
+def _statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> None:
+    conn.execute(sql, args)
+
+
+def _recount(
+    conn: sqlite3.Connection, key: str, wall: float, leased: int
+) -> tuple[int, float | None, list[Any]]:
+    """A host's rows still waiting at `wall` (count, earliest time) and its best ready ones."""
+    count, due = conn.execute(_LATER, (key, wall)).fetchone()
+    return int(count), due, conn.execute(_READY, (key, wall, leased + 1)).fetchall()
+
+
+def _free(rows: Any, leased: set[int], want: int) -> list[tuple[int, int, str]]:
+    """The first `want` of `rows` (id, priority, record) that are not leased."""
+    return [(r[0], r[1], r[2]) for r in rows if r[0] not in leased][:want]
 
 
 async def _scalar(db: aiosqlite.Connection, sql: str) -> int:
