@@ -12,8 +12,7 @@ if TYPE_CHECKING:
     from scrapekit.settings import Settings
 
 #: FRONTIER name -> "module:Class", the one list of backends (the FRONTIER validator reads it).
-#: A backend is imported only when chosen; one with a `from_settings(settings, spider_name)`
-#: classmethod is built by it (its state lives in the spider's state folder).
+#: A backend is imported only when chosen, and built by `Frontier.from_settings`.
 BACKENDS = {
     "memory": "scrapekit.scheduler.frontier.memory:MemoryFrontier",
     "sqlite": "scrapekit.scheduler.frontier.sqlite:SqliteFrontier",
@@ -24,11 +23,7 @@ def open_frontier(settings: Settings, spider_name: str) -> Frontier:
     """The frontier named by the FRONTIER setting (validated against BACKENDS) for a spider."""
     module, _, name = BACKENDS[str(settings["FRONTIER"])].partition(":")
     cls: type[Frontier] = getattr(importlib.import_module(module), name)
-    from_settings = getattr(cls, "from_settings", None)
-    if from_settings is not None:
-        frontier: Frontier = from_settings(settings, spider_name)
-        return frontier
-    return cls()
+    return cls.from_settings(settings, spider_name)
 
 
 __all__ = [

@@ -39,9 +39,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Self
 
 from scrapekit._resource import AsyncResource
 from scrapekit.request import Request
+
+if TYPE_CHECKING:
+    from scrapekit.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,11 @@ class FrontierStatistics:
 
 class Frontier(AsyncResource, ABC):
     """Per-host queues of pending requests, their leases, and the fingerprints already seen."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, spider_name: str) -> Self:
+        """The backend for a crawl of spider `spider_name` (a durable one finds its file)."""
+        return cls()
 
     def encode(self, request: Request) -> str | None:
         """The request as this backend stores it, or None when it keeps the object itself.

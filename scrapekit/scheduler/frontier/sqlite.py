@@ -33,7 +33,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import aiosqlite
 import structlog
@@ -143,7 +143,7 @@ class SqliteFrontier(Frontier):
         self._pushed = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings, spider_name: str) -> SqliteFrontier:
+    def from_settings(cls, settings: Settings, spider_name: str) -> Self:
         """The frontier of spider `spider_name` in its state folder (STATE_DIR)."""
         return cls(state.frontier_path(settings, spider_name))
 
