@@ -151,7 +151,7 @@ async def _build(
     """Open the crawl's components in order (each closes on `stack`, in reverse), logging
     in before the first page; record each in `built` as soon as it exists."""
     settings, spider, stats = crawler.settings, crawler.spider, crawler.stats
-    frontier = await stack.enter_async_context(open_frontier(settings))
+    frontier = await stack.enter_async_context(open_frontier(settings, spider.name))
     session = await stack.enter_async_context(Session.from_settings(settings))
     built.session = session
     session.headers.update(spider.headers)

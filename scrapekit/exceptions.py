@@ -9,6 +9,7 @@ The error tree::
     │   ├── ComponentError          a dotted path that does not import or build
     │   ├── ProjectError            no settings.toml found, or a spider module that fails to import
     │   ├── PathNotWritable         STATS_FILE, the state folder or the cookie jar cannot be written
+    │   ├── FrontierCorrupt         the frontier's file is corrupt or foreign (names it and the fix)
     │   └── UsageError              bad command-line arguments
     ├── FetchError                  a request could not be fetched (.request, maybe .response)
     │   ├── TransportError          connect/read/write errors, resets, protocol errors
@@ -24,6 +25,9 @@ The error tree::
     ├── SessionError                the shared login session cannot be used
     │   ├── LoginFailed             login() raised, or the session is still logged out after it
     │   └── CookieJarCorrupt        the persisted cookie jar cannot be read (names the fix)
+    ├── FrontierError               the durable frontier's file could not be read or written
+    │   └── FrontierCorrupt         (also a ConfigError, above)
+    ├── UnstorableRequest           a request a durable frontier cannot store (names the field)
     ├── NotHTMLError                .css() on a response that is not HTML or XML (an image, a PDF)
     ├── FormNotFound                no form on the page matches the selector given to submit_form
     ├── CallbackError               a callback or errback raised (wraps the original, names the URL)
@@ -249,6 +253,30 @@ class CookieJarCorrupt(SessionError, ConfigError):
     Also a ConfigError: like a bad setting, it stops the crawl before anything is fetched
     (exit code 2), and it is never reset silently.
     """
+
+
+class FrontierError(ScrapekitError):
+    """The durable frontier's file could not be read or written (busy, disk full)."""
+
+
+class FrontierCorrupt(FrontierError, ConfigError):
+    """The frontier's file is corrupt, foreign or unreadable (exit code 2); never reset silently."""
+
+    def __init__(self, path: str, problem: str, *, fix: str = "") -> None:
+        self.path = path
+        self.problem = problem
+        fix = fix or "delete it (and its -wal/-shm files) to start this crawl's state afresh"
+        super().__init__(f"frontier {path} is {problem}; {fix}")
+
+
+class UnstorableRequest(ScrapekitError, ValueError):
+    """A request a durable frontier cannot store: it is dropped alone, never the crawl."""
+
+    def __init__(self, url: str, field: str, problem: str) -> None:
+        self.url = url
+        self.field = field
+        self.problem = problem
+        super().__init__(f"request {url} cannot be stored: {field} {problem}")
 
 
 class NotHTMLError(ScrapekitError, TypeError):

@@ -18,7 +18,7 @@ import httpx2
 
 from scrapekit._cache import byte_lru_cache
 from scrapekit._types import CallbackRef, HeadersLike, ParamsLike
-from scrapekit.exceptions import InvalidURL
+from scrapekit.exceptions import InvalidURL, UnstorableRequest
 
 _SCHEMES = frozenset({"http", "https"})
 #: What no host name may hold once percent-decoded (WHATWG URL: forbidden domain code points).
@@ -80,15 +80,30 @@ def _headers_dict(headers: HeadersLike | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in items}
 
 
-def _callback_name(callback: CallbackRef) -> str | None:
+def _callback_name(callback: CallbackRef, url: str, field: str) -> str | None:
+    """A callback as the name of the spider method it is, for `to_record()`.
+
+    Only a spider's own method can be found again by name in another process (a lambda, a
+    function or another object's method cannot): anything else is UnstorableRequest.
+    """
     if callback is None or isinstance(callback, str):
         return callback
+    from scrapekit.spider import Spider  # the spider module imports this one
+
+    owner = getattr(callback, "__self__", None)
     name = getattr(callback, "__name__", None)
-    if getattr(callback, "__self__", None) is None or name is None:
-        raise ValueError(
-            f"callback {callback!r} is not a spider method; only spider methods can be stored"
+    if (
+        not isinstance(owner, Spider)
+        or not isinstance(name, str)
+        or getattr(owner, name, None) != callback
+    ):
+        raise UnstorableRequest(
+            url,
+            field,
+            f"{callback!r} is not a spider method; only spider methods can be stored "
+            "(pass the method, or its name as a string)",
         )
-    return str(name)
+    return name
 
 
 class Request:
@@ -186,8 +201,8 @@ class Request:
             "method": self.method,
             "headers": self.headers,
             "body": base64.b64encode(self.body).decode() if self.body else "",
-            "callback": _callback_name(self.callback),
-            "errback": _callback_name(self.errback),
+            "callback": _callback_name(self.callback, self.url, "callback"),
+            "errback": _callback_name(self.errback, self.url, "errback"),
             "priority": self.priority,
             "meta": self.meta,
             "cb_kwargs": self.cb_kwargs,

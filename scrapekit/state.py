@@ -1,8 +1,9 @@
 """The state folder: `STATE_DIR/<name>/` under the project, owner-only, holding a crawl's state.
 
-Today it holds the persisted login session (`session.db`); durable frontiers will live beside it.
+It holds the persisted login session (`session.db`) and the SQLite frontier (`frontier.db`,
+FRONTIER = "sqlite"): separate files, so clearing one keeps the other.
 `check_writable` finds, before the first request, a state folder, jar or STATS_FILE that
-could not be written. Reads STATE_DIR, SESSION_NAME, COOKIES_* and STATS_FILE.
+could not be written. Reads STATE_DIR, SESSION_NAME, COOKIES_*, FRONTIER and STATS_FILE.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from scrapekit.exceptions import PathNotWritable, SettingsError
+from scrapekit.exceptions import ConfigError, PathNotWritable, SettingsError
 from scrapekit.project import find_project
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from scrapekit.settings import Settings
 
 SESSION_DB = "session.db"
+FRONTIER_DB = "frontier.db"
 log = structlog.get_logger(__name__)
 
 
@@ -61,6 +63,39 @@ def session_name(settings: Settings, spider_name: str) -> str:
 def jar_path(settings: Settings, name: str) -> Path:
     """Where the persisted cookie jar of session `name` lives."""
     return state_root(settings) / name / SESSION_DB
+
+
+def frontier_path(settings: Settings, spider_name: str) -> Path:
+    """Where the durable frontier of spider `spider_name` lives."""
+    try:
+        name = check_name(spider_name)
+    except ValueError:
+        raise ConfigError(
+            f"spider name {spider_name!r} cannot name its state folder under STATE_DIR: "
+            "use letters, digits, '.', '_' and '-'"
+        ) from None
+    return state_root(settings) / name / FRONTIER_DB
+
+
+def private_file(path: Path) -> bool:
+    """Create `path` owner-only (0600) in an owner-only folder, or tighten an existing one.
+
+    Blocking (run it in a thread). Return whether an existing file had to be tightened.
+    """
+    private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            raise IsADirectoryError(f"{path} is not a regular file") from None
+        if mode & 0o077:
+            os.chmod(path, 0o600)
+            return True
+        return False
+    os.close(fd)
+    os.chmod(path, 0o600)  # the umask filters os.open's mode
+    return False
 
 
 def private_dir(path: Path) -> Path:
@@ -117,10 +152,10 @@ def _try_folder(folder: Path, what: str, path: str, setting: str, *, private: bo
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise PathNotWritable(what, path, _problem(exc, folder), setting) from None
+        raise PathNotWritable(what, path, problem(exc, folder), setting) from None
 
 
-def _problem(exc: OSError, folder: Path) -> str:
+def problem(exc: OSError, folder: Path) -> str:
     """What an OSError says about `folder`, in words (the errno name, not a traceback)."""
     where = Path(exc.filename) if exc.filename else folder
     if isinstance(exc, FileExistsError | NotADirectoryError) or (

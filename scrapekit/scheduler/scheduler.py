@@ -14,7 +14,8 @@ Stage 2 of the flow. The scheduler keeps three jobs and no queue of its own:
 
 Retries and Retry-After pauses are frontier state (a request's not-before time, a host's
 pause). Every request it refuses is counted by reason ("url too long", "duplicate",
-"offsite", "depth", and the reasons workers report). Reads URL_LENGTH_LIMIT, DEPTH_LIMIT and
+"offsite", "depth", "unstorable request" (a durable frontier cannot store it), and the
+reasons workers report). Reads URL_LENGTH_LIMIT, DEPTH_LIMIT and
 allowed_domains (through the filters) and START_READAHEAD (through the engine).
 """
 
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from scrapekit.exceptions import UnstorableRequest
 from scrapekit.request import Request, shorten_url
 from scrapekit.scheduler.filters import DepthFilter, OffsiteFilter, UrlLengthFilter
 from scrapekit.scheduler.fingerprint import fingerprint
@@ -129,8 +131,20 @@ class Scheduler:
             return "offsite"
         return None if self._depth.allows(request) else "depth"
 
-    def _entry(self, request: Request) -> Entry:
-        return Entry(request, _key(request), self._slot_key(request))
+    def _entry(self, request: Request) -> Entry | None:
+        """The request as the frontier takes it, or None if it cannot store it (counted)."""
+        try:
+            record = self.frontier.encode(request)
+        except UnstorableRequest as exc:
+            self._dropped["unstorable request"] += 1
+            log.error(
+                "request dropped",
+                url=shorten_url(request.url),
+                reason="unstorable request",
+                error=str(exc),
+            )
+            return None
+        return Entry(request, _key(request), self._slot_key(request), record)
 
     def _slot_key(self, request: Request) -> str:
         return self.limiter.key_for(request) if self.limiter is not None else ""
@@ -139,7 +153,10 @@ class Scheduler:
         """Filter a start request into the frontier now; return whether it was admitted."""
         if not self._passes(request, start=True):
             return False
-        if not await self.frontier.push([self._entry(request)]):
+        entry = self._entry(request)
+        if entry is None:
+            return False
+        if not await self.frontier.push([entry]):
             self._dropped["duplicate"] += 1
             return False
         self._enqueued += 1
@@ -198,9 +215,11 @@ class Scheduler:
             return True
         key = lease.key
         frontier = self.frontier
+        # On a refusal the gate is shut before the lease goes back: the frontier applies calls
+        # in the order they are made, so a slot freed meanwhile (open_gate) reopens it after.
         if key in self._probing:  # a lease taken before the probe shut the gate
-            await frontier.release(lease)
             await frontier.close_gate(key, math.inf)
+            await frontier.release(lease)
             return False
         try:
             wait = await limiter.acquire(key, lease.request, now)
@@ -211,8 +230,8 @@ class Scheduler:
             self._wakeup.set()  # it may have been the last request
             return False
         if wait > 0:
-            await frontier.release(lease)
             await frontier.close_gate(key, now + wait)
+            await frontier.release(lease)
             self._room.set()  # the host's backlog now waits: start() may read on
             return False
         if self._probe and key not in self._known:
@@ -250,7 +269,11 @@ class Scheduler:
         acknowledgement, in one `Frontier.commit()` call.
         """
         lease = self._lease_of(request)
-        candidates = [self._entry(new) for new in new_requests if self._passes(new)]
+        candidates = [
+            entry
+            for new in new_requests
+            if self._passes(new) and (entry := self._entry(new)) is not None
+        ]
         admitted = await self.frontier.commit(lease, candidates)
         if duplicates := len(candidates) - admitted:
             self._dropped["duplicate"] += duplicates

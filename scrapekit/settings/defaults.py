@@ -48,7 +48,7 @@ DEPTH_LIMIT = 0
 """Deepest link depth followed from the start requests, which are depth 0 (0 = unlimited)."""
 
 FRONTIER = "memory"
-"""Where pending requests and seen fingerprints live: "memory" (lost at exit)."""
+"""Where pending requests and seen fingerprints live: "memory" (lost at exit) or "sqlite"."""
 
 MAX_ERRORS = 0
 """More errors than this (callbacks, failed requests, lost logins) fail the crawl (0 = no limit)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from scrapekit.exceptions import SettingsError
+from scrapekit.scheduler.frontier import BACKENDS as FRONTIER_BACKENDS
 from scrapekit.settings.validators import (
     Bool,
     Choice,
@@ -44,7 +45,7 @@ VALIDATORS: dict[str, Validator] = {
     "CLOSE_TIMEOUT": Float(min=0, unit="seconds"),
     "CONCURRENCY": Int(min=1),
     "DEPTH_LIMIT": Int(min=0),
-    "FRONTIER": Choice("memory"),
+    "FRONTIER": Choice(*FRONTIER_BACKENDS),
     "MAX_ERRORS": Int(min=0),
     "START_READAHEAD": Int(min=0),
     "URL_LENGTH_LIMIT": Int(min=0),

@@ -1,26 +1,33 @@
 """The Frontier contract, written against the interface so every backend runs the same tests.
 
-A backend joins by adding its name to BACKENDS (the SQLite one next).
+A backend joins by adding its name to BACKENDS; the SQLite one runs on a real file under
+tmp_path.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from scrapekit import Request
 from scrapekit.scheduler.frontier import Entry, Frontier, Lease, MemoryFrontier
+from scrapekit.scheduler.frontier.sqlite import SqliteFrontier
 
-BACKENDS = ["memory"]
+BACKENDS = ["memory", "sqlite"]
 
 
 @pytest.fixture(params=BACKENDS)
-async def frontier(request: pytest.FixtureRequest) -> AsyncIterator[Frontier]:
+async def frontier(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Frontier]:
     """An empty frontier of each backend."""
-    assert request.param == "memory"
-    async with MemoryFrontier() as backend:
+    backend: Frontier
+    if request.param == "memory":
+        backend = MemoryFrontier()
+    else:
+        backend = SqliteFrontier(tmp_path / "state" / "frontier.db")
+    async with backend:
         yield backend
 
 

@@ -24,7 +24,10 @@ Two kinds of host gates are kept apart on purpose:
   with the process, with the limiter's own state.
 
 Durability. Every method is async so a backend may do I/O; the in-memory one never
-suspends. A durable backend (SQLite) makes each of `push`, `commit`, `retry` and `pause` one
+suspends. Calls take effect in the order they are made, even when they suspend (the SQLite
+backend queues them on one fair lock): the scheduler shuts a host's gate before it hands
+the refused lease back, so an `open_gate` from a slot freed meanwhile comes after it.
+A durable backend (SQLite) makes each of `push`, `commit`, `retry` and `pause` one
 transaction, and keeps leases in memory: a lease expires with the process, so its request is
 pending again in the next run. A shared backend (Redis) gives leases a visibility timeout.
 Times (`now`, `until`, `not_before`) are the caller's clock (`time.monotonic()`); a backend
@@ -36,9 +39,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Self
 
 from scrapekit._resource import AsyncResource
 from scrapekit.request import Request
+
+if TYPE_CHECKING:
+    from scrapekit.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +57,9 @@ class Entry:
     """What the duplicate check compares; None (dont_filter) queues it whatever was seen."""
     key: str
     """The host queue (rate-limit key) it waits in."""
+    record: str | None = None
+    """`Frontier.encode(request)`, made at admission so an unstorable request is dropped
+    alone; None: the backend encodes it (raising for the whole batch), or keeps objects."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -80,6 +90,20 @@ class FrontierStatistics:
 
 class Frontier(AsyncResource, ABC):
     """Per-host queues of pending requests, their leases, and the fingerprints already seen."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, spider_name: str) -> Self:
+        """The backend for a crawl of spider `spider_name` (a durable one finds its file)."""
+        return cls()
+
+    def encode(self, request: Request) -> str | None:
+        """The request as this backend stores it, or None when it keeps the object itself.
+
+        Raises UnstorableRequest naming the field a durable backend cannot store (a callback
+        that is not a spider method, meta that is not JSON): the scheduler drops that request
+        alone. The memory backend keeps anything.
+        """
+        return None
 
     @abstractmethod
     async def push(self, entries: Sequence[Entry]) -> int:

@@ -1,0 +1,306 @@
+"""What only the SQLite frontier does: JSON records, a real file that outlives the process,
+owner-only permissions, one-line errors for a bad file, and a backlog kept out of RAM.
+
+The interface's behaviour is in test_frontier.py, run on every backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sqlite3
+import stat
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from scrapekit import Request, Spider
+from scrapekit.exceptions import FrontierCorrupt, PathNotWritable, UnstorableRequest
+from scrapekit.scheduler import Scheduler
+from scrapekit.scheduler.frontier import BACKENDS, Entry, Lease, open_frontier
+from scrapekit.scheduler.frontier.sqlite import SqliteFrontier
+from scrapekit.settings import Settings
+
+
+class Shop(Spider):
+    name = "shop"
+
+    def parse_item(self, response: object) -> None:
+        """A callback, stored by its name."""
+
+    def on_error(self, failure: object) -> None:
+        """An errback, stored by its name."""
+
+
+class Helper:
+    def handle(self, response: object) -> None:
+        """A method, but not the spider's: no name finds it again."""
+
+
+def entry(url: str, key: str = "a.test", *, priority: int = 0) -> Entry:
+    request = Request(url, priority=priority)
+    return Entry(request, url.encode(), key)
+
+
+async def take(frontier: SqliteFrontier, now: float = 0.0) -> Lease:
+    got = await frontier.lease(now)
+    assert isinstance(got, Lease), f"nothing to lease: next at {got}"
+    return got
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "shop" / "frontier.db"
+
+
+async def test_every_request_field_survives_the_file(db: Path) -> None:
+    """A request comes back from the file with every field, its callbacks as method names."""
+    spider = Shop()
+    original = Request(
+        "http://a.test/p?q=1",
+        "PUT",
+        headers={"X-Token": "t", "Accept": "text/html"},
+        body=b"\x00\xff binary",
+        callback=spider.parse_item,
+        errback=spider.on_error,
+        priority=7,
+        meta={"retry_times": 2, "nested": {"list": [1, "two", None, 3.5, True]}},
+        cb_kwargs={"page": 3, "label": "é"},
+        dont_filter=True,
+        depth=4,
+    )
+    async with SqliteFrontier(db) as frontier:
+        await frontier.push([Entry(original, None, "a.test", frontier.encode(original))])
+    async with SqliteFrontier(db) as frontier:  # a new process would see the same
+        back = (await take(frontier)).request
+    assert (back.url, back.method, back.headers, back.body) == (
+        original.url,
+        "PUT",
+        original.headers,
+        b"\x00\xff binary",
+    )
+    assert (back.priority, back.depth, back.dont_filter) == (7, 4, True)
+    assert (back.meta, back.cb_kwargs) == (original.meta, original.cb_kwargs)
+    assert (back.callback, back.errback) == ("parse_item", "on_error")
+    assert spider.resolve_callback(back.callback) == spider.parse_item
+    assert spider.resolve_callback(back.errback, default=False) == spider.on_error
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        pytest.param(Request("http://a.test/", callback=lambda r: None), "callback", id="lambda"),
+        pytest.param(Request("http://a.test/", errback=print), "errback", id="builtin"),
+        pytest.param(
+            Request("http://a.test/", callback=Helper().handle), "callback", id="other-object"
+        ),
+        pytest.param(Request("http://a.test/", meta={"when": object()}), "meta['when']", id="meta"),
+        pytest.param(
+            Request("http://a.test/", cb_kwargs={"at": {1, 2}}), "cb_kwargs['at']", id="cb_kwargs"
+        ),
+        pytest.param(Request("http://a.test/", meta={"x": math.nan}), "meta['x']", id="nan"),
+    ],
+)
+async def test_an_unstorable_request_names_its_field(
+    db: Path, request_: Request, field: str
+) -> None:
+    """encode() refuses what a later run could not rebuild, naming the field and the URL."""
+    async with SqliteFrontier(db) as frontier:
+        with pytest.raises(UnstorableRequest) as info:
+            frontier.encode(request_)
+    assert isinstance(info.value, ValueError)
+    message = str(info.value)
+    assert message.startswith(f"request http://a.test/ cannot be stored: {field} ")
+    assert "\n" not in message
+
+
+async def test_the_scheduler_drops_an_unstorable_request_alone(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A page's unstorable links are dropped and counted; its other links and the crawl go on."""
+    spider = Shop()
+    async with SqliteFrontier(db) as frontier:
+        scheduler = Scheduler(frontier)
+        assert not await scheduler.enqueue(Request("http://a.test/s", callback=lambda r: None))
+        assert await scheduler.enqueue(Request("http://a.test/start"))
+        page = await scheduler.next_request()
+        assert page is not None
+        await scheduler.done(
+            page,
+            [
+                Request("http://a.test/ok", callback=spider.parse_item),
+                Request("http://a.test/bad-meta", meta={"s": {1}}),
+                Request("http://a.test/bad-cb", callback=lambda r: None),
+            ],
+        )
+        assert scheduler.statistics().dropped == {"unstorable request": 3}
+        assert len(frontier) == 1
+        got = await scheduler.next_request()
+        assert got is not None
+        assert (got.url, got.callback) == ("http://a.test/ok", "parse_item")
+    assert "meta['s'] holds set" in capsys.readouterr().out
+
+
+async def test_pending_requests_pauses_and_seen_outlive_the_process(db: Path) -> None:
+    """Reopened, the file gives back the queue in order, the pause and the seen fingerprints;
+    a request leased and never committed is pending again."""
+    async with SqliteFrontier(db) as frontier:
+        await frontier.push([entry("http://a.test/1"), entry("http://a.test/2")])
+        await frontier.push([entry("http://b.test/x", "b.test", priority=1)])
+        assert (await take(frontier)).request.url == "http://b.test/x"  # leased, never committed
+        await frontier.pause("a.test", time.monotonic() + 3600)
+    async with SqliteFrontier(db) as frontier:
+        now = time.monotonic()
+        assert (len(frontier), frontier.waiting) == (3, 2)
+        assert await frontier.push([entry("http://a.test/1"), entry("http://a.test/3")]) == 1
+        got = await take(frontier, now)
+        assert got.request.url == "http://b.test/x"
+        await frontier.commit(got, ())
+        wakes = await frontier.lease(now)
+        assert isinstance(wakes, float)
+        assert 3590 < wakes - now <= 3600  # the pause, kept as a wall-clock time
+        urls = []
+        while isinstance(got := await frontier.lease(wakes), Lease):
+            urls.append(got.request.url)
+            await frontier.commit(got, ())
+        assert urls == ["http://a.test/1", "http://a.test/2", "http://a.test/3"]
+
+
+async def test_a_retry_keeps_its_time_and_record_across_runs(db: Path) -> None:
+    """A retried request is stored as it is now (its meta) with its not-before time."""
+    async with SqliteFrontier(db) as frontier:
+        await frontier.push([entry("http://a.test/r")])
+        lease = await take(frontier)
+        lease.request.meta["retry_times"] = 1
+        await frontier.retry(lease, time.monotonic() + 60)
+    async with SqliteFrontier(db) as frontier:
+        now = time.monotonic()
+        wakes = await frontier.lease(now)
+        assert isinstance(wakes, float)
+        assert 50 < wakes - now <= 60
+        assert frontier.waiting == 1
+        assert (await take(frontier, wakes)).request.meta == {"retry_times": 1}
+
+
+async def test_a_frontier_with_nothing_pending_starts_afresh(db: Path) -> None:
+    """A finished crawl's seen fingerprints do not stop the next run from fetching again."""
+    async with SqliteFrontier(db) as frontier:
+        await frontier.push([entry("http://a.test/1")])
+        await frontier.commit(await take(frontier), ())
+    async with SqliteFrontier(db) as frontier:
+        assert frontier.statistics().seen == 0
+        assert await frontier.push([entry("http://a.test/1")]) == 1
+
+
+async def test_the_file_is_owner_only(tmp_path: Path) -> None:
+    """frontier.db is created 0600 in a 0700 folder; a looser existing file is tightened."""
+    db = tmp_path / "state" / "shop" / "frontier.db"
+    async with SqliteFrontier(db) as frontier:
+        await frontier.push([entry("http://a.test/1")])
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+    db.chmod(0o644)
+    async with SqliteFrontier(db) as frontier:
+        assert len(frontier) == 1
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+async def test_an_unwritable_state_folder_names_the_setting(tmp_path: Path) -> None:
+    """A state folder that cannot be created is PathNotWritable naming STATE_DIR, one line."""
+    blocker = tmp_path / "state"
+    await asyncio.to_thread(blocker.write_text, "a file where the folder should be")
+    with pytest.raises(PathNotWritable) as info:
+        async with SqliteFrontier(blocker / "shop" / "frontier.db"):
+            pass
+    assert str(info.value) == (
+        f"cannot write the frontier {blocker / 'shop' / 'frontier.db'}: {blocker} is not a "
+        "folder; make it writable or point STATE_DIR elsewhere"
+    )
+
+
+def test_open_frontier_puts_it_in_the_spiders_state_folder(tmp_path: Path) -> None:
+    """FRONTIER = "sqlite" builds the frontier at STATE_DIR/<spider>/frontier.db."""
+    settings = Settings.load(
+        project_file=None,
+        spider_cls=Shop,
+        env={},
+        overrides={"FRONTIER": "sqlite", "STATE_DIR": str(tmp_path)},
+    )
+    frontier = open_frontier(settings, "shop")
+    assert isinstance(frontier, SqliteFrontier)
+    assert frontier.path == tmp_path / "shop" / "frontier.db"
+    assert set(BACKENDS) == {"memory", "sqlite"}
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        pytest.param(b"this is not a database" * 100, "corrupt or unreadable", id="garbage"),
+        pytest.param(None, "not a scrapekit frontier (wrong schema)", id="foreign"),
+    ],
+)
+async def test_a_bad_file_is_one_line_naming_it_and_the_fix(
+    db: Path, content: bytes | None, problem: str
+) -> None:
+    """A corrupt or foreign frontier.db raises FrontierCorrupt naming the file; it is untouched."""
+    await asyncio.to_thread(_write_bad_file, db, content)
+    before = await asyncio.to_thread(db.read_bytes)
+    with pytest.raises(FrontierCorrupt) as info:
+        async with SqliteFrontier(db):
+            pass
+    message = str(info.value)
+    assert message.startswith(f"frontier {db} is {problem}")
+    assert message.endswith(
+        "delete it (and its -wal/-shm files) to start this crawl's state afresh"
+    )
+    assert "\n" not in message
+    assert await asyncio.to_thread(db.read_bytes) == before
+
+
+def _write_bad_file(db: Path, content: bytes | None) -> None:
+    """`content` at `db`, or (None) an SQLite database of some other program."""
+    db.parent.mkdir(parents=True)
+    if content is not None:
+        db.write_bytes(content)
+        return
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE things (x)")
+    conn.close()
+
+
+async def test_a_newer_file_is_not_misread(db: Path) -> None:
+    """A frontier written by a newer scrapekit says so instead of being read wrongly."""
+    async with SqliteFrontier(db):
+        pass
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(FrontierCorrupt, match=r"schema version 99.*upgrade scrapekit"):
+        async with SqliteFrontier(db):
+            pass
+
+
+async def test_the_backlog_lives_in_the_file_not_in_ram(db: Path) -> None:
+    """4,000 pending requests of 5 KiB each cost memory per host, not per request."""
+    # The URL-check cache (request.py) keeps URLs whatever the frontier: not counted.
+    not_the_cache = [tracemalloc.Filter(inclusive=False, filename_pattern="*/_cache.py")]
+    async with SqliteFrontier(db) as frontier:
+        tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot().filter_traces(not_the_cache)
+            for start in range(0, 4_000, 500):
+                batch = []
+                for i in range(start, start + 500):
+                    request = Request(f"http://a.test/{i}", meta={"blob": f"{i}" + "x" * 5120})
+                    batch.append(Entry(request, request.url.encode(), "a.test"))
+                await frontier.push(batch)
+                del batch
+            after = tracemalloc.take_snapshot().filter_traces(not_the_cache)
+        finally:
+            tracemalloc.stop()
+        grown = sum(diff.size_diff for diff in after.compare_to(before, "filename"))
+        assert len(frontier) == 4_000
+        assert grown < 1_000_000, f"{grown} bytes held for a 20 MB backlog"
+        assert (await take(frontier)).request.url == "http://a.test/0"
