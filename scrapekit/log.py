@@ -32,10 +32,13 @@ _SECRET_WORDS = (
 _SECRET_NAME = re.compile(rf"(^|_)({_SECRET_WORDS})($|_)", re.IGNORECASE)
 # In free text (messages, tracebacks): "user:password@" in URLs, and secret query parameters.
 _URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")
-# A query parameter in free text: its name, judged by `is_secret`, and its value. The value
-# stops before punctuation that ends the text or a clause ("...?key=abc: Server
-# disconnected"), so hiding it keeps the message's own separators.
-_TEXT_PARAM = re.compile(r"(?<=[?&;])([\w.\[\]-]+)=([^&#\s'\"]*?)(?=[:;,.!?)\]>]*(?:[&#\s'\"]|$))")
+# A query parameter's name in free text, judged by `is_secret`. Names are found one by one
+# (never consumed by an earlier parameter's value, so `?next=https://b/?token=x` hides the
+# token); a secret's value runs to the next "&", "#", space or quote, less the punctuation that
+# ends the text or a clause ("...?key=abc: Server disconnected"), which is kept.
+_TEXT_PARAM = re.compile(r"(?<=[?&;])([\w.\[\]-]+)=")
+_PARAM_VALUE = re.compile(r"[^&#\s'\"]*")
+_TRAILING = ":;,.!?)]>"
 
 
 def is_secret(name: str) -> bool:
@@ -43,11 +46,24 @@ def is_secret(name: str) -> bool:
     return _SECRET_NAME.search(name.replace("-", "_")) is not None
 
 
-def _scrub_param(match: re.Match[str]) -> str:
-    name = match.group(1)
-    if not (is_secret(name) or name.lower() == "key"):
-        return match.group(0)
-    return f"{name}={REDACTED}"
+def _scrub_params(text: str) -> str:
+    """Hide the values of secret query parameters; linear in the text, whatever it holds."""
+    parts: list[str] = []
+    done = 0  # text before this is copied (or hidden) already
+    for match in _TEXT_PARAM.finditer(text):
+        name, start = match.group(1), match.end()
+        if start <= done or not (is_secret(name) or name.lower() == "key"):
+            continue
+        value = _PARAM_VALUE.match(text, start)
+        end = value.end() if value is not None else start
+        kept = len(text[start:end].rstrip(_TRAILING))
+        parts.append(text[done:start])
+        parts.append(REDACTED)
+        done = start + kept
+    if not parts:
+        return text
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 def scrub_text(text: str) -> str:
@@ -55,7 +71,7 @@ def scrub_text(text: str) -> str:
     if "://" in text:
         text = _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
     if "=" in text:
-        text = _TEXT_PARAM.sub(_scrub_param, text)
+        text = _scrub_params(text)
     return text
 
 

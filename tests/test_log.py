@@ -140,6 +140,17 @@ def test_names_that_only_contain_a_secret_word_are_not_secret(name: str) -> None
             "(see http://x.test/?token=abc).", "(see http://x.test/?token=***).", id="closing"
         ),
         pytest.param("?key=a:b:c done", "?key=*** done", id="colon-inside-value-hidden"),
+        pytest.param(
+            "GET https://a.test/x?next=https://b.test/cb?token=S3CRET",
+            "GET https://a.test/x?next=https://b.test/cb?token=***",
+            id="secret-inside-another-parameters-value",
+        ),
+        pytest.param("/x?a=b;token=S3CRET", "/x?a=b;token=***", id="semicolon-separated"),
+        pytest.param(
+            "/x?user=bob&password=p@ss;w?rd&x=1",
+            "/x?user=bob&password=***&x=1",
+            id="punctuation-inside-a-secret-hidden",
+        ),
     ],
 )
 def test_scrub_text(text: str, expected: str) -> None:
