@@ -19,30 +19,46 @@ mean the same after a restart.
 Runs. An unfinished crawl's pending requests and seen fingerprints are kept for the next run
 (it goes on where this one stopped); a frontier with nothing pending starts afresh. Runs,
 --fresh and the run lock are for later.
+
+Parts. This module owns the `SqliteFrontier` class: the interface methods and the in-memory
+host index, kept in step with the file under one lock. The file's schema, opening and error
+classes are sqlite_schema.py; the statements each transaction runs are sqlite_queries.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import math
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import aiosqlite
 import structlog
 
 from scrapekit import state
-from scrapekit.exceptions import FrontierCorrupt, FrontierError, PathNotWritable
+from scrapekit.exceptions import FrontierCorrupt
 from scrapekit.request import Request
 from scrapekit.scheduler.frontier import records
 from scrapekit.scheduler.frontier.base import Entry, Frontier, FrontierStatistics, Lease
+from scrapekit.scheduler.frontier.sqlite_queries import (
+    READY,
+    Queued,
+    Row,
+    in_thread,
+    insert,
+    recount,
+    scalar,
+    statement,
+    transaction,
+    unleased,
+)
+from scrapekit.scheduler.frontier.sqlite_schema import open_file, sqlite_error
 from scrapekit.session.cookiestore_base import run_to_completion
 
 if TYPE_CHECKING:
@@ -51,27 +67,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 1
-_SCHEMA = (
-    # id is the order of arrival (first in, first out among equal priorities); a retry or a
-    # release keeps it. not_before is wall-clock seconds, 0 for "at once".
-    """CREATE TABLE requests (
-        id INTEGER PRIMARY KEY, key TEXT NOT NULL, priority INTEGER NOT NULL,
-        not_before REAL NOT NULL, record TEXT NOT NULL)""",
-    "CREATE INDEX requests_ready ON requests (key, priority DESC, id)",
-    "CREATE INDEX requests_later ON requests (key, not_before)",
-    "CREATE TABLE seen (fingerprint BLOB PRIMARY KEY) WITHOUT ROWID",
-    "CREATE TABLE pauses (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID",
-)
-_TABLES = {"requests", "seen", "pauses"}
-_READY = (
-    "SELECT id, priority, record FROM requests WHERE key = ? AND not_before <= ? "
-    "ORDER BY priority DESC, id LIMIT ?"
-)
-_LATER = "SELECT count(*), min(not_before) FROM requests WHERE key = ? AND not_before > ?"
-# Primary result codes that mean "this file is unusable", as opposed to transient trouble.
-_UNUSABLE = {"CORRUPT", "NOTADB", "CANTOPEN", "PERM", "AUTH", "READONLY"}
-_CHUNK = 500  # fingerprints per INSERT (SQLite's variable limit is far above)
 _NONE = -math.inf  # an unset gate time: before every `now`
 _SLACK = 64  # stale heap entries tolerated beyond the live ones before a rebuild
 
@@ -169,56 +164,21 @@ class SqliteFrontier(Frontier):
         return self._db
 
     async def _open_db(self) -> aiosqlite.Connection:
+        db = await open_file(self.path, self.busy_timeout)
         try:
-            if await asyncio.to_thread(state.private_file, self.path):
-                log.warning("frontier permissions tightened", path=str(self.path))
-        except OSError as exc:
-            raise PathNotWritable(
-                "the frontier", str(self.path), state.problem(exc, self.path.parent), "STATE_DIR"
-            ) from exc
-        db = await aiosqlite.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-        try:
-            await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            await self._check_schema(db)  # first: a foreign file is left as it was
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA synchronous = NORMAL")
             await self._load(db)
         except BaseException as exc:
             await db.close()
             if isinstance(exc, sqlite3.Error):
-                raise self._error(exc, "opened") from exc
+                raise sqlite_error(self.path, exc, "opened") from exc
             raise
         return db
-
-    async def _check_schema(self, db: aiosqlite.Connection) -> None:
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            version = await _scalar(db, "PRAGMA user_version")
-            tables = {row[0] for row in await db.execute_fetchall(_TABLE_NAMES)}
-            if version == 0 and not tables:
-                for statement in _SCHEMA:
-                    await db.execute(statement)
-                await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                version, tables = SCHEMA_VERSION, set(_TABLES)
-            await db.execute("COMMIT")
-        finally:
-            if db.in_transaction:
-                await db.execute("ROLLBACK")
-        if version > SCHEMA_VERSION:
-            raise FrontierCorrupt(
-                str(self.path),
-                f"from a newer scrapekit (schema version {version}, this one reads "
-                f"{SCHEMA_VERSION})",
-                fix="upgrade scrapekit, or delete it (and its -wal/-shm files) to start afresh",
-            )
-        if version != SCHEMA_VERSION or not _TABLES.issubset(tables):
-            raise FrontierCorrupt(str(self.path), "not a scrapekit frontier (wrong schema)")
 
     async def _load(self, db: aiosqlite.Connection) -> None:
         """Rebuild the host index from the file; a frontier with nothing pending starts over."""
         wall = time.time()
         now = wall - self._offset
-        pending = await _scalar(db, "SELECT count(*) FROM requests")
+        pending = await scalar(db, "SELECT count(*) FROM requests")
         await db.execute("BEGIN IMMEDIATE")
         try:
             await db.execute("DELETE FROM pauses WHERE until <= ?", (wall,))
@@ -228,8 +188,8 @@ class SqliteFrontier(Frontier):
         finally:
             if db.in_transaction:
                 await db.execute("ROLLBACK")
-        self._next_id = await _scalar(db, "SELECT coalesce(max(id), 0) + 1 FROM requests") or 1
-        self._seen = await _scalar(db, "SELECT count(*) FROM seen")
+        self._next_id = await scalar(db, "SELECT coalesce(max(id), 0) + 1 FROM requests") or 1
+        self._seen = await scalar(db, "SELECT count(*) FROM seen")
         rows = await db.execute_fetchall(
             "SELECT key, count(*), sum(not_before > ?), min(CASE WHEN not_before > ? "
             "THEN not_before END) FROM requests GROUP BY key",
@@ -261,11 +221,11 @@ class SqliteFrontier(Frontier):
         rows = self._rows(entries)
         async with self._lock:
             db = await self._connect()
-            queued, seen = await self._transaction(db, "written", partial(_insert, rows=rows))
+            queued, seen = await self._transaction(db, "written", partial(insert, rows=rows))
             self._queued(queued, seen)
         return len(queued)
 
-    def _rows(self, entries: Sequence[Entry]) -> list[_Row]:
+    def _rows(self, entries: Sequence[Entry]) -> list[Row]:
         """The entries as rows, each with its id (a duplicate's is never used).
 
         Built on the event loop, before any await: the requests may change afterwards.
@@ -283,7 +243,7 @@ class SqliteFrontier(Frontier):
             for i, e in enumerate(entries)
         ]
 
-    def _queued(self, queued: list[_Queued], seen: int) -> None:
+    def _queued(self, queued: list[Queued], seen: int) -> None:
         for row, key, priority in queued:
             host = self._host(key)
             host.pending += 1
@@ -344,8 +304,8 @@ class SqliteFrontier(Frontier):
     ) -> list[tuple[int, int, str]]:
         """The host's best `want` ready rows that are not leased: (id, priority, record)."""
         args = (host.key, now + self._offset, len(host.leased) + want)
-        rows = await db.execute_fetchall(_READY, args)
-        return _free(rows, host.leased, want)
+        rows = await db.execute_fetchall(READY, args)
+        return unleased(rows, host.leased, want)
 
     def _decode(self, row: int, text: str) -> Request:
         try:
@@ -376,13 +336,13 @@ class SqliteFrontier(Frontier):
     async def _recount(self, db: aiosqlite.Connection, host: _Host, now: float) -> None:
         """Some of the host's retries came due: count what still waits, find its best row."""
         wall = now + self._offset
-        count, due, best = await _in_thread(
-            db, partial(_recount, key=host.key, wall=wall, leased=len(host.leased))
+        count, due, best = await in_thread(
+            db, partial(recount, key=host.key, wall=wall, leased=len(host.leased))
         )
         host.later = count
         # Never at or before `now`: a time that rounding moved back would wake it forever.
         host.due = None if due is None else max(due - self._offset, math.nextafter(now, math.inf))
-        free = _free(best, host.leased, 1)
+        free = unleased(best, host.leased, 1)
         host.head = (-free[0][1], free[0][0]) if free else None
 
     def _next_wake(self) -> float:
@@ -402,7 +362,7 @@ class SqliteFrontier(Frontier):
         async with self._lock:
             _, row = self._end(lease)
             db = await self._connect()
-            work = partial(_insert, rows=rows, done=row)
+            work = partial(insert, rows=rows, done=row)
             queued, seen = await self._transaction(db, "written", work)
             host = self._host(lease.key)
             host.leased.discard(row)
@@ -418,7 +378,7 @@ class SqliteFrontier(Frontier):
             db = await self._connect()
             sql = "UPDATE requests SET not_before = ?, record = ? WHERE id = ?"
             args = (not_before + self._offset, text, row)
-            await self._transaction(db, "written", partial(_statement, sql=sql, args=args))
+            await self._transaction(db, "written", partial(statement, sql=sql, args=args))
             host = self._host(lease.key)
             host.leased.discard(row)
             before = host.waits()
@@ -456,7 +416,7 @@ class SqliteFrontier(Frontier):
                 "DO UPDATE SET until = max(until, excluded.until)"
             )
             args = (key, until + self._offset)
-            await self._transaction(db, "written", partial(_statement, sql=sql, args=args))
+            await self._transaction(db, "written", partial(statement, sql=sql, args=args))
             before = host.waits()
             host.paused_until = until
             self._settle(host, before)
@@ -519,20 +479,10 @@ class SqliteFrontier(Frontier):
     async def _transaction(
         self, db: aiosqlite.Connection, action: str, work: Callable[[sqlite3.Connection], T]
     ) -> T:
-        """Run `work` in one transaction in aiosqlite's thread, to its end even if the caller
-        is cancelled (the memory side must follow what the file did)."""
         try:
-            return await run_to_completion(_in_thread(db, partial(_atomically, work=work)))
+            return await transaction(db, work)
         except sqlite3.Error as exc:
-            raise self._error(exc, action) from exc
-
-    def _error(self, exc: sqlite3.Error, action: str) -> FrontierError:
-        """FrontierCorrupt if the file itself is unusable; FrontierError for transient trouble."""
-        code = getattr(exc, "sqlite_errorname", "")
-        reason = " ".join(str(exc).split())
-        if code.removeprefix("SQLITE_").split("_")[0] in _UNUSABLE:
-            return FrontierCorrupt(str(self.path), f"corrupt or unreadable ({reason})")
-        return FrontierError(f"frontier {self.path} could not be {action} ({reason})")
+            raise sqlite_error(self.path, exc, action) from exc
 
     # -- reporting ---------------------------------------------------------------------------
 
@@ -558,94 +508,3 @@ class SqliteFrontier(Frontier):
             seen=self._seen,
             pushed=self._pushed,
         )
-
-
-_TABLE_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table'"
-#: (id, fingerprint, key, priority, record) of a request to queue.
-_Row = tuple[int, bytes | None, str, int, str]
-#: (id, key, priority) of a request queued.
-_Queued = tuple[int, str, int]
-
-
-async def _in_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-    """Run `work` with the connection in aiosqlite's thread: one hop for many statements.
-
-    `Connection._execute` is aiosqlite's own queue to that thread (every public method goes
-    through it); it is the one private name used, for one hop per transaction instead of one
-    per statement.
-    """
-    run: Callable[[Callable[[], T]], Awaitable[T]] = db._execute
-    # aiosqlite's thread keeps its last job until the next one: a box it empties lets a
-    # batch of requests go as soon as it is written, whatever comes next.
-    box = [work]
-    return await run(lambda: box.pop()(db._conn))
-
-
-def _atomically(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-    # IMMEDIATE takes the write lock up front, where the busy timeout applies.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = work(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
-    return result
-
-
-def _insert(
-    conn: sqlite3.Connection, rows: list[_Row], done: int | None = None
-) -> tuple[list[_Queued], int]:
-    """Delete request `done` if given; record the new fingerprints and queue their rows.
-
-    Return (id, key, priority) of the rows queued, and how many fingerprints were new.
-    """
-    if done is not None:
-        conn.execute("DELETE FROM requests WHERE id = ?", (done,))
-    fingerprints = [r[1] for r in rows if r[1] is not None]
-    new: set[bytes] = set()
-    for start in range(0, len(fingerprints), _CHUNK):
-        chunk = fingerprints[start : start + _CHUNK]
-        sql = (
-            f"INSERT INTO seen (fingerprint) VALUES {', '.join(['(?)'] * len(chunk))} "
-            "ON CONFLICT DO NOTHING RETURNING fingerprint"
-        )
-        new.update(found for (found,) in conn.execute(sql, chunk).fetchall())
-    seen = len(new)
-    queued = []
-    for row in rows:
-        fingerprint = row[1]
-        if fingerprint is not None:
-            if fingerprint not in new:
-                continue
-            new.discard(fingerprint)  # a second copy in the batch is a duplicate
-        queued.append(row)
-    conn.executemany(
-        "INSERT INTO requests (id, key, priority, not_before, record) VALUES (?, ?, ?, 0, ?)",
-        [(row, key, priority, text) for row, _, key, priority, text in queued],
-    )
-    return [(row, key, priority) for row, _, key, priority, _ in queued], seen
-
-
-def _statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> None:
-    conn.execute(sql, args)
-
-
-def _recount(
-    conn: sqlite3.Connection, key: str, wall: float, leased: int
-) -> tuple[int, float | None, list[Any]]:
-    """A host's rows still waiting at `wall` (count, earliest time) and its best ready ones."""
-    count, due = conn.execute(_LATER, (key, wall)).fetchone()
-    return int(count), due, conn.execute(_READY, (key, wall, leased + 1)).fetchall()
-
-
-def _free(rows: Any, leased: set[int], want: int) -> list[tuple[int, int, str]]:
-    """The first `want` of `rows` (id, priority, record) that are not leased."""
-    return [(r[0], r[1], r[2]) for r in rows if r[0] not in leased][:want]
-
-
-async def _scalar(db: aiosqlite.Connection, sql: str) -> int:
-    rows = list(await db.execute_fetchall(sql))
-    return int(rows[0][0])
