@@ -20,9 +20,10 @@ Runs. An unfinished crawl's pending requests and seen fingerprints are kept for 
 (it goes on where this one stopped); a frontier with nothing pending starts afresh. Runs,
 --fresh and the run lock are for later.
 
-Parts. This module owns the `SqliteFrontier` class: the interface methods and the in-memory
-host index, kept in step with the file under one lock. The file's schema, opening and error
-classes are sqlite_schema.py; the statements each transaction runs are sqlite_queries.py.
+Parts. This module owns the `SqliteFrontier` class: the interface methods, which keep the file
+and the in-memory host index in step under one lock. The index is sqlite_hosts.py; the file's
+schema, opening and error classes are sqlite_schema.py; the statements each transaction runs
+are sqlite_queries.py.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from scrapekit.exceptions import FrontierCorrupt
 from scrapekit.request import Request
 from scrapekit.scheduler.frontier import records
 from scrapekit.scheduler.frontier.base import Entry, Frontier, FrontierStatistics, Lease
+from scrapekit.scheduler.frontier.sqlite_hosts import NONE, Host, HostIndex
 from scrapekit.scheduler.frontier.sqlite_queries import (
     READY,
     Queued,
@@ -67,50 +69,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
-_NONE = -math.inf  # an unset gate time: before every `now`
-_SLACK = 64  # stale heap entries tolerated beyond the live ones before a rebuild
-
-
-class _Host:
-    """One host's counts and gate; its requests are rows in the file."""
-
-    __slots__ = (
-        "advertised",
-        "closed_until",
-        "due",
-        "head",
-        "key",
-        "later",
-        "leased",
-        "paused_until",
-        "pending",
-        "shut",
-        "timer",
-    )
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.pending = 0  # rows not leased, ready or later
-        self.later = 0  # rows whose not-before time has not come
-        self.due: float | None = None  # the earliest not-before among them (monotonic)
-        self.head: tuple[int, int] | None = None  # (-priority, id) of the best ready row
-        self.leased: set[int] = set()
-        self.paused_until = _NONE
-        self.closed_until = _NONE
-        self.advertised: tuple[int, int] | None = None
-        self.timer: float | None = None
-        self.shut = False
-
-    @property
-    def gate(self) -> float:
-        return max(self.paused_until, self.closed_until)
-
-    def waits(self) -> int:
-        return self.later + (self.pending - self.later if self.shut else 0)
-
-    def idle(self) -> bool:
-        return not self.pending and not self.leased and self.gate == _NONE
-
 
 class SqliteFrontier(Frontier):
     """The durable frontier: a crawl's pending requests survive the process.
@@ -126,14 +84,10 @@ class SqliteFrontier(Frontier):
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()  # one operation at a time: memory and file stay in step
         self._offset = time.time() - time.monotonic()  # wall = monotonic + offset
-        self._hosts: dict[str, _Host] = {}
-        self._open: list[tuple[int, int, str]] = []
-        self._timers: list[tuple[float, str]] = []
+        self._index = HostIndex()
         self._lease_ids = itertools.count(1)
         self._leases: dict[int, tuple[int, int]] = {}  # lease id -> (rank, row id)
         self._next_id = 1
-        self._pending = 0
-        self._waiting = 0
         self._seen = 0
         self._pushed = 0
 
@@ -196,10 +150,10 @@ class SqliteFrontier(Frontier):
             (wall, wall),
         )
         for key, count, later, due in rows:
-            host = self._host(key)
+            host = self._index.host(key)
             host.pending, host.later = int(count), int(later)
             host.due = None if due is None else max(due - self._offset, now)
-            self._pending += host.pending
+            self._index.pending += host.pending
         heads = await db.execute_fetchall(
             "SELECT key, id, priority FROM (SELECT key, id, priority, row_number() OVER "
             "(PARTITION BY key ORDER BY priority DESC, id) AS n FROM requests "
@@ -207,11 +161,11 @@ class SqliteFrontier(Frontier):
             (wall,),
         )
         for key, row, priority in heads:
-            self._hosts[key].head = (-int(priority), int(row))
+            self._index.hosts[key].head = (-int(priority), int(row))
         for key, until in await db.execute_fetchall("SELECT key, until FROM pauses"):
-            self._host(key).paused_until = until - self._offset
-        for host in list(self._hosts.values()):
-            self._settle(host, 0)
+            self._index.host(key).paused_until = until - self._offset
+        for host in list(self._index.hosts.values()):
+            self._index.settle(host, 0)
         if pending:
             log.info("frontier reopened", path=str(self.path), pending=pending, seen=self._seen)
 
@@ -245,27 +199,12 @@ class SqliteFrontier(Frontier):
 
     def _queued(self, queued: list[Queued], seen: int) -> None:
         for row, key, priority in queued:
-            host = self._host(key)
+            host = self._index.host(key)
             host.pending += 1
-            self._pending += 1
-            self._put_ready(host, (-priority, row))
+            self._index.pending += 1
+            self._index.put_ready(host, (-priority, row))
         self._pushed += len(queued)
         self._seen += seen
-
-    def _put_ready(self, host: _Host, place: tuple[int, int]) -> None:
-        """A ready row joined the host: count it, and advertise it if it is the new best."""
-        if host.shut:
-            self._waiting += 1
-        if host.head is None or place < host.head:
-            host.head = place
-            if host.gate == _NONE:
-                self._advertise(host)
-
-    def _host(self, key: str) -> _Host:
-        host = self._hosts.get(key)
-        if host is None:
-            host = self._hosts[key] = _Host(key)
-        return host
 
     # -- hand-out ----------------------------------------------------------------------------
 
@@ -276,9 +215,9 @@ class SqliteFrontier(Frontier):
 
     async def _lease(self, db: aiosqlite.Connection, now: float) -> Lease | float:
         await self._wake(db, now)
-        while self._open:
-            rank, row, key = heapq.heappop(self._open)
-            host = self._hosts.get(key)
+        while self._index.open:
+            rank, row, key = heapq.heappop(self._index.open)
+            host = self._index.hosts.get(key)
             if host is None or host.advertised != (rank, row):
                 continue  # stale: the host's head or gate changed since
             host.advertised = None
@@ -291,16 +230,16 @@ class SqliteFrontier(Frontier):
             request = self._decode(row, text)
             host.leased.add(row)
             host.pending -= 1
-            self._pending -= 1
+            self._index.pending -= 1
             if host.head is not None:
-                self._advertise(host)
+                self._index.advertise(host)
             lease = Lease(next(self._lease_ids), request, key)
             self._leases[lease.id] = (-priority, row)
             return lease
-        return self._next_wake()
+        return self._index.next_wake()
 
     async def _ready(
-        self, db: aiosqlite.Connection, host: _Host, now: float, want: int
+        self, db: aiosqlite.Connection, host: Host, now: float, want: int
     ) -> list[tuple[int, int, str]]:
         """The host's best `want` ready rows that are not leased: (id, priority, record)."""
         args = (host.key, now + self._offset, len(host.leased) + want)
@@ -317,23 +256,23 @@ class SqliteFrontier(Frontier):
 
     async def _wake(self, db: aiosqlite.Connection, now: float) -> None:
         """Apply every host timer due by `now`: gates that passed, retries now due."""
-        timers = self._timers
+        timers = self._index.timers
         while timers and timers[0][0] <= now:
             when, key = heapq.heappop(timers)
-            host = self._hosts.get(key)
+            host = self._index.hosts.get(key)
             if host is None or host.timer != when:
                 continue
             host.timer = None
             before = host.waits()
             if host.paused_until <= now:
-                host.paused_until = _NONE
+                host.paused_until = NONE
             if host.closed_until <= now:
-                host.closed_until = _NONE
+                host.closed_until = NONE
             if host.due is not None and host.due <= now:
                 await self._recount(db, host, now)
-            self._settle(host, before)
+            self._index.settle(host, before)
 
-    async def _recount(self, db: aiosqlite.Connection, host: _Host, now: float) -> None:
+    async def _recount(self, db: aiosqlite.Connection, host: Host, now: float) -> None:
         """Some of the host's retries came due: count what still waits, find its best row."""
         wall = now + self._offset
         count, due, best = await in_thread(
@@ -345,16 +284,6 @@ class SqliteFrontier(Frontier):
         free = unleased(best, host.leased, 1)
         host.head = (-free[0][1], free[0][0]) if free else None
 
-    def _next_wake(self) -> float:
-        timers = self._timers
-        while timers:
-            when, key = timers[0]
-            host = self._hosts.get(key)
-            if host is not None and host.timer == when:
-                return when
-            heapq.heappop(timers)
-        return math.inf
-
     # -- ending a lease ----------------------------------------------------------------------
 
     async def commit(self, lease: Lease, new: Sequence[Entry]) -> int:
@@ -364,10 +293,10 @@ class SqliteFrontier(Frontier):
             db = await self._connect()
             work = partial(insert, rows=rows, done=row)
             queued, seen = await self._transaction(db, "written", work)
-            host = self._host(lease.key)
+            host = self._index.host(lease.key)
             host.leased.discard(row)
             if host.idle():
-                del self._hosts[host.key]
+                del self._index.hosts[host.key]
             self._queued(queued, seen)
         return len(queued)
 
@@ -379,23 +308,23 @@ class SqliteFrontier(Frontier):
             sql = "UPDATE requests SET not_before = ?, record = ? WHERE id = ?"
             args = (not_before + self._offset, text, row)
             await self._transaction(db, "written", partial(statement, sql=sql, args=args))
-            host = self._host(lease.key)
+            host = self._index.host(lease.key)
             host.leased.discard(row)
             before = host.waits()
             host.pending += 1
-            self._pending += 1
+            self._index.pending += 1
             host.later += 1
             host.due = not_before if host.due is None else min(host.due, not_before)
-            self._settle(host, before)
+            self._index.settle(host, before)
 
     async def release(self, lease: Lease) -> None:
         async with self._lock:
             rank, row = self._end(lease)
-            host = self._host(lease.key)
+            host = self._index.host(lease.key)
             host.leased.discard(row)
             host.pending += 1
-            self._pending += 1
-            self._put_ready(host, (rank, row))
+            self._index.pending += 1
+            self._index.put_ready(host, (rank, row))
 
     def _end(self, lease: Lease) -> tuple[int, int]:
         place = self._leases.pop(lease.id, None)
@@ -407,7 +336,7 @@ class SqliteFrontier(Frontier):
 
     async def pause(self, key: str, until: float) -> None:
         async with self._lock:
-            host = self._host(key)
+            host = self._index.host(key)
             if until <= host.paused_until:
                 return
             db = await self._connect()
@@ -419,60 +348,22 @@ class SqliteFrontier(Frontier):
             await self._transaction(db, "written", partial(statement, sql=sql, args=args))
             before = host.waits()
             host.paused_until = until
-            self._settle(host, before)
+            self._index.settle(host, before)
 
     async def close_gate(self, key: str, until: float) -> None:
         async with self._lock:
-            host = self._host(key)
+            host = self._index.host(key)
             before = host.waits()
             host.closed_until = until
-            self._settle(host, before)
+            self._index.settle(host, before)
 
     async def open_gate(self, key: str) -> None:
         async with self._lock:
-            host = self._hosts.get(key)
+            host = self._index.hosts.get(key)
             if host is not None and host.closed_until == math.inf:
                 before = host.waits()
-                host.closed_until = _NONE
-                self._settle(host, before)
-
-    def _settle(self, host: _Host, before: int) -> None:
-        """After a host's gate or counts changed: recount, advertise or hide it, set its timer.
-
-        `before` is `host.waits()` from before the change.
-        """
-        gate = host.gate
-        host.shut = _NONE < gate < math.inf
-        self._waiting += host.waits() - before
-        wake: float | None
-        if gate == _NONE:
-            if host.head is not None and host.advertised != host.head:
-                self._advertise(host)
-            wake = host.due if host.later else None
-        else:
-            host.advertised = None
-            wake = gate if gate < math.inf else None
-        if wake != host.timer:
-            host.timer = wake
-            if wake is not None:
-                heapq.heappush(self._timers, (wake, host.key))
-                if len(self._timers) > 2 * len(self._hosts) + _SLACK:
-                    self._timers = [
-                        (h.timer, k) for k, h in self._hosts.items() if h.timer is not None
-                    ]
-                    heapq.heapify(self._timers)
-        if host.idle():
-            del self._hosts[host.key]
-
-    def _advertise(self, host: _Host) -> None:
-        assert host.head is not None
-        host.advertised = host.head
-        heapq.heappush(self._open, (*host.head, host.key))
-        if len(self._open) > 2 * len(self._hosts) + _SLACK:
-            self._open = [
-                (*h.advertised, k) for k, h in self._hosts.items() if h.advertised is not None
-            ]
-            heapq.heapify(self._open)
+                host.closed_until = NONE
+                self._index.settle(host, before)
 
     # -- transactions ------------------------------------------------------------------------
 
@@ -487,11 +378,11 @@ class SqliteFrontier(Frontier):
     # -- reporting ---------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return self._pending
+        return self._index.pending
 
     @property
     def waiting(self) -> int:
-        return self._waiting
+        return self._index.waiting
 
     @property
     def leased(self) -> int:
@@ -500,11 +391,11 @@ class SqliteFrontier(Frontier):
     def statistics(self) -> FrontierStatistics:
         return FrontierStatistics(
             backend="sqlite",
-            pending=self._pending,
+            pending=self._index.pending,
             leased=len(self._leases),
-            waiting=self._waiting,
-            hosts=len(self._hosts),
-            paused_hosts=sum(h.paused_until != _NONE for h in self._hosts.values()),
+            waiting=self._index.waiting,
+            hosts=len(self._index.hosts),
+            paused_hosts=sum(h.paused_until != NONE for h in self._index.hosts.values()),
             seen=self._seen,
             pushed=self._pushed,
         )
