@@ -19,30 +19,48 @@ mean the same after a restart.
 Runs. An unfinished crawl's pending requests and seen fingerprints are kept for the next run
 (it goes on where this one stopped); a frontier with nothing pending starts afresh. Runs,
 --fresh and the run lock are for later.
+
+Parts. This module owns the `SqliteFrontier` class: the interface methods, which keep the file
+and the in-memory host index in step under one lock. The index is sqlite_hosts.py; the file's
+schema, opening and error classes are sqlite_schema.py; the statements each transaction runs
+are sqlite_queries.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import math
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import aiosqlite
 import structlog
 
 from scrapekit import state
-from scrapekit.exceptions import FrontierCorrupt, FrontierError, PathNotWritable
+from scrapekit.exceptions import FrontierCorrupt
 from scrapekit.request import Request
 from scrapekit.scheduler.frontier import records
 from scrapekit.scheduler.frontier.base import Entry, Frontier, FrontierStatistics, Lease
+from scrapekit.scheduler.frontier.sqlite_hosts import NONE, Host, HostIndex
+from scrapekit.scheduler.frontier.sqlite_queries import (
+    READY,
+    Queued,
+    Row,
+    in_thread,
+    insert,
+    recount,
+    scalar,
+    statement,
+    transaction,
+    unleased,
+)
+from scrapekit.scheduler.frontier.sqlite_schema import open_file, sqlite_error
 from scrapekit.session.cookiestore_base import run_to_completion
 
 if TYPE_CHECKING:
@@ -50,71 +68,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
-
-SCHEMA_VERSION = 1
-_SCHEMA = (
-    # id is the order of arrival (first in, first out among equal priorities); a retry or a
-    # release keeps it. not_before is wall-clock seconds, 0 for "at once".
-    """CREATE TABLE requests (
-        id INTEGER PRIMARY KEY, key TEXT NOT NULL, priority INTEGER NOT NULL,
-        not_before REAL NOT NULL, record TEXT NOT NULL)""",
-    "CREATE INDEX requests_ready ON requests (key, priority DESC, id)",
-    "CREATE INDEX requests_later ON requests (key, not_before)",
-    "CREATE TABLE seen (fingerprint BLOB PRIMARY KEY) WITHOUT ROWID",
-    "CREATE TABLE pauses (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID",
-)
-_TABLES = {"requests", "seen", "pauses"}
-_READY = (
-    "SELECT id, priority, record FROM requests WHERE key = ? AND not_before <= ? "
-    "ORDER BY priority DESC, id LIMIT ?"
-)
-_LATER = "SELECT count(*), min(not_before) FROM requests WHERE key = ? AND not_before > ?"
-# Primary result codes that mean "this file is unusable", as opposed to transient trouble.
-_UNUSABLE = {"CORRUPT", "NOTADB", "CANTOPEN", "PERM", "AUTH", "READONLY"}
-_CHUNK = 500  # fingerprints per INSERT (SQLite's variable limit is far above)
-_NONE = -math.inf  # an unset gate time: before every `now`
-_SLACK = 64  # stale heap entries tolerated beyond the live ones before a rebuild
-
-
-class _Host:
-    """One host's counts and gate; its requests are rows in the file."""
-
-    __slots__ = (
-        "advertised",
-        "closed_until",
-        "due",
-        "head",
-        "key",
-        "later",
-        "leased",
-        "paused_until",
-        "pending",
-        "shut",
-        "timer",
-    )
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.pending = 0  # rows not leased, ready or later
-        self.later = 0  # rows whose not-before time has not come
-        self.due: float | None = None  # the earliest not-before among them (monotonic)
-        self.head: tuple[int, int] | None = None  # (-priority, id) of the best ready row
-        self.leased: set[int] = set()
-        self.paused_until = _NONE
-        self.closed_until = _NONE
-        self.advertised: tuple[int, int] | None = None
-        self.timer: float | None = None
-        self.shut = False
-
-    @property
-    def gate(self) -> float:
-        return max(self.paused_until, self.closed_until)
-
-    def waits(self) -> int:
-        return self.later + (self.pending - self.later if self.shut else 0)
-
-    def idle(self) -> bool:
-        return not self.pending and not self.leased and self.gate == _NONE
 
 
 class SqliteFrontier(Frontier):
@@ -131,14 +84,10 @@ class SqliteFrontier(Frontier):
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()  # one operation at a time: memory and file stay in step
         self._offset = time.time() - time.monotonic()  # wall = monotonic + offset
-        self._hosts: dict[str, _Host] = {}
-        self._open: list[tuple[int, int, str]] = []
-        self._timers: list[tuple[float, str]] = []
+        self._index = HostIndex()
         self._lease_ids = itertools.count(1)
         self._leases: dict[int, tuple[int, int]] = {}  # lease id -> (rank, row id)
         self._next_id = 1
-        self._pending = 0
-        self._waiting = 0
         self._seen = 0
         self._pushed = 0
 
@@ -169,56 +118,21 @@ class SqliteFrontier(Frontier):
         return self._db
 
     async def _open_db(self) -> aiosqlite.Connection:
+        db = await open_file(self.path, self.busy_timeout)
         try:
-            if await asyncio.to_thread(state.private_file, self.path):
-                log.warning("frontier permissions tightened", path=str(self.path))
-        except OSError as exc:
-            raise PathNotWritable(
-                "the frontier", str(self.path), state.problem(exc, self.path.parent), "STATE_DIR"
-            ) from exc
-        db = await aiosqlite.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-        try:
-            await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            await self._check_schema(db)  # first: a foreign file is left as it was
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA synchronous = NORMAL")
             await self._load(db)
         except BaseException as exc:
             await db.close()
             if isinstance(exc, sqlite3.Error):
-                raise self._error(exc, "opened") from exc
+                raise sqlite_error(self.path, exc, "opened") from exc
             raise
         return db
-
-    async def _check_schema(self, db: aiosqlite.Connection) -> None:
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            version = await _scalar(db, "PRAGMA user_version")
-            tables = {row[0] for row in await db.execute_fetchall(_TABLE_NAMES)}
-            if version == 0 and not tables:
-                for statement in _SCHEMA:
-                    await db.execute(statement)
-                await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                version, tables = SCHEMA_VERSION, set(_TABLES)
-            await db.execute("COMMIT")
-        finally:
-            if db.in_transaction:
-                await db.execute("ROLLBACK")
-        if version > SCHEMA_VERSION:
-            raise FrontierCorrupt(
-                str(self.path),
-                f"from a newer scrapekit (schema version {version}, this one reads "
-                f"{SCHEMA_VERSION})",
-                fix="upgrade scrapekit, or delete it (and its -wal/-shm files) to start afresh",
-            )
-        if version != SCHEMA_VERSION or not _TABLES.issubset(tables):
-            raise FrontierCorrupt(str(self.path), "not a scrapekit frontier (wrong schema)")
 
     async def _load(self, db: aiosqlite.Connection) -> None:
         """Rebuild the host index from the file; a frontier with nothing pending starts over."""
         wall = time.time()
         now = wall - self._offset
-        pending = await _scalar(db, "SELECT count(*) FROM requests")
+        pending = await scalar(db, "SELECT count(*) FROM requests")
         await db.execute("BEGIN IMMEDIATE")
         try:
             await db.execute("DELETE FROM pauses WHERE until <= ?", (wall,))
@@ -228,18 +142,18 @@ class SqliteFrontier(Frontier):
         finally:
             if db.in_transaction:
                 await db.execute("ROLLBACK")
-        self._next_id = await _scalar(db, "SELECT coalesce(max(id), 0) + 1 FROM requests") or 1
-        self._seen = await _scalar(db, "SELECT count(*) FROM seen")
+        self._next_id = await scalar(db, "SELECT coalesce(max(id), 0) + 1 FROM requests") or 1
+        self._seen = await scalar(db, "SELECT count(*) FROM seen")
         rows = await db.execute_fetchall(
             "SELECT key, count(*), sum(not_before > ?), min(CASE WHEN not_before > ? "
             "THEN not_before END) FROM requests GROUP BY key",
             (wall, wall),
         )
         for key, count, later, due in rows:
-            host = self._host(key)
+            host = self._index.host(key)
             host.pending, host.later = int(count), int(later)
             host.due = None if due is None else max(due - self._offset, now)
-            self._pending += host.pending
+            self._index.pending += host.pending
         heads = await db.execute_fetchall(
             "SELECT key, id, priority FROM (SELECT key, id, priority, row_number() OVER "
             "(PARTITION BY key ORDER BY priority DESC, id) AS n FROM requests "
@@ -247,11 +161,11 @@ class SqliteFrontier(Frontier):
             (wall,),
         )
         for key, row, priority in heads:
-            self._hosts[key].head = (-int(priority), int(row))
+            self._index.hosts[key].head = (-int(priority), int(row))
         for key, until in await db.execute_fetchall("SELECT key, until FROM pauses"):
-            self._host(key).paused_until = until - self._offset
-        for host in list(self._hosts.values()):
-            self._settle(host, 0)
+            self._index.host(key).paused_until = until - self._offset
+        for host in list(self._index.hosts.values()):
+            self._index.settle(host, 0)
         if pending:
             log.info("frontier reopened", path=str(self.path), pending=pending, seen=self._seen)
 
@@ -261,11 +175,11 @@ class SqliteFrontier(Frontier):
         rows = self._rows(entries)
         async with self._lock:
             db = await self._connect()
-            queued, seen = await self._transaction(db, "written", partial(_insert, rows=rows))
+            queued, seen = await self._transaction(db, "written", partial(insert, rows=rows))
             self._queued(queued, seen)
         return len(queued)
 
-    def _rows(self, entries: Sequence[Entry]) -> list[_Row]:
+    def _rows(self, entries: Sequence[Entry]) -> list[Row]:
         """The entries as rows, each with its id (a duplicate's is never used).
 
         Built on the event loop, before any await: the requests may change afterwards.
@@ -283,29 +197,14 @@ class SqliteFrontier(Frontier):
             for i, e in enumerate(entries)
         ]
 
-    def _queued(self, queued: list[_Queued], seen: int) -> None:
+    def _queued(self, queued: list[Queued], seen: int) -> None:
         for row, key, priority in queued:
-            host = self._host(key)
+            host = self._index.host(key)
             host.pending += 1
-            self._pending += 1
-            self._put_ready(host, (-priority, row))
+            self._index.pending += 1
+            self._index.put_ready(host, (-priority, row))
         self._pushed += len(queued)
         self._seen += seen
-
-    def _put_ready(self, host: _Host, place: tuple[int, int]) -> None:
-        """A ready row joined the host: count it, and advertise it if it is the new best."""
-        if host.shut:
-            self._waiting += 1
-        if host.head is None or place < host.head:
-            host.head = place
-            if host.gate == _NONE:
-                self._advertise(host)
-
-    def _host(self, key: str) -> _Host:
-        host = self._hosts.get(key)
-        if host is None:
-            host = self._hosts[key] = _Host(key)
-        return host
 
     # -- hand-out ----------------------------------------------------------------------------
 
@@ -316,9 +215,9 @@ class SqliteFrontier(Frontier):
 
     async def _lease(self, db: aiosqlite.Connection, now: float) -> Lease | float:
         await self._wake(db, now)
-        while self._open:
-            rank, row, key = heapq.heappop(self._open)
-            host = self._hosts.get(key)
+        while self._index.open:
+            rank, row, key = heapq.heappop(self._index.open)
+            host = self._index.hosts.get(key)
             if host is None or host.advertised != (rank, row):
                 continue  # stale: the host's head or gate changed since
             host.advertised = None
@@ -331,21 +230,21 @@ class SqliteFrontier(Frontier):
             request = self._decode(row, text)
             host.leased.add(row)
             host.pending -= 1
-            self._pending -= 1
+            self._index.pending -= 1
             if host.head is not None:
-                self._advertise(host)
+                self._index.advertise(host)
             lease = Lease(next(self._lease_ids), request, key)
             self._leases[lease.id] = (-priority, row)
             return lease
-        return self._next_wake()
+        return self._index.next_wake()
 
     async def _ready(
-        self, db: aiosqlite.Connection, host: _Host, now: float, want: int
+        self, db: aiosqlite.Connection, host: Host, now: float, want: int
     ) -> list[tuple[int, int, str]]:
         """The host's best `want` ready rows that are not leased: (id, priority, record)."""
         args = (host.key, now + self._offset, len(host.leased) + want)
-        rows = await db.execute_fetchall(_READY, args)
-        return _free(rows, host.leased, want)
+        rows = await db.execute_fetchall(READY, args)
+        return unleased(rows, host.leased, want)
 
     def _decode(self, row: int, text: str) -> Request:
         try:
@@ -357,43 +256,33 @@ class SqliteFrontier(Frontier):
 
     async def _wake(self, db: aiosqlite.Connection, now: float) -> None:
         """Apply every host timer due by `now`: gates that passed, retries now due."""
-        timers = self._timers
+        timers = self._index.timers
         while timers and timers[0][0] <= now:
             when, key = heapq.heappop(timers)
-            host = self._hosts.get(key)
+            host = self._index.hosts.get(key)
             if host is None or host.timer != when:
                 continue
             host.timer = None
             before = host.waits()
             if host.paused_until <= now:
-                host.paused_until = _NONE
+                host.paused_until = NONE
             if host.closed_until <= now:
-                host.closed_until = _NONE
+                host.closed_until = NONE
             if host.due is not None and host.due <= now:
                 await self._recount(db, host, now)
-            self._settle(host, before)
+            self._index.settle(host, before)
 
-    async def _recount(self, db: aiosqlite.Connection, host: _Host, now: float) -> None:
+    async def _recount(self, db: aiosqlite.Connection, host: Host, now: float) -> None:
         """Some of the host's retries came due: count what still waits, find its best row."""
         wall = now + self._offset
-        count, due, best = await _in_thread(
-            db, partial(_recount, key=host.key, wall=wall, leased=len(host.leased))
+        count, due, best = await in_thread(
+            db, partial(recount, key=host.key, wall=wall, leased=len(host.leased))
         )
         host.later = count
         # Never at or before `now`: a time that rounding moved back would wake it forever.
         host.due = None if due is None else max(due - self._offset, math.nextafter(now, math.inf))
-        free = _free(best, host.leased, 1)
+        free = unleased(best, host.leased, 1)
         host.head = (-free[0][1], free[0][0]) if free else None
-
-    def _next_wake(self) -> float:
-        timers = self._timers
-        while timers:
-            when, key = timers[0]
-            host = self._hosts.get(key)
-            if host is not None and host.timer == when:
-                return when
-            heapq.heappop(timers)
-        return math.inf
 
     # -- ending a lease ----------------------------------------------------------------------
 
@@ -402,12 +291,12 @@ class SqliteFrontier(Frontier):
         async with self._lock:
             _, row = self._end(lease)
             db = await self._connect()
-            work = partial(_insert, rows=rows, done=row)
+            work = partial(insert, rows=rows, done=row)
             queued, seen = await self._transaction(db, "written", work)
-            host = self._host(lease.key)
+            host = self._index.host(lease.key)
             host.leased.discard(row)
             if host.idle():
-                del self._hosts[host.key]
+                del self._index.hosts[host.key]
             self._queued(queued, seen)
         return len(queued)
 
@@ -418,24 +307,24 @@ class SqliteFrontier(Frontier):
             db = await self._connect()
             sql = "UPDATE requests SET not_before = ?, record = ? WHERE id = ?"
             args = (not_before + self._offset, text, row)
-            await self._transaction(db, "written", partial(_statement, sql=sql, args=args))
-            host = self._host(lease.key)
+            await self._transaction(db, "written", partial(statement, sql=sql, args=args))
+            host = self._index.host(lease.key)
             host.leased.discard(row)
             before = host.waits()
             host.pending += 1
-            self._pending += 1
+            self._index.pending += 1
             host.later += 1
             host.due = not_before if host.due is None else min(host.due, not_before)
-            self._settle(host, before)
+            self._index.settle(host, before)
 
     async def release(self, lease: Lease) -> None:
         async with self._lock:
             rank, row = self._end(lease)
-            host = self._host(lease.key)
+            host = self._index.host(lease.key)
             host.leased.discard(row)
             host.pending += 1
-            self._pending += 1
-            self._put_ready(host, (rank, row))
+            self._index.pending += 1
+            self._index.put_ready(host, (rank, row))
 
     def _end(self, lease: Lease) -> tuple[int, int]:
         place = self._leases.pop(lease.id, None)
@@ -447,7 +336,7 @@ class SqliteFrontier(Frontier):
 
     async def pause(self, key: str, until: float) -> None:
         async with self._lock:
-            host = self._host(key)
+            host = self._index.host(key)
             if until <= host.paused_until:
                 return
             db = await self._connect()
@@ -456,92 +345,44 @@ class SqliteFrontier(Frontier):
                 "DO UPDATE SET until = max(until, excluded.until)"
             )
             args = (key, until + self._offset)
-            await self._transaction(db, "written", partial(_statement, sql=sql, args=args))
+            await self._transaction(db, "written", partial(statement, sql=sql, args=args))
             before = host.waits()
             host.paused_until = until
-            self._settle(host, before)
+            self._index.settle(host, before)
 
     async def close_gate(self, key: str, until: float) -> None:
         async with self._lock:
-            host = self._host(key)
+            host = self._index.host(key)
             before = host.waits()
             host.closed_until = until
-            self._settle(host, before)
+            self._index.settle(host, before)
 
     async def open_gate(self, key: str) -> None:
         async with self._lock:
-            host = self._hosts.get(key)
+            host = self._index.hosts.get(key)
             if host is not None and host.closed_until == math.inf:
                 before = host.waits()
-                host.closed_until = _NONE
-                self._settle(host, before)
-
-    def _settle(self, host: _Host, before: int) -> None:
-        """After a host's gate or counts changed: recount, advertise or hide it, set its timer.
-
-        `before` is `host.waits()` from before the change.
-        """
-        gate = host.gate
-        host.shut = _NONE < gate < math.inf
-        self._waiting += host.waits() - before
-        wake: float | None
-        if gate == _NONE:
-            if host.head is not None and host.advertised != host.head:
-                self._advertise(host)
-            wake = host.due if host.later else None
-        else:
-            host.advertised = None
-            wake = gate if gate < math.inf else None
-        if wake != host.timer:
-            host.timer = wake
-            if wake is not None:
-                heapq.heappush(self._timers, (wake, host.key))
-                if len(self._timers) > 2 * len(self._hosts) + _SLACK:
-                    self._timers = [
-                        (h.timer, k) for k, h in self._hosts.items() if h.timer is not None
-                    ]
-                    heapq.heapify(self._timers)
-        if host.idle():
-            del self._hosts[host.key]
-
-    def _advertise(self, host: _Host) -> None:
-        assert host.head is not None
-        host.advertised = host.head
-        heapq.heappush(self._open, (*host.head, host.key))
-        if len(self._open) > 2 * len(self._hosts) + _SLACK:
-            self._open = [
-                (*h.advertised, k) for k, h in self._hosts.items() if h.advertised is not None
-            ]
-            heapq.heapify(self._open)
+                host.closed_until = NONE
+                self._index.settle(host, before)
 
     # -- transactions ------------------------------------------------------------------------
 
     async def _transaction(
         self, db: aiosqlite.Connection, action: str, work: Callable[[sqlite3.Connection], T]
     ) -> T:
-        """Run `work` in one transaction in aiosqlite's thread, to its end even if the caller
-        is cancelled (the memory side must follow what the file did)."""
         try:
-            return await run_to_completion(_in_thread(db, partial(_atomically, work=work)))
+            return await transaction(db, work)
         except sqlite3.Error as exc:
-            raise self._error(exc, action) from exc
-
-    def _error(self, exc: sqlite3.Error, action: str) -> FrontierError:
-        """FrontierCorrupt if the file itself is unusable; FrontierError for transient trouble."""
-        code = getattr(exc, "sqlite_errorname", "")
-        reason = " ".join(str(exc).split())
-        if code.removeprefix("SQLITE_").split("_")[0] in _UNUSABLE:
-            return FrontierCorrupt(str(self.path), f"corrupt or unreadable ({reason})")
-        return FrontierError(f"frontier {self.path} could not be {action} ({reason})")
+            raise sqlite_error(self.path, exc, action) from exc
 
     # -- reporting ---------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return self._pending
+        return self._index.pending
 
     @property
     def waiting(self) -> int:
-        return self._waiting
+        return self._index.waiting
 
     @property
     def leased(self) -> int:
@@ -550,102 +391,11 @@ class SqliteFrontier(Frontier):
     def statistics(self) -> FrontierStatistics:
         return FrontierStatistics(
             backend="sqlite",
-            pending=self._pending,
+            pending=self._index.pending,
             leased=len(self._leases),
-            waiting=self._waiting,
-            hosts=len(self._hosts),
-            paused_hosts=sum(h.paused_until != _NONE for h in self._hosts.values()),
+            waiting=self._index.waiting,
+            hosts=len(self._index.hosts),
+            paused_hosts=sum(h.paused_until != NONE for h in self._index.hosts.values()),
             seen=self._seen,
             pushed=self._pushed,
         )
-
-
-_TABLE_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table'"
-#: (id, fingerprint, key, priority, record) of a request to queue.
-_Row = tuple[int, bytes | None, str, int, str]
-#: (id, key, priority) of a request queued.
-_Queued = tuple[int, str, int]
-
-
-async def _in_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-    """Run `work` with the connection in aiosqlite's thread: one hop for many statements.
-
-    `Connection._execute` is aiosqlite's own queue to that thread (every public method goes
-    through it); it is the one private name used, for one hop per transaction instead of one
-    per statement.
-    """
-    run: Callable[[Callable[[], T]], Awaitable[T]] = db._execute
-    # aiosqlite's thread keeps its last job until the next one: a box it empties lets a
-    # batch of requests go as soon as it is written, whatever comes next.
-    box = [work]
-    return await run(lambda: box.pop()(db._conn))
-
-
-def _atomically(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-    # IMMEDIATE takes the write lock up front, where the busy timeout applies.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = work(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
-    return result
-
-
-def _insert(
-    conn: sqlite3.Connection, rows: list[_Row], done: int | None = None
-) -> tuple[list[_Queued], int]:
-    """Delete request `done` if given; record the new fingerprints and queue their rows.
-
-    Return (id, key, priority) of the rows queued, and how many fingerprints were new.
-    """
-    if done is not None:
-        conn.execute("DELETE FROM requests WHERE id = ?", (done,))
-    fingerprints = [r[1] for r in rows if r[1] is not None]
-    new: set[bytes] = set()
-    for start in range(0, len(fingerprints), _CHUNK):
-        chunk = fingerprints[start : start + _CHUNK]
-        sql = (
-            f"INSERT INTO seen (fingerprint) VALUES {', '.join(['(?)'] * len(chunk))} "
-            "ON CONFLICT DO NOTHING RETURNING fingerprint"
-        )
-        new.update(found for (found,) in conn.execute(sql, chunk).fetchall())
-    seen = len(new)
-    queued = []
-    for row in rows:
-        fingerprint = row[1]
-        if fingerprint is not None:
-            if fingerprint not in new:
-                continue
-            new.discard(fingerprint)  # a second copy in the batch is a duplicate
-        queued.append(row)
-    conn.executemany(
-        "INSERT INTO requests (id, key, priority, not_before, record) VALUES (?, ?, ?, 0, ?)",
-        [(row, key, priority, text) for row, _, key, priority, text in queued],
-    )
-    return [(row, key, priority) for row, _, key, priority, _ in queued], seen
-
-
-def _statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> None:
-    conn.execute(sql, args)
-
-
-def _recount(
-    conn: sqlite3.Connection, key: str, wall: float, leased: int
-) -> tuple[int, float | None, list[Any]]:
-    """A host's rows still waiting at `wall` (count, earliest time) and its best ready ones."""
-    count, due = conn.execute(_LATER, (key, wall)).fetchone()
-    return int(count), due, conn.execute(_READY, (key, wall, leased + 1)).fetchall()
-
-
-def _free(rows: Any, leased: set[int], want: int) -> list[tuple[int, int, str]]:
-    """The first `want` of `rows` (id, priority, record) that are not leased."""
-    return [(r[0], r[1], r[2]) for r in rows if r[0] not in leased][:want]
-
-
-async def _scalar(db: aiosqlite.Connection, sql: str) -> int:
-    rows = list(await db.execute_fetchall(sql))
-    return int(rows[0][0])

@@ -1,0 +1,123 @@
+"""SQLite frontier, the statements: what one transaction or read does to the file.
+
+Plain functions over a connection, run in aiosqlite's thread (`in_thread`), so each of push,
+commit, retry and pause is one hop and one transaction. They know the tables (sqlite_schema.py)
+but nothing of the in-memory host index, which the frontier (sqlite.py) keeps in step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from scrapekit.session.cookiestore_base import run_to_completion
+
+T = TypeVar("T")
+
+#: (id, priority, record) of a host's best ready rows, leased ones included.
+READY = (
+    "SELECT id, priority, record FROM requests WHERE key = ? AND not_before <= ? "
+    "ORDER BY priority DESC, id LIMIT ?"
+)
+_LATER = "SELECT count(*), min(not_before) FROM requests WHERE key = ? AND not_before > ?"
+_CHUNK = 500  # fingerprints per INSERT (SQLite's variable limit is far above)
+
+#: (id, fingerprint, key, priority, record) of a request to queue.
+Row = tuple[int, bytes | None, str, int, str]
+#: (id, key, priority) of a request queued.
+Queued = tuple[int, str, int]
+
+
+async def in_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `work` with the connection in aiosqlite's thread: one hop for many statements.
+
+    `Connection._execute` is aiosqlite's own queue to that thread (every public method goes
+    through it); it is the one private name used, for one hop per transaction instead of one
+    per statement.
+    """
+    run: Callable[[Callable[[], T]], Awaitable[T]] = db._execute
+    # aiosqlite's thread keeps its last job until the next one: a box it empties lets a
+    # batch of requests go as soon as it is written, whatever comes next.
+    box = [work]
+    return await run(lambda: box.pop()(db._conn))
+
+
+def _atomically(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    # IMMEDIATE takes the write lock up front, where the busy timeout applies.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def insert(
+    conn: sqlite3.Connection, rows: list[Row], done: int | None = None
+) -> tuple[list[Queued], int]:
+    """Delete request `done` if given; record the new fingerprints and queue their rows.
+
+    Return (id, key, priority) of the rows queued, and how many fingerprints were new.
+    """
+    if done is not None:
+        conn.execute("DELETE FROM requests WHERE id = ?", (done,))
+    fingerprints = [r[1] for r in rows if r[1] is not None]
+    new: set[bytes] = set()
+    for start in range(0, len(fingerprints), _CHUNK):
+        chunk = fingerprints[start : start + _CHUNK]
+        sql = (
+            f"INSERT INTO seen (fingerprint) VALUES {', '.join(['(?)'] * len(chunk))} "
+            "ON CONFLICT DO NOTHING RETURNING fingerprint"
+        )
+        new.update(found for (found,) in conn.execute(sql, chunk).fetchall())
+    seen = len(new)
+    queued = []
+    for row in rows:
+        fingerprint = row[1]
+        if fingerprint is not None:
+            if fingerprint not in new:
+                continue
+            new.discard(fingerprint)  # a second copy in the batch is a duplicate
+        queued.append(row)
+    conn.executemany(
+        "INSERT INTO requests (id, key, priority, not_before, record) VALUES (?, ?, ?, 0, ?)",
+        [(row, key, priority, text) for row, _, key, priority, text in queued],
+    )
+    return [(row, key, priority) for row, _, key, priority, _ in queued], seen
+
+
+def statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> None:
+    conn.execute(sql, args)
+
+
+def recount(
+    conn: sqlite3.Connection, key: str, wall: float, leased: int
+) -> tuple[int, float | None, list[Any]]:
+    """A host's rows still waiting at `wall` (count, earliest time) and its best ready ones."""
+    count, due = conn.execute(_LATER, (key, wall)).fetchone()
+    return int(count), due, conn.execute(READY, (key, wall, leased + 1)).fetchall()
+
+
+def unleased(rows: Any, leased: set[int], want: int) -> list[tuple[int, int, str]]:
+    """The first `want` of `rows` (id, priority, record) that are not leased."""
+    return [(r[0], r[1], r[2]) for r in rows if r[0] not in leased][:want]
+
+
+async def scalar(db: aiosqlite.Connection, sql: str) -> int:
+    rows = list(await db.execute_fetchall(sql))
+    return int(rows[0][0])
+
+
+async def transaction(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `work` in one transaction in aiosqlite's thread, to its end even if the caller
+    is cancelled (the memory side must follow what the file did)."""
+    return await run_to_completion(in_thread(db, partial(_atomically, work=work)))

@@ -1,0 +1,99 @@
+"""SQLite frontier, the file: its schema and version, opening and validating it, its errors.
+
+Owns what makes `STATE_DIR/<spider>/frontier.db` a scrapekit frontier: the tables, the
+`user_version` that guards them, the file's permissions (0600 in a 0700 folder), WAL and the
+busy timeout, and which SQLite errors mean "this file is unusable" (FrontierCorrupt) rather than
+transient trouble (FrontierError). A foreign or newer file is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+import structlog
+
+from scrapekit import state
+from scrapekit.exceptions import FrontierCorrupt, FrontierError, PathNotWritable
+from scrapekit.scheduler.frontier.sqlite_queries import scalar
+
+log = structlog.get_logger(__name__)
+
+SCHEMA_VERSION = 1
+_SCHEMA = (
+    # id is the order of arrival (first in, first out among equal priorities); a retry or a
+    # release keeps it. not_before is wall-clock seconds, 0 for "at once".
+    """CREATE TABLE requests (
+        id INTEGER PRIMARY KEY, key TEXT NOT NULL, priority INTEGER NOT NULL,
+        not_before REAL NOT NULL, record TEXT NOT NULL)""",
+    "CREATE INDEX requests_ready ON requests (key, priority DESC, id)",
+    "CREATE INDEX requests_later ON requests (key, not_before)",
+    "CREATE TABLE seen (fingerprint BLOB PRIMARY KEY) WITHOUT ROWID",
+    "CREATE TABLE pauses (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID",
+)
+_TABLES = {"requests", "seen", "pauses"}
+_TABLE_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table'"
+# Primary result codes that mean "this file is unusable", as opposed to transient trouble.
+_UNUSABLE = {"CORRUPT", "NOTADB", "CANTOPEN", "PERM", "AUTH", "READONLY"}
+
+
+async def open_file(path: Path, busy_timeout: float) -> aiosqlite.Connection:
+    """Open the frontier file (created if missing), owner-only, checked and set up.
+
+    Raises PathNotWritable if its folder cannot be made or written, FrontierCorrupt if the file
+    is not a usable frontier of this schema version.
+    """
+    try:
+        if await asyncio.to_thread(state.private_file, path):
+            log.warning("frontier permissions tightened", path=str(path))
+    except OSError as exc:
+        raise PathNotWritable(
+            "the frontier", str(path), state.problem(exc, path.parent), "STATE_DIR"
+        ) from exc
+    db = await aiosqlite.connect(path, timeout=busy_timeout, isolation_level=None)
+    try:
+        await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        await _check_schema(db, path)  # first: a foreign file is left as it was
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = NORMAL")
+    except BaseException as exc:
+        await db.close()
+        if isinstance(exc, sqlite3.Error):
+            raise sqlite_error(path, exc, "opened") from exc
+        raise
+    return db
+
+
+async def _check_schema(db: aiosqlite.Connection, path: Path) -> None:
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        version = await scalar(db, "PRAGMA user_version")
+        tables = {row[0] for row in await db.execute_fetchall(_TABLE_NAMES)}
+        if version == 0 and not tables:
+            for statement in _SCHEMA:
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            version, tables = SCHEMA_VERSION, set(_TABLES)
+        await db.execute("COMMIT")
+    finally:
+        if db.in_transaction:
+            await db.execute("ROLLBACK")
+    if version > SCHEMA_VERSION:
+        raise FrontierCorrupt(
+            str(path),
+            f"from a newer scrapekit (schema version {version}, this one reads {SCHEMA_VERSION})",
+            fix="upgrade scrapekit, or delete it (and its -wal/-shm files) to start afresh",
+        )
+    if version != SCHEMA_VERSION or not _TABLES.issubset(tables):
+        raise FrontierCorrupt(str(path), "not a scrapekit frontier (wrong schema)")
+
+
+def sqlite_error(path: Path, exc: sqlite3.Error, action: str) -> FrontierError:
+    """FrontierCorrupt if the file itself is unusable; FrontierError for transient trouble."""
+    code = getattr(exc, "sqlite_errorname", "")
+    reason = " ".join(str(exc).split())
+    if code.removeprefix("SQLITE_").split("_")[0] in _UNUSABLE:
+        return FrontierCorrupt(str(path), f"corrupt or unreadable ({reason})")
+    return FrontierError(f"frontier {path} could not be {action} ({reason})")
