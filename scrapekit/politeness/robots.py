@@ -104,9 +104,13 @@ class _Rules:
 def decode_robots(body: bytes) -> str:
     """The text of a robots.txt body: its first 500 KiB as UTF-8, a leading BOM skipped.
 
-    A partial BOM (its first one or two bytes) is skipped too, as Google's parser does.
+    A partial BOM (its first one or two bytes) is skipped too, as Google's parser does. A body
+    cut at the limit loses its last, partial line: cut mid-rule, "Disallow: /private" would
+    read as "Disallow: /" and shut the whole host.
     """
-    body = body[:MAX_ROBOTS_BYTES]
+    if len(body) >= MAX_ROBOTS_BYTES:
+        body = body[:MAX_ROBOTS_BYTES]
+        body = body[: body.rfind(b"\n") + 1]
     for size in (3, 2, 1):
         if body.startswith(_BOM[:size]):
             body = body[size:]

@@ -138,8 +138,13 @@ async def read_body(
                     request=request,
                 )
             parts.append(chunk)
-    except (DecodingError, ResponseTooLarge) as exc:
+    except ResponseTooLarge as exc:
+        if truncate:  # an inner layer passed its cap: keep what was decoded by then
+            return b"".join(parts)
         exc.request = request  # raised deep in the decoding chain, which has no request
+        raise
+    except DecodingError as exc:
+        exc.request = request
         raise
     return b"".join(parts)
 

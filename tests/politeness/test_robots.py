@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -349,7 +350,7 @@ async def test_bom_is_stripped(httpserver: HTTPServer, session: Session) -> None
         pytest.param(b"\xef\xbb\xbfA", "A", id="bom"),
         pytest.param(b"\xef\xbbA", "A", id="partial-bom"),
         pytest.param(b"A\xffB", "A\ufffdB", id="invalid-utf8"),
-        pytest.param(b"x" * (MAX_ROBOTS_BYTES + 5), "x" * MAX_ROBOTS_BYTES, id="cut"),
+        pytest.param(b"a\n" + b"x" * MAX_ROBOTS_BYTES, "a\n", id="cut-to-the-last-whole-line"),
     ],
 )
 def test_decode_robots(body: bytes, text: str) -> None:
@@ -522,6 +523,32 @@ async def test_a_robots_txt_over_the_body_limit_is_read_up_to_500_kib(
         headers["Content-Encoding"] = "gzip"
     httpserver.expect_request("/robots.txt").respond_with_data(
         body, content_type="text/plain", headers=headers
+    )
+    async with Session.from_settings(settings(MAX_RESPONSE_BYTES=1024 * 1024)) as session:
+        cache = RobotsCache(session.fetch, user_agent=UA)
+        assert await ask(cache, httpserver, "/public")
+        assert not await ask(cache, httpserver, "/private")
+    assert cache.statistics().by_status == {"200": 1}
+
+
+def test_a_robots_txt_cut_at_the_limit_loses_its_partial_last_line() -> None:
+    """Cut mid-rule, "Disallow: /private" must not become "Disallow: /" (the whole host)."""
+    head = b"User-agent: *\nAllow: /\n"
+    rule = b"Disallow: /private\n"
+    filler = b"#" * (MAX_ROBOTS_BYTES - len(head) - len(b"Disallow: /") - 1) + b"\n"
+    text = decode_robots(head + filler + rule)
+    assert text.endswith("#\n")
+    assert "Disallow" not in text
+
+
+async def test_a_twice_gzipped_robots_txt_over_the_limit_is_still_read(
+    httpserver: HTTPServer,
+) -> None:
+    """A large robots.txt gzipped twice: the inner layer passes its cap, the rules still count."""
+    rules = b"User-agent: *\nDisallow: /private\n"
+    body = gzip.compress(gzip.compress(rules + os.urandom(3 * 1024 * 1024).hex().encode()))
+    httpserver.expect_request("/robots.txt").respond_with_data(
+        body, content_type="text/plain", headers={"Content-Encoding": "gzip, gzip"}
     )
     async with Session.from_settings(settings(MAX_RESPONSE_BYTES=1024 * 1024)) as session:
         cache = RobotsCache(session.fetch, user_agent=UA)
