@@ -22,7 +22,9 @@ these hold, told by httpcore2's public `trace` hook:
 
 A stream that cannot be wrapped (a custom transport) leaves the message alone to decide, and
 then "half the headers, then close" looks like no answer at all: httpcore2 reports both with
-the same message.
+the same message. Under HTTP/2 (HTTP2 = true) reads are shared by every stream of a connection
+and a closed connection has other messages, so there the test is "no response headers for
+this stream" with any read, write or protocol error.
 
 The pool may hand out another connection that is about to close (every connection a busy
 worker just released is one), so the request is sent again through a second client that opens
@@ -71,22 +73,37 @@ class AttemptTrace:
     Called for every step of every request (about ten times), so it mostly compares names.
     """
 
-    __slots__ = ("connected", "received")
+    __slots__ = ("answered", "connected", "http2", "received")
 
     def __init__(self) -> None:
         self.connected = False
         #: Set by a watched stream's read, while this attempt is the one receiving.
         self.received = False
+        self.http2 = False
+        #: The response headers arrived (HTTP/2, where reads are shared between streams).
+        self.answered = False
 
     async def __call__(self, event: str, info: Mapping[str, Any]) -> None:
         if event in _CONNECT_EVENTS:
             self.connected = True
         elif event.endswith(_STREAM_STEPS):
             _watch(info.get("return_value"))
+        elif event.startswith("http2."):
+            self.http2 = True
+            if event == "http2.receive_response_headers.complete":
+                self.answered = True
 
     def stale(self, error: BaseException) -> bool:
         """Whether `error` is a reused connection that closed before a byte of the answer."""
-        if self.connected or self.received:
+        if self.connected:
+            return False
+        if self.http2:
+            # One HTTP/2 read takes in frames of every stream (a GOAWAY among them), so bytes
+            # read say nothing about this request, and a closed connection is reported as
+            # "Server disconnected" or a terminated connection: no headers for this stream is
+            # the test, as it was for HTTP/1.1 before the byte marking.
+            return not self.answered and isinstance(error, STALE_ERRORS)
+        if self.received:
             return False
         if isinstance(error, httpx2.RemoteProtocolError):
             return str(error) == NO_RESPONSE

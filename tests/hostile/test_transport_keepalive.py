@@ -7,12 +7,14 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx2
 import pytest
 
 from scrapekit import Request, Response, Spider, crawl_async
 from scrapekit.exceptions import TransportError
 from scrapekit.politeness.retry import GiveUp, RetryPolicy
 from scrapekit.session import Session
+from scrapekit.session.keepalive import AttemptTrace
 from scrapekit.settings import Settings
 from tests.hostile.servers import ClosingServer
 
@@ -107,3 +109,48 @@ async def test_a_crawl_loses_no_page_to_stale_connections() -> None:
     assert stats["retries"]["retries"] == 0
     assert stats["session"]["stale_resends"] == sum(server.dropped.values()) > 0
     assert server.seen == Counter({f"GET /page/{n}": 1 for n in range(300)})
+
+
+@pytest.mark.parametrize(
+    ("events", "error", "stale"),
+    [
+        pytest.param(
+            ["http2.send_request_headers.started"],
+            httpx2.RemoteProtocolError("Server disconnected"),
+            True,
+            id="h2-closed-before-headers",
+        ),
+        pytest.param(
+            ["http2.send_request_headers.started"],
+            httpx2.RemoteProtocolError("<ConnectionTerminated error_code:0>"),
+            True,
+            id="h2-goaway-before-headers",
+        ),
+        pytest.param(
+            ["http2.receive_response_headers.complete"],
+            httpx2.RemoteProtocolError("Server disconnected"),
+            False,
+            id="h2-after-headers",
+        ),
+        pytest.param(
+            ["connection.connect_tcp.started", "http2.send_request_headers.started"],
+            httpx2.RemoteProtocolError("Server disconnected"),
+            False,
+            id="h2-fresh-connection",
+        ),
+        pytest.param(
+            ["http11.send_request_headers.started"],
+            httpx2.RemoteProtocolError("Server disconnected"),
+            False,
+            id="h11-other-message-is-a-bad-answer",
+        ),
+    ],
+)
+async def test_http2_stale_streams_are_told_by_their_headers(
+    events: list[str], error: Exception, stale: bool
+) -> None:
+    """Under HTTP/2 reads are shared by every stream, so "no headers for this stream" decides."""
+    trace = AttemptTrace()
+    for event in events:
+        await trace(event, {})
+    assert trace.stale(error) is stale
