@@ -3,7 +3,8 @@
 It holds the persisted login session (`session.db`) and the SQLite frontier (`frontier.db`,
 FRONTIER = "sqlite"): separate files, so clearing one keeps the other.
 `check_writable` finds, before the first request, a state folder, jar or STATS_FILE that
-could not be written. Reads STATE_DIR, SESSION_NAME, COOKIES_*, FRONTIER and STATS_FILE.
+could not be written (the SQLite frontier checks its own file as it opens it). Reads
+STATE_DIR, SESSION_NAME, COOKIES_* and STATS_FILE.
 """
 
 from __future__ import annotations
