@@ -7,6 +7,7 @@ The interface's behaviour is in test_frontier.py, run on every backend.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import sqlite3
 import stat
@@ -101,6 +102,14 @@ async def test_every_request_field_survives_the_file(db: Path) -> None:
             Request("http://a.test/", cb_kwargs={"at": {1, 2}}), "cb_kwargs['at']", id="cb_kwargs"
         ),
         pytest.param(Request("http://a.test/", meta={"x": math.nan}), "meta['x']", id="nan"),
+        pytest.param(
+            Request("http://a.test/", meta={"s": "\ud800"}), "meta['s']", id="surrogate-meta"
+        ),
+        pytest.param(
+            Request("http://a.test/", cb_kwargs={"q": ["ok", {"deep": "x\udfff"}]}),
+            "cb_kwargs['q']",
+            id="surrogate-cb_kwargs",
+        ),
     ],
 )
 async def test_an_unstorable_request_names_its_field(
@@ -141,6 +150,32 @@ async def test_the_scheduler_drops_an_unstorable_request_alone(
         assert got is not None
         assert (got.url, got.callback) == ("http://a.test/ok", "parse_item")
     assert "meta['s'] holds set" in capsys.readouterr().out
+
+
+async def test_a_lone_surrogate_drops_its_request_not_the_page(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Text a hostile JSON API gave ("\\ud800" decodes to a lone surrogate) is valid JSON but
+    not UTF-8: its request is dropped at admission, not the whole commit at the SQLite bind."""
+    hostile = json.loads('{"name": "\\ud800"}')["name"]
+    async with SqliteFrontier(db) as frontier:
+        scheduler = Scheduler(frontier)
+        assert await scheduler.enqueue(Request("http://a.test/start"))
+        page = await scheduler.next_request()
+        assert page is not None
+        await scheduler.done(
+            page,
+            [
+                Request("http://a.test/ok"),
+                Request("http://a.test/bad", meta={"name": hostile}),
+            ],
+        )
+        assert scheduler.statistics().dropped == {"unstorable request": 1}
+        assert (len(frontier), frontier.leased) == (1, 0)  # the page was acknowledged
+        got = await scheduler.next_request()
+        assert got is not None
+        assert got.url == "http://a.test/ok"
+    assert "meta['name'] holds text that is not UTF-8" in capsys.readouterr().out
 
 
 async def test_pending_requests_pauses_and_seen_outlive_the_process(db: Path) -> None:
