@@ -18,7 +18,12 @@ from pathlib import Path
 import pytest
 
 from scrapekit import Request, Spider
-from scrapekit.exceptions import FrontierCorrupt, PathNotWritable, UnstorableRequest
+from scrapekit.exceptions import (
+    FrontierCorrupt,
+    FrontierError,
+    PathNotWritable,
+    UnstorableRequest,
+)
 from scrapekit.scheduler import Scheduler
 from scrapekit.scheduler.frontier import BACKENDS, Entry, Lease, open_frontier
 from scrapekit.scheduler.frontier.sqlite import SqliteFrontier
@@ -303,6 +308,35 @@ def _write_bad_file(db: Path, content: bytes | None) -> None:
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE things (x)")
     conn.close()
+
+
+@pytest.mark.parametrize("path", ["ready row", "retry come due"])
+async def test_a_failing_read_under_lease_is_one_line_not_sqlite3_error(
+    db: Path, path: str
+) -> None:
+    """lease() reads the file (the host's best rows, a retry's recount): an SQLite error there
+    is a FrontierError naming the file, like every write's; the frontier stays usable."""
+    async with SqliteFrontier(db) as frontier:
+        await frontier.push([entry("http://a.test/1"), entry("http://a.test/2")])
+        now = 0.0
+        if path == "retry come due":
+            await frontier.retry(await take(frontier), 5.0)
+            await frontier.commit(await take(frontier), ())
+            now = 6.0
+        other = sqlite3.connect(db)
+        other.execute("ALTER TABLE requests RENAME TO gone")
+        other.commit()
+        with pytest.raises(FrontierError) as info:
+            await frontier.lease(now)
+        assert not isinstance(info.value, sqlite3.Error)
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        message = str(info.value)
+        assert message.startswith(f"frontier {db} could not be read (")
+        assert "\n" not in message
+        other.execute("ALTER TABLE gone RENAME TO requests")  # the trouble passes
+        other.commit()
+        other.close()
+        assert (await take(frontier, now)).request.url == "http://a.test/1"
 
 
 async def test_a_newer_file_is_not_misread(db: Path) -> None:
