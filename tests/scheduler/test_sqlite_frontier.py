@@ -13,6 +13,7 @@ import sqlite3
 import stat
 import time
 import tracemalloc
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -337,6 +338,33 @@ async def test_a_failing_read_under_lease_is_one_line_not_sqlite3_error(
         other.commit()
         other.close()
         assert (await take(frontier, now)).request.url == "http://a.test/1"
+
+
+@pytest.mark.parametrize("end", ["commit", "retry"])
+async def test_a_failed_commit_or_retry_keeps_the_lease(db: Path, end: str) -> None:
+    """A transaction that fails (here: another process holds the write lock) leaves the lease
+    as it was: still held, still endable, and every count as before."""
+    async with SqliteFrontier(db, busy_timeout=0.05) as frontier:
+        await frontier.push([entry("http://a.test/1"), entry("http://a.test/2")])
+        lease = await take(frontier)
+        before = frontier.statistics()
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        ending: Awaitable[object] = (
+            frontier.commit(lease, [entry("http://a.test/3")])
+            if end == "commit"
+            else frontier.retry(lease, 5.0)
+        )
+        with pytest.raises(FrontierError, match="could not be written"):
+            await ending
+        assert frontier.statistics() == before
+        assert (frontier.leased, len(frontier)) == (1, 1)
+        other.execute("ROLLBACK")
+        other.close()
+        await frontier.release(lease)  # the lease was not ended by the failure
+        assert (frontier.leased, len(frontier)) == (0, 2)
+        got = [(await take(frontier)).request.url, (await take(frontier)).request.url]
+        assert got == ["http://a.test/1", "http://a.test/2"]  # row 1 is not skipped as leased
 
 
 async def test_a_newer_file_is_not_misread(db: Path) -> None:

@@ -296,10 +296,11 @@ class SqliteFrontier(Frontier):
     async def commit(self, lease: Lease, new: Sequence[Entry]) -> int:
         rows = self._rows(new)
         async with self._lock:
-            _, row = self._end(lease)
+            _, row = self._place(lease)
             db = await self._connect()
             work = partial(insert, rows=rows, done=row)
             queued, seen = await self._transaction(db, "written", work)
+            self._end(lease)  # only now: a failed transaction leaves the lease held
             host = self._index.host(lease.key)
             host.leased.discard(row)
             if host.idle():
@@ -310,11 +311,12 @@ class SqliteFrontier(Frontier):
     async def retry(self, lease: Lease, not_before: float) -> None:
         text = records.encode(lease.request)  # as it is now: its meta counts the attempts
         async with self._lock:
-            _, row = self._end(lease)
+            _, row = self._place(lease)
             db = await self._connect()
             sql = "UPDATE requests SET not_before = ?, record = ? WHERE id = ?"
             args = (not_before + self._offset, text, row)
             await self._transaction(db, "written", partial(statement, sql=sql, args=args))
+            self._end(lease)  # only now: a failed transaction leaves the lease held
             host = self._index.host(lease.key)
             host.leased.discard(row)
             before = host.waits()
@@ -333,10 +335,16 @@ class SqliteFrontier(Frontier):
             self._index.pending += 1
             self._index.put_ready(host, (rank, row))
 
-    def _end(self, lease: Lease) -> tuple[int, int]:
-        place = self._leases.pop(lease.id, None)
+    def _place(self, lease: Lease) -> tuple[int, int]:
+        """The leased row's (rank, id); LookupError if the lease was already ended."""
+        place = self._leases.get(lease.id)
         if place is None:
             raise LookupError(f"lease {lease.id} ({lease.request.url}) was already ended")
+        return place
+
+    def _end(self, lease: Lease) -> tuple[int, int]:
+        place = self._place(lease)
+        del self._leases[lease.id]
         return place
 
     # -- host gates --------------------------------------------------------------------------
