@@ -7,17 +7,24 @@ The interface's behaviour is in test_frontier.py, run on every backend.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import sqlite3
 import stat
 import time
 import tracemalloc
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
 
 from scrapekit import Request, Spider
-from scrapekit.exceptions import FrontierCorrupt, PathNotWritable, UnstorableRequest
+from scrapekit.exceptions import (
+    FrontierCorrupt,
+    FrontierError,
+    PathNotWritable,
+    UnstorableRequest,
+)
 from scrapekit.scheduler import Scheduler
 from scrapekit.scheduler.frontier import BACKENDS, Entry, Lease, open_frontier
 from scrapekit.scheduler.frontier.sqlite import SqliteFrontier
@@ -101,6 +108,14 @@ async def test_every_request_field_survives_the_file(db: Path) -> None:
             Request("http://a.test/", cb_kwargs={"at": {1, 2}}), "cb_kwargs['at']", id="cb_kwargs"
         ),
         pytest.param(Request("http://a.test/", meta={"x": math.nan}), "meta['x']", id="nan"),
+        pytest.param(
+            Request("http://a.test/", meta={"s": "\ud800"}), "meta['s']", id="surrogate-meta"
+        ),
+        pytest.param(
+            Request("http://a.test/", cb_kwargs={"q": ["ok", {"deep": "x\udfff"}]}),
+            "cb_kwargs['q']",
+            id="surrogate-cb_kwargs",
+        ),
     ],
 )
 async def test_an_unstorable_request_names_its_field(
@@ -141,6 +156,32 @@ async def test_the_scheduler_drops_an_unstorable_request_alone(
         assert got is not None
         assert (got.url, got.callback) == ("http://a.test/ok", "parse_item")
     assert "meta['s'] holds set" in capsys.readouterr().out
+
+
+async def test_a_lone_surrogate_drops_its_request_not_the_page(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Text a hostile JSON API gave ("\\ud800" decodes to a lone surrogate) is valid JSON but
+    not UTF-8: its request is dropped at admission, not the whole commit at the SQLite bind."""
+    hostile = json.loads('{"name": "\\ud800"}')["name"]
+    async with SqliteFrontier(db) as frontier:
+        scheduler = Scheduler(frontier)
+        assert await scheduler.enqueue(Request("http://a.test/start"))
+        page = await scheduler.next_request()
+        assert page is not None
+        await scheduler.done(
+            page,
+            [
+                Request("http://a.test/ok"),
+                Request("http://a.test/bad", meta={"name": hostile}),
+            ],
+        )
+        assert scheduler.statistics().dropped == {"unstorable request": 1}
+        assert (len(frontier), frontier.leased) == (1, 0)  # the page was acknowledged
+        got = await scheduler.next_request()
+        assert got is not None
+        assert got.url == "http://a.test/ok"
+    assert "meta['name'] holds text that is not UTF-8" in capsys.readouterr().out
 
 
 async def test_pending_requests_pauses_and_seen_outlive_the_process(db: Path) -> None:
@@ -268,6 +309,62 @@ def _write_bad_file(db: Path, content: bytes | None) -> None:
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE things (x)")
     conn.close()
+
+
+@pytest.mark.parametrize("path", ["ready row", "retry come due"])
+async def test_a_failing_read_under_lease_is_one_line_not_sqlite3_error(
+    db: Path, path: str
+) -> None:
+    """lease() reads the file (the host's best rows, a retry's recount): an SQLite error there
+    is a FrontierError naming the file, like every write's; the frontier stays usable."""
+    async with SqliteFrontier(db) as frontier:
+        await frontier.push([entry("http://a.test/1"), entry("http://a.test/2")])
+        now = 0.0
+        if path == "retry come due":
+            await frontier.retry(await take(frontier), 5.0)
+            await frontier.commit(await take(frontier), ())
+            now = 6.0
+        other = sqlite3.connect(db)
+        other.execute("ALTER TABLE requests RENAME TO gone")
+        other.commit()
+        with pytest.raises(FrontierError) as info:
+            await frontier.lease(now)
+        assert not isinstance(info.value, sqlite3.Error)
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        message = str(info.value)
+        assert message.startswith(f"frontier {db} could not be read (")
+        assert "\n" not in message
+        other.execute("ALTER TABLE gone RENAME TO requests")  # the trouble passes
+        other.commit()
+        other.close()
+        assert (await take(frontier, now)).request.url == "http://a.test/1"
+
+
+@pytest.mark.parametrize("end", ["commit", "retry"])
+async def test_a_failed_commit_or_retry_keeps_the_lease(db: Path, end: str) -> None:
+    """A transaction that fails (here: another process holds the write lock) leaves the lease
+    as it was: still held, still endable, and every count as before."""
+    async with SqliteFrontier(db, busy_timeout=0.05) as frontier:
+        await frontier.push([entry("http://a.test/1"), entry("http://a.test/2")])
+        lease = await take(frontier)
+        before = frontier.statistics()
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        ending: Awaitable[object] = (
+            frontier.commit(lease, [entry("http://a.test/3")])
+            if end == "commit"
+            else frontier.retry(lease, 5.0)
+        )
+        with pytest.raises(FrontierError, match="could not be written"):
+            await ending
+        assert frontier.statistics() == before
+        assert (frontier.leased, len(frontier)) == (1, 1)
+        other.execute("ROLLBACK")
+        other.close()
+        await frontier.release(lease)  # the lease was not ended by the failure
+        assert (frontier.leased, len(frontier)) == (0, 2)
+        got = [(await take(frontier)).request.url, (await take(frontier)).request.url]
+        assert got == ["http://a.test/1", "http://a.test/2"]  # row 1 is not skipped as leased
 
 
 async def test_a_newer_file_is_not_misread(db: Path) -> None:

@@ -20,8 +20,8 @@ def encode(request: Request) -> str:
     """The request as JSON text; UnstorableRequest names the field that is not storable."""
     record = request.to_record()
     try:
-        return _encoder.encode(record)
-    except (TypeError, ValueError):
+        return _storable(_encoder.encode(record))
+    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
         pass
     for field in ("meta", "cb_kwargs", "headers"):  # find the culprit only on failure
         _check(request.url, field, record[field])
@@ -33,10 +33,23 @@ def decode(text: str) -> Request:
     return Request.from_record(json.loads(text))
 
 
+def _storable(text: str) -> str:
+    # json.dumps passes a lone surrogate (json.loads('"\\ud800"') makes one, so hostile JSON
+    # can), but SQLite binds text as UTF-8 and would fail the whole transaction on it.
+    text.encode("utf-8")
+    return text
+
+
 def _check(url: str, field: str, value: dict[str, Any]) -> None:
     for key, item in value.items():
         try:
-            _encoder.encode({key: item})
+            _storable(_encoder.encode({key: item}))
+        except UnicodeEncodeError:
+            raise UnstorableRequest(
+                url,
+                f"{field}[{key!r}]",
+                "holds text that is not UTF-8 (a lone surrogate, as hostile JSON can give)",
+            ) from None
         except (TypeError, ValueError) as exc:
             raise UnstorableRequest(
                 url, f"{field}[{key!r}]", f"holds {type(item).__name__}, not JSON data ({exc})"

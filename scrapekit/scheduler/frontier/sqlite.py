@@ -34,7 +34,7 @@ import itertools
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Self, TypeVar
@@ -52,6 +52,7 @@ from scrapekit.scheduler.frontier.sqlite_queries import (
     READY,
     Queued,
     Row,
+    fetch,
     in_thread,
     insert,
     recount,
@@ -220,8 +221,12 @@ class SqliteFrontier(Frontier):
             host = self._index.hosts.get(key)
             if host is None or host.advertised != (rank, row):
                 continue  # stale: the host's head or gate changed since
+            try:
+                free = await self._ready(db, host, now, 2)
+            except BaseException:
+                heapq.heappush(self._index.open, (rank, row, key))  # offered again next call
+                raise
             host.advertised = None
-            free = await self._ready(db, host, now, 2)
             if not free:  # cannot happen while memory and file agree; heal rather than fail
                 host.head = None
                 continue
@@ -243,7 +248,7 @@ class SqliteFrontier(Frontier):
     ) -> list[tuple[int, int, str]]:
         """The host's best `want` ready rows that are not leased: (id, priority, record)."""
         args = (host.key, now + self._offset, len(host.leased) + want)
-        rows = await db.execute_fetchall(READY, args)
+        rows = await self._read(db, partial(fetch, sql=READY, args=args))
         return unleased(rows, host.leased, want)
 
     def _decode(self, row: int, text: str) -> Request:
@@ -268,14 +273,16 @@ class SqliteFrontier(Frontier):
                 host.paused_until = NONE
             if host.closed_until <= now:
                 host.closed_until = NONE
-            if host.due is not None and host.due <= now:
-                await self._recount(db, host, now)
-            self._index.settle(host, before)
+            try:
+                if host.due is not None and host.due <= now:
+                    await self._recount(db, host, now)
+            finally:  # even on a failed read: its timer is set again, to be retried
+                self._index.settle(host, before)
 
     async def _recount(self, db: aiosqlite.Connection, host: Host, now: float) -> None:
         """Some of the host's retries came due: count what still waits, find its best row."""
         wall = now + self._offset
-        count, due, best = await in_thread(
+        count, due, best = await self._read(
             db, partial(recount, key=host.key, wall=wall, leased=len(host.leased))
         )
         host.later = count
@@ -289,10 +296,11 @@ class SqliteFrontier(Frontier):
     async def commit(self, lease: Lease, new: Sequence[Entry]) -> int:
         rows = self._rows(new)
         async with self._lock:
-            _, row = self._end(lease)
+            _, row = self._place(lease)
             db = await self._connect()
             work = partial(insert, rows=rows, done=row)
             queued, seen = await self._transaction(db, "written", work)
+            self._end(lease)  # only now: a failed transaction leaves the lease held
             host = self._index.host(lease.key)
             host.leased.discard(row)
             if host.idle():
@@ -303,11 +311,12 @@ class SqliteFrontier(Frontier):
     async def retry(self, lease: Lease, not_before: float) -> None:
         text = records.encode(lease.request)  # as it is now: its meta counts the attempts
         async with self._lock:
-            _, row = self._end(lease)
+            _, row = self._place(lease)
             db = await self._connect()
             sql = "UPDATE requests SET not_before = ?, record = ? WHERE id = ?"
             args = (not_before + self._offset, text, row)
             await self._transaction(db, "written", partial(statement, sql=sql, args=args))
+            self._end(lease)  # only now: a failed transaction leaves the lease held
             host = self._index.host(lease.key)
             host.leased.discard(row)
             before = host.waits()
@@ -326,10 +335,16 @@ class SqliteFrontier(Frontier):
             self._index.pending += 1
             self._index.put_ready(host, (rank, row))
 
-    def _end(self, lease: Lease) -> tuple[int, int]:
-        place = self._leases.pop(lease.id, None)
+    def _place(self, lease: Lease) -> tuple[int, int]:
+        """The leased row's (rank, id); LookupError if the lease was already ended."""
+        place = self._leases.get(lease.id)
         if place is None:
             raise LookupError(f"lease {lease.id} ({lease.request.url}) was already ended")
+        return place
+
+    def _end(self, lease: Lease) -> tuple[int, int]:
+        place = self._place(lease)
+        del self._leases[lease.id]
         return place
 
     # -- host gates --------------------------------------------------------------------------
@@ -370,8 +385,15 @@ class SqliteFrontier(Frontier):
     async def _transaction(
         self, db: aiosqlite.Connection, action: str, work: Callable[[sqlite3.Connection], T]
     ) -> T:
+        return await self._translated(action, transaction(db, work))
+
+    async def _read(self, db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._translated("read", in_thread(db, work))
+
+    async def _translated(self, action: str, job: Awaitable[T]) -> T:
+        """The one place SQLite errors of a live frontier become FrontierError (one line)."""
         try:
-            return await transaction(db, work)
+            return await job
         except sqlite3.Error as exc:
             raise sqlite_error(self.path, exc, action) from exc
 

@@ -99,6 +99,10 @@ def statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> None
     conn.execute(sql, args)
 
 
+def fetch(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> list[Any]:
+    return conn.execute(sql, args).fetchall()
+
+
 def recount(
     conn: sqlite3.Connection, key: str, wall: float, leased: int
 ) -> tuple[int, float | None, list[Any]]:
