@@ -21,7 +21,8 @@ Runs. An unfinished crawl's pending requests and seen fingerprints are kept for 
 --fresh and the run lock are for later.
 
 Parts. This module owns the `SqliteFrontier` class: the interface methods, which keep the file
-and the in-memory host index in step under one lock. The index is sqlite_hosts.py; the file's
+and the in-memory host index in step under one lock, and `_Host`, what the index asks of a
+host whose requests are rows. The index is hosts.py (shared with the memory backend); the file's
 schema, opening and error classes are sqlite_schema.py; the statements each transaction runs
 are sqlite_queries.py.
 """
@@ -29,7 +30,6 @@ are sqlite_queries.py.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import math
 import sqlite3
@@ -47,7 +47,7 @@ from scrapekit.exceptions import FrontierCorrupt
 from scrapekit.request import Request
 from scrapekit.scheduler.frontier import records
 from scrapekit.scheduler.frontier.base import Entry, Frontier, FrontierStatistics, Lease
-from scrapekit.scheduler.frontier.sqlite_hosts import NONE, Host, HostIndex
+from scrapekit.scheduler.frontier.hosts import Host, HostIndex, Place
 from scrapekit.scheduler.frontier.sqlite_queries import (
     READY,
     Queued,
@@ -71,6 +71,31 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 
+class _Host(Host):
+    """One host's counts and best ready row; its requests are rows in the file."""
+
+    __slots__ = ("due", "head", "later", "leased", "pending")
+
+    head: Place | None  # (-priority, id) of the best ready row that is not leased
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.pending = 0  # rows not leased, ready or later
+        self.later = 0  # rows whose not-before time has not come
+        self.due: float | None = None  # the earliest not-before among them (monotonic)
+        self.head = None
+        self.leased: set[int] = set()
+
+    def next_due(self) -> float | None:
+        return self.due if self.later else None
+
+    def counts(self) -> tuple[int, int]:
+        return self.pending - self.later, self.later
+
+    def holds(self) -> bool:
+        return bool(self.pending or self.leased)
+
+
 class SqliteFrontier(Frontier):
     """The durable frontier: a crawl's pending requests survive the process.
 
@@ -85,9 +110,9 @@ class SqliteFrontier(Frontier):
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()  # one operation at a time: memory and file stay in step
         self._offset = time.time() - time.monotonic()  # wall = monotonic + offset
-        self._index = HostIndex()
+        self._index = HostIndex(_Host)
         self._lease_ids = itertools.count(1)
-        self._leases: dict[int, tuple[int, int]] = {}  # lease id -> (rank, row id)
+        self._leases: dict[int, Place] = {}  # lease id -> (rank, row id)
         self._next_id = 1
         self._seen = 0
         self._pushed = 0
@@ -201,11 +226,16 @@ class SqliteFrontier(Frontier):
     def _queued(self, queued: list[Queued], seen: int) -> None:
         for row, key, priority in queued:
             host = self._index.host(key)
-            host.pending += 1
-            self._index.pending += 1
-            self._index.put_ready(host, (-priority, row))
+            self._ready_row(host, (-priority, row))
         self._pushed += len(queued)
         self._seen += seen
+
+    def _ready_row(self, host: _Host, place: Place) -> None:
+        """A ready row joined the host: it may be its new best."""
+        host.pending += 1
+        if host.head is None or place < host.head:
+            host.head = place
+        self._index.queued(host, place)
 
     # -- hand-out ----------------------------------------------------------------------------
 
@@ -216,17 +246,12 @@ class SqliteFrontier(Frontier):
 
     async def _lease(self, db: aiosqlite.Connection, now: float) -> Lease | float:
         await self._wake(db, now)
-        while self._index.open:
-            rank, row, key = heapq.heappop(self._index.open)
-            host = self._index.hosts.get(key)
-            if host is None or host.advertised != (rank, row):
-                continue  # stale: the host's head or gate changed since
+        while (host := self._index.pop_open()) is not None:
             try:
                 free = await self._ready(db, host, now, 2)
             except BaseException:
-                heapq.heappush(self._index.open, (rank, row, key))  # offered again next call
+                self._index.advertise(host)  # offered again next call
                 raise
-            host.advertised = None
             if not free:  # cannot happen while memory and file agree; heal rather than fail
                 host.head = None
                 continue
@@ -235,16 +260,14 @@ class SqliteFrontier(Frontier):
             request = self._decode(row, text)
             host.leased.add(row)
             host.pending -= 1
-            self._index.pending -= 1
-            if host.head is not None:
-                self._index.advertise(host)
-            lease = Lease(next(self._lease_ids), request, key)
+            self._index.taken(host)
+            lease = Lease(next(self._lease_ids), request, host.key)
             self._leases[lease.id] = (-priority, row)
             return lease
         return self._index.next_wake()
 
     async def _ready(
-        self, db: aiosqlite.Connection, host: Host, now: float, want: int
+        self, db: aiosqlite.Connection, host: _Host, now: float, want: int
     ) -> list[tuple[int, int, str]]:
         """The host's best `want` ready rows that are not leased: (id, priority, record)."""
         args = (host.key, now + self._offset, len(host.leased) + want)
@@ -261,25 +284,14 @@ class SqliteFrontier(Frontier):
 
     async def _wake(self, db: aiosqlite.Connection, now: float) -> None:
         """Apply every host timer due by `now`: gates that passed, retries now due."""
-        timers = self._index.timers
-        while timers and timers[0][0] <= now:
-            when, key = heapq.heappop(timers)
-            host = self._index.hosts.get(key)
-            if host is None or host.timer != when:
-                continue
-            host.timer = None
-            before = host.waits()
-            if host.paused_until <= now:
-                host.paused_until = NONE
-            if host.closed_until <= now:
-                host.closed_until = NONE
+        for host, before in self._index.fire(now):
             try:
                 if host.due is not None and host.due <= now:
                     await self._recount(db, host, now)
             finally:  # even on a failed read: its timer is set again, to be retried
                 self._index.settle(host, before)
 
-    async def _recount(self, db: aiosqlite.Connection, host: Host, now: float) -> None:
+    async def _recount(self, db: aiosqlite.Connection, host: _Host, now: float) -> None:
         """Some of the host's retries came due: count what still waits, find its best row."""
         wall = now + self._offset
         count, due, best = await self._read(
@@ -303,8 +315,7 @@ class SqliteFrontier(Frontier):
             self._end(lease)  # only now: a failed transaction leaves the lease held
             host = self._index.host(lease.key)
             host.leased.discard(row)
-            if host.idle():
-                del self._index.hosts[host.key]
+            self._index.forget_if_idle(host)
             self._queued(queued, seen)
         return len(queued)
 
@@ -331,18 +342,16 @@ class SqliteFrontier(Frontier):
             rank, row = self._end(lease)
             host = self._index.host(lease.key)
             host.leased.discard(row)
-            host.pending += 1
-            self._index.pending += 1
-            self._index.put_ready(host, (rank, row))
+            self._ready_row(host, (rank, row))
 
-    def _place(self, lease: Lease) -> tuple[int, int]:
+    def _place(self, lease: Lease) -> Place:
         """The leased row's (rank, id); LookupError if the lease was already ended."""
         place = self._leases.get(lease.id)
         if place is None:
             raise LookupError(f"lease {lease.id} ({lease.request.url}) was already ended")
         return place
 
-    def _end(self, lease: Lease) -> tuple[int, int]:
+    def _end(self, lease: Lease) -> Place:
         place = self._place(lease)
         del self._leases[lease.id]
         return place
@@ -361,24 +370,15 @@ class SqliteFrontier(Frontier):
             )
             args = (key, until + self._offset)
             await self._transaction(db, "written", partial(statement, sql=sql, args=args))
-            before = host.waits()
-            host.paused_until = until
-            self._index.settle(host, before)
+            self._index.pause(host, until)
 
     async def close_gate(self, key: str, until: float) -> None:
         async with self._lock:
-            host = self._index.host(key)
-            before = host.waits()
-            host.closed_until = until
-            self._index.settle(host, before)
+            self._index.close_gate(key, until)
 
     async def open_gate(self, key: str) -> None:
         async with self._lock:
-            host = self._index.hosts.get(key)
-            if host is not None and host.closed_until == math.inf:
-                before = host.waits()
-                host.closed_until = NONE
-                self._index.settle(host, before)
+            self._index.open_gate(key)
 
     # -- transactions ------------------------------------------------------------------------
 
@@ -417,7 +417,7 @@ class SqliteFrontier(Frontier):
             leased=len(self._leases),
             waiting=self._index.waiting,
             hosts=len(self._index.hosts),
-            paused_hosts=sum(h.paused_until != NONE for h in self._index.hosts.values()),
+            paused_hosts=self._index.paused_hosts(),
             seen=self._seen,
             pushed=self._pushed,
         )
