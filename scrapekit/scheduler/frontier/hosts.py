@@ -11,6 +11,8 @@ Every operation is O(log n), whatever the backlog of a waiting host: heaps with 
   a lease takes the best request across hosts without looking at any waiting host) and
   `timers` (one entry per host waiting for a known time: its gate, or, when open, the
   next not-before time among its requests).
+- `IndexedFrontier` is the base of every backend built on the index: its counts and
+  statistics read off the index, so the backends report alike.
 
 An entry whose host has changed since (a new head, a new gate) is stale: it is skipped when it
 surfaces, and a heap is rebuilt once its stale entries outnumber its live ones.
@@ -21,8 +23,10 @@ from __future__ import annotations
 import heapq
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator, Sized
+from typing import Any, ClassVar, Generic, TypeVar
+
+from scrapekit.scheduler.frontier.base import Frontier, FrontierStatistics
 
 NONE = -math.inf  # an unset gate time: before every `now`
 _SLACK = 64  # stale heap entries tolerated beyond the live ones before a rebuild
@@ -228,3 +232,41 @@ class HostIndex(Generic[H]):
 
     def paused_hosts(self) -> int:
         return sum(h.paused_until != NONE for h in self.hosts.values())
+
+
+class IndexedFrontier(Frontier):
+    """A backend whose hosts live in a `HostIndex`: its counts and statistics read off the
+    index, whatever holds the requests themselves (RAM, a file)."""
+
+    #: The backend's name in FRONTIER and in the statistics.
+    backend: ClassVar[str]
+    _index: HostIndex[Any]
+    _leases: Sized
+    _pushed: int
+
+    @abstractmethod
+    def _seen_count(self) -> int:
+        """Fingerprints seen so far."""
+
+    def __len__(self) -> int:
+        return self._index.pending
+
+    @property
+    def waiting(self) -> int:
+        return self._index.waiting
+
+    @property
+    def leased(self) -> int:
+        return len(self._leases)
+
+    def statistics(self) -> FrontierStatistics:
+        return FrontierStatistics(
+            backend=self.backend,
+            pending=self._index.pending,
+            leased=len(self._leases),
+            waiting=self._index.waiting,
+            hosts=len(self._index.hosts),
+            paused_hosts=self._index.paused_hosts(),
+            seen=self._seen_count(),
+            pushed=self._pushed,
+        )

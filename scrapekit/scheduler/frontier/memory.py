@@ -12,8 +12,8 @@ import itertools
 from collections.abc import Sequence
 
 from scrapekit.request import Request
-from scrapekit.scheduler.frontier.base import Entry, Frontier, FrontierStatistics, Lease
-from scrapekit.scheduler.frontier.hosts import Host, HostIndex, Place
+from scrapekit.scheduler.frontier.base import Entry, Lease
+from scrapekit.scheduler.frontier.hosts import Host, HostIndex, IndexedFrontier, Place
 
 
 class _Host(Host):
@@ -40,8 +40,10 @@ class _Host(Host):
         return bool(self.ready or self.later)
 
 
-class MemoryFrontier(Frontier):
+class MemoryFrontier(IndexedFrontier):
     """The frontier for tests and one-off runs: fast, and gone at exit."""
+
+    backend = "memory"
 
     def __init__(self) -> None:
         self._index = HostIndex(_Host)
@@ -134,27 +136,5 @@ class MemoryFrontier(Frontier):
     async def open_gate(self, key: str) -> None:
         self._index.open_gate(key)
 
-    # -- reporting ---------------------------------------------------------------------------
-
-    def __len__(self) -> int:
-        return self._index.pending
-
-    @property
-    def waiting(self) -> int:
-        return self._index.waiting
-
-    @property
-    def leased(self) -> int:
-        return len(self._leases)
-
-    def statistics(self) -> FrontierStatistics:
-        return FrontierStatistics(
-            backend="memory",
-            pending=self._index.pending,
-            leased=len(self._leases),
-            waiting=self._index.waiting,
-            hosts=len(self._index.hosts),
-            paused_hosts=self._index.paused_hosts(),
-            seen=len(self._seen),
-            pushed=self._pushed,
-        )
+    def _seen_count(self) -> int:
+        return len(self._seen)

@@ -46,8 +46,8 @@ from scrapekit import state
 from scrapekit.exceptions import FrontierCorrupt
 from scrapekit.request import Request
 from scrapekit.scheduler.frontier import records
-from scrapekit.scheduler.frontier.base import Entry, Frontier, FrontierStatistics, Lease
-from scrapekit.scheduler.frontier.hosts import Host, HostIndex, Place
+from scrapekit.scheduler.frontier.base import Entry, Lease
+from scrapekit.scheduler.frontier.hosts import Host, HostIndex, IndexedFrontier, Place
 from scrapekit.scheduler.frontier.sqlite_queries import (
     READY,
     Queued,
@@ -96,13 +96,15 @@ class _Host(Host):
         return bool(self.pending or self.leased)
 
 
-class SqliteFrontier(Frontier):
+class SqliteFrontier(IndexedFrontier):
     """The durable frontier: a crawl's pending requests survive the process.
 
     Args:
         path: the database file; its folder is created owner-only if missing.
         busy_timeout: seconds to wait for another process's write lock.
     """
+
+    backend = "sqlite"
 
     def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
@@ -397,27 +399,5 @@ class SqliteFrontier(Frontier):
         except sqlite3.Error as exc:
             raise sqlite_error(self.path, exc, action) from exc
 
-    # -- reporting ---------------------------------------------------------------------------
-
-    def __len__(self) -> int:
-        return self._index.pending
-
-    @property
-    def waiting(self) -> int:
-        return self._index.waiting
-
-    @property
-    def leased(self) -> int:
-        return len(self._leases)
-
-    def statistics(self) -> FrontierStatistics:
-        return FrontierStatistics(
-            backend="sqlite",
-            pending=self._index.pending,
-            leased=len(self._leases),
-            waiting=self._index.waiting,
-            hosts=len(self._index.hosts),
-            paused_hosts=self._index.paused_hosts(),
-            seen=self._seen,
-            pushed=self._pushed,
-        )
+    def _seen_count(self) -> int:
+        return self._seen
