@@ -96,6 +96,9 @@ class Scheduler:
         self._probing: set[str] = set()
         self._known: set[str] = set()
         self.close_reason: str | None = None
+        #: How many of start()'s outputs were read, set by the start feeder before it hands
+        #: one on; `enqueue` stores it with the start request (a resumed crawl skips those).
+        self.start_read: int | None = None
 
     # -- admission ---------------------------------------------------------------------------
 
@@ -156,7 +159,7 @@ class Scheduler:
         entry = self._entry(request)
         if entry is None:
             return False
-        if not await self.frontier.push([entry]):
+        if not await self.frontier.push([entry], start=self.start_read):
             self._dropped["duplicate"] += 1
             return False
         self._enqueued += 1

@@ -228,9 +228,11 @@ async def test_a_retry_keeps_its_time_and_record_across_runs(db: Path) -> None:
 async def test_a_frontier_with_nothing_pending_starts_afresh(db: Path) -> None:
     """A finished crawl's seen fingerprints do not stop the next run from fetching again."""
     async with SqliteFrontier(db) as frontier:
-        await frontier.push([entry("http://a.test/1")])
+        await frontier.push([entry("http://a.test/1")], start=1)
+        await frontier.record_start(1, done=True)
         await frontier.commit(await take(frontier), ())
     async with SqliteFrontier(db) as frontier:
+        assert not frontier.run_start().resumed
         assert frontier.statistics().seen == 0
         assert await frontier.push([entry("http://a.test/1")]) == 1
 

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Self
 
 from scrapekit._resource import AsyncResource
 from scrapekit.request import Request
+from scrapekit.scheduler.frontier.runs import NOT_DURABLE, RunProgress, RunStart
 
 if TYPE_CHECKING:
     from scrapekit.settings import Settings
@@ -106,12 +107,29 @@ class Frontier(AsyncResource, ABC):
         return None
 
     @abstractmethod
-    async def push(self, entries: Sequence[Entry]) -> int:
+    async def push(self, entries: Sequence[Entry], *, start: int | None = None) -> int:
         """Queue each entry unless its fingerprint was seen, and record the fingerprints.
 
         Return how many were queued (the rest were duplicates). Recording and queueing are one
-        step, so a crash can never leave a URL marked seen but not queued.
+        step, so a crash can never leave a URL marked seen but not queued. `start`: how many
+        of start()'s outputs have been read, these entries included; a durable backend
+        stores it in the same step, so a resumed crawl skips exactly those.
         """
+
+    # -- runs: what a durable backend records of each run (runs.py); nothing in memory -------
+
+    def run_start(self) -> RunStart:
+        """What opening decided: a new crawl or the unfinished one resumed, and where."""
+        return NOT_DURABLE
+
+    async def record_start(self, stored: int, done: bool) -> None:
+        """start()'s outputs read so far (all stored), and whether it was read to the end."""
+
+    async def record_run(self, progress: RunProgress) -> None:
+        """The running run's counters, for `scrapekit status` in another process."""
+
+    async def end_run(self, progress: RunProgress, finish_reason: str, exit_code: int) -> None:
+        """The run ended: its last counters, how it ended and the process's exit code."""
 
     @abstractmethod
     async def lease(self, now: float) -> Lease | float:

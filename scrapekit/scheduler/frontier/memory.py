@@ -56,7 +56,7 @@ class MemoryFrontier(IndexedFrontier):
 
     # -- queueing ----------------------------------------------------------------------------
 
-    async def push(self, entries: Sequence[Entry]) -> int:
+    async def push(self, entries: Sequence[Entry], *, start: int | None = None) -> int:
         return self._push(entries)
 
     def _push(self, entries: Sequence[Entry]) -> int:

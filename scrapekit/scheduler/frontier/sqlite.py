@@ -16,9 +16,10 @@ Times. The interface's clock is `time.monotonic()`; not-before and paused-until 
 stored as wall-clock times (`time.time()`), converted with one offset taken at open, so they
 mean the same after a restart.
 
-Runs. An unfinished crawl's pending requests and seen fingerprints are kept for the next run
-(it goes on where this one stopped); a frontier with nothing pending starts afresh. Runs,
---fresh and the run lock are for later.
+Runs. Opening decides, in one transaction, whether this run resumes the unfinished crawl (its
+pending requests and seen fingerprints are kept, it goes on where the last run stopped) or
+begins a new one (runs.py: the `runs` table, how far start() was stored, FRESH); the caller
+holds the run lock (runlock.py), so no other process writes the file meanwhile.
 
 Parts. This module owns the `SqliteFrontier` class: the interface methods, which keep the file
 and the in-memory host index in step under one lock, and `_Host`, what the index asks of a
@@ -32,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -45,7 +47,7 @@ import structlog
 from scrapekit import state
 from scrapekit.exceptions import FrontierCorrupt
 from scrapekit.request import Request
-from scrapekit.scheduler.frontier import records
+from scrapekit.scheduler.frontier import records, runs
 from scrapekit.scheduler.frontier.base import Entry, Lease
 from scrapekit.scheduler.frontier.hosts import Host, HostIndex, IndexedFrontier, Place
 from scrapekit.scheduler.frontier.sqlite_queries import (
@@ -102,13 +104,16 @@ class SqliteFrontier(IndexedFrontier):
     Args:
         path: the database file; its folder is created owner-only if missing.
         busy_timeout: seconds to wait for another process's write lock.
+        fresh: discard an unfinished crawl's requests, fingerprints and pauses at open.
     """
 
     backend = "sqlite"
 
-    def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 10.0, fresh: bool = False) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
+        self.fresh = fresh
+        self._run = runs.NOT_DURABLE
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()  # one operation at a time: memory and file stay in step
         self._offset = time.time() - time.monotonic()  # wall = monotonic + offset
@@ -122,7 +127,7 @@ class SqliteFrontier(IndexedFrontier):
     @classmethod
     def from_settings(cls, settings: Settings, spider_name: str) -> Self:
         """The frontier of spider `spider_name` in its state folder (STATE_DIR)."""
-        return cls(state.frontier_path(settings, spider_name))
+        return cls(state.frontier_path(settings, spider_name), fresh=bool(settings["FRESH"]))
 
     def encode(self, request: Request) -> str:
         return records.encode(request)
@@ -157,19 +162,19 @@ class SqliteFrontier(IndexedFrontier):
         return db
 
     async def _load(self, db: aiosqlite.Connection) -> None:
-        """Rebuild the host index from the file; a frontier with nothing pending starts over."""
+        """Record this run (resuming the unfinished crawl or beginning one), then rebuild the
+        host index from the file."""
         wall = time.time()
         now = wall - self._offset
-        pending = await scalar(db, "SELECT count(*) FROM requests")
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            await db.execute("DELETE FROM pauses WHERE until <= ?", (wall,))
-            if not pending:
-                await db.execute("DELETE FROM seen")
-            await db.execute("COMMIT")
-        finally:
-            if db.in_transaction:
-                await db.execute("ROLLBACK")
+        begin = partial(
+            runs.begin, fresh=self.fresh, pid=os.getpid(), wall=wall, path=str(self.path)
+        )
+
+        def start(conn: sqlite3.Connection) -> runs.RunStart:
+            conn.execute("DELETE FROM pauses WHERE until <= ?", (wall,))
+            return begin(conn)
+
+        self._run = await transaction(db, start)
         self._next_id = await scalar(db, "SELECT coalesce(max(id), 0) + 1 FROM requests") or 1
         self._seen = await scalar(db, "SELECT count(*) FROM seen")
         rows = await db.execute_fetchall(
@@ -194,16 +199,15 @@ class SqliteFrontier(IndexedFrontier):
             self._index.host(key).paused_until = until - self._offset
         for host in list(self._index.hosts.values()):
             self._index.settle(host, 0)
-        if pending:
-            log.info("frontier reopened", path=str(self.path), pending=pending, seen=self._seen)
 
     # -- queueing ----------------------------------------------------------------------------
 
-    async def push(self, entries: Sequence[Entry]) -> int:
+    async def push(self, entries: Sequence[Entry], *, start: int | None = None) -> int:
         rows = self._rows(entries)
+        work = partial(_push, rows=rows, start=start)
         async with self._lock:
             db = await self._connect()
-            queued, seen = await self._transaction(db, "written", partial(insert, rows=rows))
+            queued, seen = await self._transaction(db, "written", work)
             self._queued(queued, seen)
         return len(queued)
 
@@ -382,6 +386,32 @@ class SqliteFrontier(IndexedFrontier):
         async with self._lock:
             self._index.open_gate(key)
 
+    # -- runs --------------------------------------------------------------------------------
+
+    def run_start(self) -> runs.RunStart:
+        return self._run
+
+    async def record_start(self, stored: int, done: bool) -> None:
+        await self._run_write(partial(runs.record_start, stored=stored, done=done))
+
+    async def record_run(self, progress: runs.RunProgress) -> None:
+        if self._run.run is not None:
+            work = partial(runs.progress, run=self._run.run, counts=progress, wall=time.time())
+            await self._run_write(work)
+
+    async def end_run(self, progress: runs.RunProgress, finish_reason: str, exit_code: int) -> None:
+        if self._run.run is not None:
+            work = partial(
+                runs.end, run=self._run.run, counts=progress, wall=time.time(),
+                finish_reason=finish_reason, exit_code=exit_code,
+            )  # fmt: skip
+            await self._run_write(work)
+
+    async def _run_write(self, work: Callable[[sqlite3.Connection], None]) -> None:
+        async with self._lock:
+            if self._db is not None:  # closed: nothing to record into
+                await self._transaction(self._db, "written", work)
+
     # -- transactions ------------------------------------------------------------------------
 
     async def _transaction(
@@ -401,3 +431,11 @@ class SqliteFrontier(IndexedFrontier):
 
     def _seen_count(self) -> int:
         return self._seen
+
+
+def _push(conn: sqlite3.Connection, rows: list[Row], start: int | None) -> tuple[list[Queued], int]:
+    """Queue the rows and, for start requests, record how far start() is stored: one step."""
+    result = insert(conn, rows)
+    if start is not None:
+        runs.record_start(conn, start, done=False)
+    return result

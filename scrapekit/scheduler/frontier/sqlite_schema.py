@@ -17,11 +17,12 @@ import structlog
 
 from scrapekit import state
 from scrapekit.exceptions import FrontierCorrupt, FrontierError, PathNotWritable
+from scrapekit.scheduler.frontier import runs
 from scrapekit.scheduler.frontier.sqlite_queries import scalar
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = (
     # id is the order of arrival (first in, first out among equal priorities); a retry or a
     # release keeps it. not_before is wall-clock seconds, 0 for "at once".
@@ -32,8 +33,13 @@ _SCHEMA = (
     "CREATE INDEX requests_later ON requests (key, not_before)",
     "CREATE TABLE seen (fingerprint BLOB PRIMARY KEY) WITHOUT ROWID",
     "CREATE TABLE pauses (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID",
+    *runs.SCHEMA,
 )
-_TABLES = {"requests", "seen", "pauses"}
+#: The tables of a version-1 file; a version-1 file gains the others in place (`_upgrade`).
+_TABLES_V1 = {"requests", "seen", "pauses"}
+_TABLES = _TABLES_V1 | runs.TABLES
+#: What turns a version-1 file into this version: CREATE TABLE IF NOT EXISTS statements.
+_UPGRADE = (*runs.SCHEMA,)
 _TABLE_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 # Primary result codes that mean "this file is unusable", as opposed to transient trouble.
 _UNUSABLE = {"CORRUPT", "NOTADB", "CANTOPEN", "PERM", "AUTH", "READONLY"}
@@ -76,6 +82,11 @@ async def _check_schema(db: aiosqlite.Connection, path: Path) -> None:
                 await db.execute(statement)
             await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             version, tables = SCHEMA_VERSION, set(_TABLES)
+        elif version == 1 and _TABLES_V1.issubset(tables):
+            for statement in _UPGRADE:
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            version, tables = SCHEMA_VERSION, tables | _TABLES
         await db.execute("COMMIT")
     finally:
         if db.in_transaction:
