@@ -22,6 +22,12 @@ The flow of one crawl:
    the finish reason, the summary, STATS_FILE). A crawl that fails after its checks (a
    failed login, an exception) reports them too, then raises.
 
+Runs (see `runlog.py`, `runlock.py`): before the frontier opens, the spider's run lock is
+taken (another running crawl of it: CrawlRunning, exit code 75). Opening the frontier decides
+whether this run resumes the unfinished crawl or begins a new one; the first log line says
+which. The run's row is kept current while it runs and gets its end, finish reason and exit
+code once the summary is out, also when the crawl failed.
+
 Signals (see `shutdown.py`): the first SIGINT/SIGTERM stops scheduling and lets in-flight
 requests finish; a second cancels them at once. Pipelines and the cookie jar always close, so
 feed files stay valid and the login survives; closing is bounded by CLOSE_TIMEOUT.
@@ -41,8 +47,7 @@ from typing import Any
 import structlog
 
 from scrapekit import log as logsetup
-from scrapekit import state
-from scrapekit.callbacks import run_callback
+from scrapekit import runlog, state
 from scrapekit.exceptions import ConfigError
 from scrapekit.finish import Built, failure, report
 from scrapekit.pipelines import PipelineManager
@@ -50,7 +55,7 @@ from scrapekit.politeness import LocalRateLimiter, RetryPolicy, RobotsCache
 from scrapekit.progress import ProgressReporter
 from scrapekit.request import Request
 from scrapekit.scheduler import DepthFilter, OffsiteFilter, Scheduler, UrlLengthFilter
-from scrapekit.scheduler.frontier import open_frontier
+from scrapekit.scheduler.frontier import Frontier
 from scrapekit.session import Session
 from scrapekit.session.cookiestore import CookieSync
 from scrapekit.session.login import LoginManager, has_login, login_running
@@ -113,45 +118,52 @@ async def crawl_async(
     built = Built()  # filled in as the crawl is built: a crawl that fails early reports it
     error: BaseException | None = None
 
-    with signals.installed():
-        try:
-            async with AsyncExitStack() as stack:
-                pool = await _build(stack, built, crawler, session_name)
-                reporter = ProgressReporter(
-                    stats,
-                    pool.scheduler,
-                    writer,
-                    live=bool(settings["PROGRESS"])
-                    and logsetup.use_console(settings["LOG_FORMAT"], writer.stream)
-                    and writer.stream.isatty(),
-                    interval=float(settings["LOG_STATS_INTERVAL"]),
-                )
-                log.info("crawl started", concurrency=pool.concurrency, session_name=session_name)
-                try:
-                    await _run(spider, pool.scheduler, pool, reporter, stats, settings, signals)
-                    dropped = pool.scheduler.statistics().dropped
-                    stats.judge(max_errors=int(settings["MAX_ERRORS"]), dropped=dropped)
-                finally:
-                    signals.closing()
-        except BaseException as exc:
-            error = failure(exc, stats, signals, log)
-        finally:
-            signals.closed()
-    if isinstance(error, ConfigError) and signals.phase == "setup":
-        raise error  # like a bad setting: one line (exit code 2), nothing was crawled
-    summary = report(spider.name, built, stats, settings, error, log)
+    async with runlog.run_state(settings, spider.name, log) as frontier:
+        with signals.installed():
+            try:
+                async with AsyncExitStack() as stack:
+                    pool = await _build(stack, built, crawler, session_name, frontier)
+                    reporter = ProgressReporter(
+                        stats,
+                        pool.scheduler,
+                        writer,
+                        live=bool(settings["PROGRESS"])
+                        and logsetup.use_console(settings["LOG_FORMAT"], writer.stream)
+                        and writer.stream.isatty(),
+                        interval=float(settings["LOG_STATS_INTERVAL"]),
+                    )
+                    await stack.enter_async_context(
+                        runlog.Recorder(frontier, stats, pool.scheduler)
+                    )
+                    log.info(
+                        "crawl started", concurrency=pool.concurrency, session_name=session_name
+                    )
+                    try:
+                        await _run(spider, pool.scheduler, pool, reporter, stats, settings, signals)
+                        dropped = pool.scheduler.statistics().dropped
+                        stats.judge(max_errors=int(settings["MAX_ERRORS"]), dropped=dropped)
+                    finally:
+                        signals.closing()
+            except BaseException as exc:
+                error = failure(exc, stats, signals, log)
+            finally:
+                signals.closed()
+        if isinstance(error, ConfigError) and signals.phase == "setup":
+            await runlog.end(frontier, stats, built.scheduler, error, settings, log)
+            raise error  # like a bad setting: one line (exit code 2), nothing was crawled
+        summary = report(spider.name, built, stats, settings, error, log, frontier.run_start())
+        await runlog.end(frontier, stats, built.scheduler, error, settings, log)
     if error is not None:
         raise error
     return summary
 
 
 async def _build(
-    stack: AsyncExitStack, built: Built, crawler: Crawler, session_name: str
+    stack: AsyncExitStack, built: Built, crawler: Crawler, session_name: str, frontier: Frontier
 ) -> WorkerPool:
     """Open the crawl's components in order (each closes on `stack`, in reverse), logging
     in before the first page; record each in `built` as soon as it exists."""
     settings, spider, stats = crawler.settings, crawler.spider, crawler.stats
-    frontier = await stack.enter_async_context(open_frontier(settings, spider.name))
     session = await stack.enter_async_context(Session.from_settings(settings))
     built.session = session
     session.headers.update(spider.headers)
@@ -267,14 +279,13 @@ async def _run(
     async def lazy_start() -> AsyncIterator[Any]:
         # Pull the next start request only when the requests that could go soon run low
         # (Scrapy 2.13 does the same), so start() may read a huge URL list without holding it
-        # all in memory; a throttled host's backlog does not count (see wait_for_room).
+        # all in memory; a throttled host's backlog does not count (see wait_for_room). A
+        # resumed crawl skips what earlier runs stored (runlog.start_outputs).
         nonlocal started
-        room = 2 * pool.concurrency
-        async for output in run_callback(spider.start):
+        run = scheduler.frontier.run_start()
+        async for output in runlog.start_outputs(spider, scheduler, run, 2 * pool.concurrency):
             started += 1
             yield output
-            if not await scheduler.wait_for_room(room):
-                return
 
     async def feed_start_requests() -> None:
         errors = stats.error_count

@@ -27,6 +27,7 @@ The error tree::
     │   └── CookieJarCorrupt        the persisted cookie jar cannot be read (names the fix)
     ├── FrontierError               the durable frontier's file could not be read or written
     │   └── FrontierCorrupt         (also a ConfigError, above)
+    ├── CrawlRunning                the spider's run lock is held by a running crawl (exit code 75)
     ├── UnstorableRequest           a request a durable frontier cannot store (names the field)
     ├── NotHTMLError                .css() on a response that is not HTML or XML (an image, a PDF)
     ├── FormNotFound                no form on the page matches the selector given to submit_form
@@ -267,6 +268,20 @@ class FrontierCorrupt(FrontierError, ConfigError):
         self.problem = problem
         fix = fix or "delete it (and its -wal/-shm files) to start this crawl's state afresh"
         super().__init__(f"frontier {path} is {problem}; {fix}")
+
+
+class CrawlRunning(ScrapekitError):
+    """Another process runs this spider's crawl (its run lock is held): exit code 75, try later."""
+
+    def __init__(self, spider: str, pid: int | None, path: str) -> None:
+        self.spider = spider
+        self.pid = pid
+        self.path = path
+        who = f"pid {pid}" if pid is not None else "a process whose pid cannot be read"
+        super().__init__(
+            f"spider {spider!r} is already running ({who}, lock {path}); "
+            "try again later, or pass --wait to wait for it"
+        )
 
 
 class UnstorableRequest(ScrapekitError, ValueError):

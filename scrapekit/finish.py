@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from scrapekit.pipelines import PipelineManager, PipelineStatistics
     from scrapekit.politeness import LocalRateLimiter, RetryPolicy, RobotsCache
     from scrapekit.scheduler import Scheduler
+    from scrapekit.scheduler.frontier.runs import RunStart
     from scrapekit.session import Session
     from scrapekit.session.cookiestore import CookieSync
     from scrapekit.session.login import LoginManager
@@ -88,8 +89,11 @@ def report(
     settings: Settings,
     error: BaseException | None,
     log: Any,
+    run: RunStart,
 ) -> dict[str, Any]:
-    """Log `crawl finished` (at ERROR for a failed crawl), write STATS_FILE; the summary."""
+    """Log `crawl finished` (at ERROR for a failed crawl), write STATS_FILE; the summary.
+
+    `run` says which run this was (summary["run"]: id, crawl, resumed, state)."""
     session = built.session.statistics() if built.session is not None else None
     scheduler = built.scheduler.statistics() if built.scheduler is not None else None
     pipelines = built.pipelines.statistics() if built.pipelines is not None else None
@@ -110,6 +114,7 @@ def report(
         cookie_jar=_statistics(built.cookies),
         login=_statistics(built.login),
         pipelines=pipelines,
+        run=run,
     )
     (log.error if stats.finish_reason in FAILED else log.info)("crawl finished", **summary)
     if stats_file := settings["STATS_FILE"]:

@@ -47,11 +47,17 @@ CONCURRENCY = 16
 DEPTH_LIMIT = 0
 """Deepest link depth followed from the start requests, which are depth 0 (0 = unlimited)."""
 
-FRONTIER = "memory"
-"""Where pending requests and seen fingerprints live: "memory" (lost at exit) or "sqlite"."""
+FRESH = False
+"""Discard an unfinished crawl's frontier state at start and begin a new crawl (--fresh)."""
+
+FRONTIER = "sqlite"
+"""Where pending requests and seen fingerprints live: "sqlite" (resumable) or "memory" (lost)."""
 
 MAX_ERRORS = 0
 """More errors than this (callbacks, failed requests, lost logins) fail the crawl (0 = no limit)."""
+
+RUN_LOCK_WAIT = False
+"""Wait for a running crawl of the same spider to end instead of exiting 75 (--wait)."""
 
 START_READAHEAD = 10000
 """Most requests pending at once while start() is read ahead of throttled hosts (0 = no limit)."""

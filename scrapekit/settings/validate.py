@@ -45,8 +45,10 @@ VALIDATORS: dict[str, Validator] = {
     "CLOSE_TIMEOUT": Float(min=0, unit="seconds"),
     "CONCURRENCY": Int(min=1),
     "DEPTH_LIMIT": Int(min=0),
+    "FRESH": Bool(),
     "FRONTIER": Choice(*FRONTIER_BACKENDS),
     "MAX_ERRORS": Int(min=0),
+    "RUN_LOCK_WAIT": Bool(),
     "START_READAHEAD": Int(min=0),
     "URL_LENGTH_LIMIT": Int(min=0),
     # -- politeness: rate limits, retries, robots.txt

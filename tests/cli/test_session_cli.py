@@ -49,7 +49,9 @@ def test_corrupt_jar_is_one_line_naming_the_file_and_the_fix(repo: Project) -> N
         result = crawl_demo(repo, site)
         assert site.stats.requests == 0
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    # The crawl's first log line (its run and state) comes first; then the one error line.
+    log, *lines = result.stderr.strip().splitlines()
+    assert json.loads(log)["event"] == "new run 1"
     assert len(lines) == 1
     assert str(jar) in lines[0]
     assert "scrapekit session clear demo" in lines[0]
@@ -181,7 +183,9 @@ def test_kill_9_after_login_keeps_the_login(repo: Project) -> None:
         # The next run starts logged in from the jar the killed run left.
         result = crawl_demo(repo, site, "-s", "CLOSESPIDER_ITEMCOUNT=5")
         assert result.returncode == 0
-        events = [json.loads(line) for line in result.stderr.splitlines()]
+        lines = result.stderr.splitlines()
+        assert lines[-1].startswith("scrapekit: stopped early")
+        events = [json.loads(line) for line in lines[:-1]]
         assert any(e["event"] == "login skipped" for e in events)
         assert site.stats.logins == 1
 

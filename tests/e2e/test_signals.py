@@ -26,8 +26,8 @@ def slow_site() -> Iterator[DemoSite]:
         yield site
 
 
-def start_crawl(site: DemoSite, out: Path, stats: Path) -> subprocess.Popen[str]:
-    """`scrapekit crawl demo -O out` as a child process."""
+def start_crawl(site: DemoSite, out: Path, stats: Path, *args: str) -> subprocess.Popen[str]:
+    """`scrapekit crawl demo -O out ARGS` as a child process."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -43,6 +43,7 @@ def start_crawl(site: DemoSite, out: Path, stats: Path) -> subprocess.Popen[str]
             f"STATS_FILE={stats}",
             "--log-format",
             "json",
+            *args,
         ],
         cwd=REPO,
         env=child_env({"SCRAPEKIT_STATE_DIR": str(out.parent / "state")}),
@@ -127,8 +128,8 @@ def test_kill_9_part_file_is_removed_by_the_next_run(tmp_path: Path) -> None:
     [left] = [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]
     assert left.startswith(f".items.jsonl.{child.pid}.")
     assert not out.exists()  # the kill came before the replace
-    with DemoSite(products=5) as quick:
-        again = start_crawl(quick, out, stats_file)
+    with DemoSite(products=5) as quick:  # another site: the killed crawl is not resumed
+        again = start_crawl(quick, out, stats_file, "--fresh")
         _, err = again.communicate(timeout=60)
     assert again.returncode == 0, err
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]
