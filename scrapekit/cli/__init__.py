@@ -12,8 +12,9 @@ import textwrap
 import traceback
 from collections.abc import Sequence
 
-from scrapekit.cli import crawl, listing, session, version
-from scrapekit.exceptions import ConfigError, ScrapekitError
+from scrapekit import exitcodes
+from scrapekit.cli import crawl, listing, runs, session, status, version
+from scrapekit.exceptions import ConfigError, CrawlRunning, ScrapekitError
 from scrapekit.log import error_line, scrub_text
 
 #: The exit codes, row for row as in the README's table (a test keeps the two the same);
@@ -21,8 +22,9 @@ from scrapekit.log import error_line, scrub_text
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (
         0,
-        "the run did its job: the crawl finished, or stopped at a CLOSESPIDER_* limit other "
-        "than CLOSESPIDER_ERRORCOUNT. Some dead links (HTTP error statuses) among good pages "
+        "the run did its job: the crawl finished, or the run stopped at a CLOSESPIDER_* limit "
+        "other than CLOSESPIDER_ERRORCOUNT (--max-pages, --max-items, --max-duration: the "
+        "next run continues the crawl). Some dead links (HTTP error statuses) among good pages "
         "are fine, and so is a spider with nothing to crawl (start() yields no request)",
     ),
     (
@@ -36,9 +38,19 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (
         2,
         "usage or configuration error (a bad setting, an unknown spider, a corrupt cookie "
-        "jar, an unwritable STATS_FILE, state folder or jar): nothing was fetched",
+        "jar or frontier file, an unwritable STATS_FILE, state folder or jar): nothing was "
+        "fetched",
     ),
-    (3, "stopped by SIGINT/SIGTERM: output files are valid but the crawl is incomplete"),
+    (
+        3,
+        "stopped by SIGINT/SIGTERM: output files are valid but the crawl is incomplete (the "
+        "next run resumes it)",
+    ),
+    (
+        75,
+        "the spider is already running (its run lock is held; the line names the pid): "
+        "try again later, or pass --wait",
+    ),
 )
 
 
@@ -51,10 +63,11 @@ def _exit_codes_epilog() -> str:
     return "exit codes:\n" + "\n".join(rows) + "\n"
 
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 3
+EXIT_OK = exitcodes.OK
+EXIT_FAILED = exitcodes.FAILED_RUN
+EXIT_USAGE = exitcodes.USAGE
+EXIT_INTERRUPTED = exitcodes.INTERRUPTED_RUN
+EXIT_RUNNING = exitcodes.TEMPFAIL
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (crawl, listing, session, version):
+    for module in (crawl, listing, runs, status, session, version):
         module.register(commands)
     return parser
 
@@ -79,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"scrapekit: error: {error_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except CrawlRunning as exc:
+        print(f"scrapekit: {error_line(exc)}", file=sys.stderr)
+        return EXIT_RUNNING
     except ScrapekitError as exc:
         print(f"scrapekit: crawl failed: {error_line(exc)}", file=sys.stderr)
         return EXIT_FAILED

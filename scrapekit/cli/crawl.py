@@ -1,17 +1,21 @@
-"""`scrapekit crawl NAME [-o|-O FILE] [-a K=V]... [-s K=V]... [--log-level L] [--log-format F]`."""
+"""`scrapekit crawl NAME [-o|-O FILE] [-a K=V]... [-s K=V]... [--log-level L] [--log-format F]
+[--fresh] [--wait] [--max-pages N] [--max-items N] [--max-duration D]`."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import Any
 
+from scrapekit import exitcodes, runlog
 from scrapekit.cli.common import load_project_settings, spider_loader
 from scrapekit.engine import crawl
 from scrapekit.exceptions import UsageError
 from scrapekit.log import scrub_text
-from scrapekit.stats import FAILED, INTERRUPTED
+from scrapekit.scheduler.frontier.runs import NOT_DURABLE, RunStart
+from scrapekit.stats import FAILED
 
 
 def register(commands: Any) -> None:
@@ -46,7 +50,62 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--log-format", choices=["auto", "console", "json"], help="log renderer (default: auto)"
     )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard the unfinished crawl's state (not the login) and start over (FRESH)",
+    )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="if the spider is already running, wait for it to end instead of exiting 75",
+    )
+    limits = parser.add_argument_group(
+        "limits", "end the run cleanly (exit 0); the next run of the crawl continues it"
+    )
+    limits.add_argument("--max-pages", metavar="N", help="stop after N pages")
+    limits.add_argument("--max-items", metavar="N", help="stop after N items")
+    limits.add_argument(
+        "--max-duration", metavar="D", help="stop after D: seconds, or 90s, 30m, 2h"
+    )
     parser.set_defaults(run=run)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in `90`, `90s`, `30m` or `2h`; UsageError (one line) for anything else."""
+    match = _DURATION.match(text)
+    seconds = float(match[1]) * _UNIT[match[2]] if match else 0.0
+    if not seconds:
+        raise UsageError(
+            f"--max-duration {text!r}: expected a duration above 0 such as 90, 90s, 30m or 2h"
+        )
+    return seconds
+
+
+def _count(flag: str, text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UsageError(f"{flag} {text!r}: expected a whole number >= 1")
+    return int(text)
+
+
+def _limits(args: argparse.Namespace) -> list[str]:
+    """The -s settings behind the flags: the limits, --fresh, --wait."""
+    cmdline = []
+    if args.max_pages is not None:
+        cmdline.append(f"CLOSESPIDER_PAGECOUNT={_count('--max-pages', args.max_pages)}")
+    if args.max_items is not None:
+        cmdline.append(f"CLOSESPIDER_ITEMCOUNT={_count('--max-items', args.max_items)}")
+    if args.max_duration is not None:
+        cmdline.append(f"CLOSESPIDER_TIMEOUT={parse_duration(args.max_duration)}")
+    if args.fresh:
+        cmdline.append("FRESH=true")
+    if args.wait:
+        cmdline.append("RUN_LOCK_WAIT=true")
+    return cmdline
 
 
 def _spider_kwargs(pairs: list[str]) -> dict[str, str]:
@@ -61,7 +120,7 @@ def _spider_kwargs(pairs: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the project, find the spider, run the crawl; exit 3 if a signal stopped it."""
-    cmdline = list(args.settings)
+    cmdline = list(args.settings) + _limits(args)
     if args.log_level:
         cmdline.append(f"LOG_LEVEL={args.log_level}")
     if args.log_format:
@@ -84,5 +143,13 @@ def run(args: argparse.Namespace) -> int:
         # The summary's one-line `error`, so cron's mail and the log say the same thing.
         detail = stats.get("error") or str(reason).replace("_", " ")
         print(f"scrapekit: crawl failed: {scrub_text(str(detail))}", file=sys.stderr)
-        return 1
-    return 3 if reason in INTERRUPTED else 0
+    elif early := runlog.stopped_early(str(reason), settings, _run_of(stats)):
+        print(f"scrapekit: {early}", file=sys.stderr)
+    return exitcodes.for_reason(str(reason))
+
+
+def _run_of(stats: dict[str, Any]) -> RunStart:
+    run = stats.get("run")
+    if not isinstance(run, dict) or run.get("run") is None:
+        return NOT_DURABLE
+    return RunStart(**run)
