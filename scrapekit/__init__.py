@@ -8,6 +8,7 @@ from scrapekit.engine import crawl, crawl_async
 from scrapekit.exceptions import (
     CloseSpider,
     ConfigError,
+    CrawlRunning,
     DropItem,
     FetchError,
     HttpStatusError,
@@ -28,6 +29,7 @@ from scrapekit.spider import Spider
 __all__ = [
     "CloseSpider",
     "ConfigError",
+    "CrawlRunning",
     "DropItem",
     "FetchError",
     "HttpStatusError",

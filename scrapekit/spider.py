@@ -61,7 +61,11 @@ class Spider:
         return f"<{type(self).__name__} {self.name!r}>"
 
     async def start(self) -> AsyncIterator[Request]:
-        """Yield the first requests of the crawl; by default one per `start_urls` entry."""
+        """Yield the first requests of the crawl; by default one per `start_urls` entry.
+
+        Yield the same outputs in the same order on every run: a resumed crawl skips as many
+        as earlier runs stored (and does not call it once it was read to the end).
+        """
         for url in self.start_urls:
             yield Request(url, callback=self.parse)
 
