@@ -53,6 +53,9 @@ FRONTIER = "memory"
 MAX_ERRORS = 0
 """More errors than this (callbacks, failed requests, lost logins) fail the crawl (0 = no limit)."""
 
+RECRAWL_AFTER = 0.0
+"""In a new run, skip URLs an earlier run fetched less than this long ago (0 = off; 7d, 12h)."""
+
 START_READAHEAD = 10000
 """Most requests pending at once while start() is read ahead of throttled hosts (0 = no limit)."""
 

@@ -17,6 +17,7 @@ from scrapekit.settings.validators import (
     Bool,
     Choice,
     ComponentMap,
+    Duration,
     FeedMap,
     Float,
     Int,
@@ -47,6 +48,7 @@ VALIDATORS: dict[str, Validator] = {
     "DEPTH_LIMIT": Int(min=0),
     "FRONTIER": Choice(*FRONTIER_BACKENDS),
     "MAX_ERRORS": Int(min=0),
+    "RECRAWL_AFTER": Duration(),
     "START_READAHEAD": Int(min=0),
     "URL_LENGTH_LIMIT": Int(min=0),
     # -- politeness: rate limits, retries, robots.txt

@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Sequence
 
 from scrapekit.request import Request
-from scrapekit.scheduler.frontier.base import Entry, Lease
+from scrapekit.scheduler.frontier.base import Entry, Fetched, Lease
 from scrapekit.scheduler.frontier.hosts import Host, HostIndex, IndexedFrontier, Place
 
 
@@ -99,8 +99,10 @@ class MemoryFrontier(IndexedFrontier):
 
     # -- ending a lease ----------------------------------------------------------------------
 
-    async def commit(self, lease: Lease, new: Sequence[Entry]) -> int:
-        self._end(lease)
+    async def commit(
+        self, lease: Lease, new: Sequence[Entry], *, fetched: Fetched | None = None
+    ) -> int:
+        self._end(lease)  # nothing outlives the process: no fetch history to keep
         return self._push(new)
 
     async def retry(self, lease: Lease, not_before: float) -> None:

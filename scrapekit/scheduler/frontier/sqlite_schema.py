@@ -21,7 +21,7 @@ from scrapekit.scheduler.frontier.sqlite_queries import scalar
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = (
     # id is the order of arrival (first in, first out among equal priorities); a retry or a
     # release keeps it. not_before is wall-clock seconds, 0 for "at once".
@@ -33,7 +33,15 @@ _SCHEMA = (
     "CREATE TABLE seen (fingerprint BLOB PRIMARY KEY) WITHOUT ROWID",
     "CREATE TABLE pauses (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID",
 )
-_TABLES = {"requests", "seen", "pauses"}
+# Added in version 2 (a version-1 file gets them in place): kept across runs, unlike `seen`.
+_SCHEMA_2 = (
+    # Pages fetched for good (RECRAWL_AFTER): when, and the validators a revisit sends.
+    """CREATE TABLE IF NOT EXISTS fetched (
+        fingerprint BLOB PRIMARY KEY, fetched_at REAL NOT NULL, etag TEXT,
+        last_modified TEXT) WITHOUT ROWID""",
+)
+_TABLES = {"requests", "seen", "pauses", "fetched"}
+_TABLES_1 = {"requests", "seen", "pauses"}
 _TABLE_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 # Primary result codes that mean "this file is unusable", as opposed to transient trouble.
 _UNUSABLE = {"CORRUPT", "NOTADB", "CANTOPEN", "PERM", "AUTH", "READONLY"}
@@ -74,8 +82,13 @@ async def _check_schema(db: aiosqlite.Connection, path: Path) -> None:
         if version == 0 and not tables:
             for statement in _SCHEMA:
                 await db.execute(statement)
+            version, tables = 1, set(_TABLES_1)
+        if version == 1 and _TABLES_1.issubset(tables):
+            for statement in _SCHEMA_2:
+                await db.execute(statement)
             await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            version, tables = SCHEMA_VERSION, set(_TABLES)
+            version = SCHEMA_VERSION
+            tables = {row[0] for row in await db.execute_fetchall(_TABLE_NAMES)}
         await db.execute("COMMIT")
     finally:
         if db.in_transaction:
