@@ -154,3 +154,13 @@ def test_without_recrawl_after_a_new_run_fetches_everything_again(
     assert all(site.hits[p] == 2 for p in site.paths)
     assert not site.conditional
     assert second["items"] == 6
+
+
+def test_the_memory_frontier_says_it_cannot_recrawl(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stats = run(site, tmp_path, FRONTIER="memory", RECRAWL_AFTER="1d", LOG_FORMAT="json")
+    assert stats["items"] == 6
+    warning = [line for line in capsys.readouterr().err.splitlines() if "recrawl" in line]
+    assert len(warning) == 1
+    assert "FRONTIER" in warning[0]
