@@ -46,6 +46,8 @@ class CrawlStats:
         self.pages_succeeded = 0
         """Pages fetched with an accepted status whose callback completed without raising."""
         self.items = 0
+        self.unchanged = 0
+        """Revisits (RECRAWL_AFTER) the server answered 304 Not Modified: succeeded, not parsed."""
         self.responses_by_status: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()
         self.finish_reason = "finished"
@@ -125,6 +127,7 @@ class CrawlStats:
             "pages_succeeded": self.pages_succeeded,
             "pages_per_second": round(self.pages / elapsed, 2) if elapsed > 0 else 0.0,
             "items": self.items if items is None else items,
+            "unchanged": self.unchanged,
             "dropped": _plain(dropped),
             "responses_by_status": {str(k): v for k, v in sorted(self.responses_by_status.items())},
             "errors": dict(sorted(self.errors.items())),

@@ -16,7 +16,8 @@ Reads CONCURRENCY, HTTPERROR_ALLOWED_CODES and CLOSESPIDER_{ITEM,PAGE,ERROR}COUN
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -37,6 +38,8 @@ from scrapekit.exceptions import (
 from scrapekit.items import is_item
 from scrapekit.politeness.retry import GiveUp, Retry, RetryPolicy, parse_retry_after
 from scrapekit.request import Request
+from scrapekit.scheduler.frontier import recrawl
+from scrapekit.scheduler.scheduler import Validators
 
 if TYPE_CHECKING:
     from scrapekit.pipelines import PipelineManager
@@ -48,6 +51,16 @@ if TYPE_CHECKING:
     from scrapekit.settings import Settings
     from scrapekit.spider import Spider
     from scrapekit.stats import CrawlStats
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """What a finished request gives back to the scheduler with its acknowledgement."""
+
+    requests: Sequence[Request] = ()
+    """The requests its callback (or errback) yielded, to be admitted."""
+    validators: Validators | None = None
+    """(ETag, Last-Modified) of a page fetched for good: remembered for RECRAWL_AFTER."""
 
 
 #: Times one page may be logged out right after a fresh login and still set off a re-login:
@@ -114,8 +127,8 @@ class WorkerPool:
         scheduler = self.scheduler
         while (request := await scheduler.next_request()) is not None:
             try:
-                new_requests = await self.process(request)
-                if new_requests is None:  # to be fetched again later: already handed back
+                page = await self.process(request)
+                if page is None:  # to be fetched again later: already handed back
                     continue
             except SessionError as exc:
                 # The page was not processed: hand it back (a durable frontier keeps it).
@@ -125,11 +138,11 @@ class WorkerPool:
             except Exception as exc:  # a bug in scrapekit or a component: keep crawling
                 self._count_error("internal")
                 self._log.error("worker error", url=request.url, error=repr(exc), exc_info=exc)
-                new_requests = []
+                page = Page()
             except BaseException:  # cancelled by a second signal: the page did not finish
                 await scheduler.release(request)
                 raise
-            await scheduler.done(request, new_requests)
+            await scheduler.done(request, page.requests, validators=page.validators)
 
     def _lost_session(self, error: SessionError) -> None:
         """Stop handing out work and let in-flight pages finish; the crawl then ends failed."""
@@ -143,13 +156,14 @@ class WorkerPool:
 
     # -- one request -------------------------------------------------------------------------
 
-    async def process(self, request: Request) -> list[Request] | None:
+    async def process(self, request: Request) -> Page | None:
         """Fetch one request, run its callback or errback; return the requests it produced.
 
         Return None when the request was handed back to the scheduler for a retry.
         """
         if self.robots is not None and not await self.robots.allowed(request):
-            return await self._robots_refused(request)
+            refused = await self._robots_refused(request)
+            return None if refused is None else Page(refused)
         try:
             response = await self._fetch(request)
         except _Refetch:
@@ -159,7 +173,7 @@ class WorkerPool:
         except RedirectBlocked as exc:
             self.scheduler.count_drops({exc.reason: 1})
             self._log.info("redirect dropped", url=request.url, reason=exc.reason, to=exc.target)
-            return []
+            return Page()
         except FetchError as exc:
             await self.scheduler.feedback(
                 request, status=None, latency=None, timed_out=isinstance(exc, FetchTimeout)
@@ -168,7 +182,7 @@ class WorkerPool:
             if isinstance(decision, Retry):
                 await self._retry(request, decision)
                 return None
-            return await self._failed(request, exc, decision)
+            return Page(await self._failed(request, exc, decision))
         await self.scheduler.feedback(
             request, status=response.status, latency=response.elapsed, timed_out=False
         )
@@ -193,6 +207,16 @@ class WorkerPool:
         if isinstance(verdict, Retry):
             await self._retry(request, verdict)
             return None
+        revisit = request.meta.get(recrawl.META_KEY)
+        if response.status == 304 and isinstance(revisit, dict):
+            # A revisit the server says is unchanged: done, without a callback (unless asked).
+            stats.unchanged += 1
+            validators = _validators(response, revisit)
+            if not self._status_allowed(response):
+                stats.pages_succeeded += 1
+                return Page((), validators)
+        else:
+            validators = _validators(response)
         if not (200 <= response.status < 300) and not self._status_allowed(response):
             error = HttpStatusError(
                 f"{response.url}: HTTP {response.status} is not handled "
@@ -200,13 +224,13 @@ class WorkerPool:
                 request=request,
                 response=response,
             )
-            return await self._failed(request, error, verdict)
+            return Page(await self._failed(request, error, verdict))
         try:
             callback = self.spider.resolve_callback(request.callback)
         except AttributeError as exc:
             self._count_error("callback")
             self._log.error("unknown callback", url=request.url, error=str(exc))
-            return []
+            return Page()
         new_requests, completed = await self._route(
             run_callback(callback, response, **request.cb_kwargs),
             url=request.url,
@@ -217,7 +241,7 @@ class WorkerPool:
             stats.pages_succeeded += 1
         if response.dropped_links:
             self.scheduler.count_drops(response.dropped_links)
-        return new_requests
+        return Page(new_requests, validators)
 
     async def _robots_refused(self, request: Request) -> list[Request] | None:
         """Drop a request robots.txt disallows; hold it while robots.txt is unavailable.
@@ -422,3 +446,14 @@ class WorkerPool:
         self.stats.errors[reason] += 1
         if self._max_errors and self.stats.error_count >= self._max_errors:
             self.scheduler.close("closespider_errorcount")
+
+
+def _validators(response: Response, revisit: Mapping[str, Any] | None = None) -> Validators:
+    """The response's (ETag, Last-Modified); a 304 that leaves one out keeps the stored one."""
+    headers = response.headers
+    etag = headers.get("etag")
+    modified = headers.get("last-modified")
+    if revisit is not None:
+        etag = etag or revisit.get("etag")
+        modified = modified or revisit.get("last_modified")
+    return etag, modified

@@ -35,12 +35,21 @@ from scrapekit.exceptions import UnstorableRequest
 from scrapekit.request import Request, shorten_url
 from scrapekit.scheduler.filters import DepthFilter, OffsiteFilter, UrlLengthFilter
 from scrapekit.scheduler.fingerprint import fingerprint
-from scrapekit.scheduler.frontier.base import Entry, Frontier, FrontierStatistics, Lease
+from scrapekit.scheduler.frontier.base import (
+    Entry,
+    Fetched,
+    Frontier,
+    FrontierStatistics,
+    Lease,
+)
 
 if TYPE_CHECKING:
     from scrapekit.politeness.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
+
+#: A response's (ETag, Last-Modified), either may be missing.
+Validators = tuple[str | None, str | None]
 
 # The loops that may go on without awaiting (a start() that never awaits, a run of refused
 # leases) hand the event loop back this often, so nothing else waits longer than that.
@@ -160,7 +169,7 @@ class Scheduler:
         if entry is None:
             return False
         if not await self.frontier.push([entry], start=self.start_read):
-            self._dropped["duplicate"] += 1
+            self._dropped["duplicate"] += 1  # never "not due": RECRAWL_AFTER spares depth 0
             return False
         self._enqueued += 1
         self._wakeup.set()
@@ -265,11 +274,19 @@ class Scheduler:
 
     # -- completion --------------------------------------------------------------------------
 
-    async def done(self, request: Request, new_requests: Iterable[Request] = ()) -> None:
+    async def done(
+        self,
+        request: Request,
+        new_requests: Iterable[Request] = (),
+        *,
+        validators: Validators | None = None,
+    ) -> None:
         """A request from next_request() is finished; queue the requests its page produced.
 
         The new requests pass the filters here and reach the frontier together with the
-        acknowledgement, in one `Frontier.commit()` call.
+        acknowledgement, in one `Frontier.commit()` call. `validators` (the response's ETag
+        and Last-Modified) say the page was fetched: a frontier that keeps a fetch history
+        for RECRAWL_AFTER remembers it with them.
         """
         lease = self._lease_of(request)
         candidates = [
@@ -277,11 +294,29 @@ class Scheduler:
             for new in new_requests
             if self._passes(new) and (entry := self._entry(new)) is not None
         ]
-        admitted = await self.frontier.commit(lease, candidates)
-        if duplicates := len(candidates) - admitted:
-            self._dropped["duplicate"] += duplicates
+        frontier = self.frontier
+        fetched = None
+        if (
+            validators is not None
+            and frontier.remembers_fetches
+            and (page := _key(request)) is not None
+        ):
+            fetched = Fetched(page, *validators)
+        not_due = frontier.not_due
+        admitted = await frontier.commit(lease, candidates, fetched=fetched)
+        self._count_refused(len(candidates) - admitted, not_due)
         self._enqueued += admitted
         await self._finish(lease)
+
+    def _count_refused(self, refused: int, not_due_before: int) -> None:
+        """Split the requests a push refused into duplicates and pages not due (RECRAWL_AFTER)."""
+        if not refused:
+            return
+        not_due = self.frontier.not_due - not_due_before
+        if not_due:
+            self._dropped["not due"] += not_due
+        if refused - not_due:
+            self._dropped["duplicate"] += refused - not_due
 
     async def retry_later(self, request: Request, delay: float) -> None:
         """Fetch the request again after `delay` seconds (its attempt counter is in meta).

@@ -56,6 +56,9 @@ FRONTIER = "sqlite"
 MAX_ERRORS = 0
 """More errors than this (callbacks, failed requests, lost logins) fail the crawl (0 = no limit)."""
 
+RECRAWL_AFTER = 0.0
+"""In a new run, skip URLs an earlier run fetched less than this long ago (0 = off; 7d, 12h)."""
+
 RUN_LOCK_WAIT = False
 """Wait for a running crawl of the same spider to end instead of exiting 75 (--wait)."""
 

@@ -126,6 +126,39 @@ class Float(Validator):
             raise self.reject(text) from None
 
 
+_DURATION = re.compile(r"(?i)\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h|d|w)?\s*")
+_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds for a duration like `90`, `90s`, `30m`, `2h`, `7d` or `1w`; None if it is not one."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        return None
+    number, unit = match.groups()
+    seconds = float(number) * _UNIT_SECONDS[(unit or "s").lower()]
+    return seconds if math.isfinite(seconds) else None
+
+
+class Duration(Float):
+    """A number of seconds, or text with a unit: `90s`, `30m`, `2h`, `7d`, `1w`."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0, unit="seconds")
+        self.describe = "a duration >= 0 (seconds, or with a unit: 90s, 30m, 2h, 7d)"
+
+    def convert(self, value: object) -> float:
+        if isinstance(value, str):
+            return self.parse_text(value)
+        return super().convert(value)
+
+    def parse_text(self, text: str) -> float:
+        seconds = parse_duration(text)
+        if seconds is None:
+            raise self.reject(text)
+        return super().convert(seconds)
+
+
 class Bool(Validator):
     """A real bool; text may be true/false, 1/0, yes/no or on/off in any case."""
 

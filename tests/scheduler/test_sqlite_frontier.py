@@ -26,7 +26,9 @@ from scrapekit.exceptions import (
     UnstorableRequest,
 )
 from scrapekit.scheduler import Scheduler
+from scrapekit.scheduler.fingerprint import fingerprint
 from scrapekit.scheduler.frontier import BACKENDS, Entry, Lease, open_frontier
+from scrapekit.scheduler.frontier.base import Fetched
 from scrapekit.scheduler.frontier.sqlite import SqliteFrontier
 from scrapekit.settings import Settings
 
@@ -403,3 +405,66 @@ async def test_the_backlog_lives_in_the_file_not_in_ram(db: Path) -> None:
         assert len(frontier) == 4_000
         assert grown < 1_000_000, f"{grown} bytes held for a 20 MB backlog"
         assert (await take(frontier)).request.url == "http://a.test/0"
+
+
+async def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_requests(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "frontier.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE requests (id INTEGER PRIMARY KEY, key TEXT NOT NULL,
+            priority INTEGER NOT NULL, not_before REAL NOT NULL, record TEXT NOT NULL);
+        CREATE INDEX requests_ready ON requests (key, priority DESC, id);
+        CREATE INDEX requests_later ON requests (key, not_before);
+        CREATE TABLE seen (fingerprint BLOB PRIMARY KEY) WITHOUT ROWID;
+        CREATE TABLE pauses (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
+        PRAGMA user_version = 1;
+        """
+    )
+    record = json.dumps(Request("https://a.test/kept").to_record())
+    db.execute("INSERT INTO requests VALUES (1, 'a.test', 0, 0, ?)", (record,))
+    db.commit()
+    db.close()
+    async with SqliteFrontier(path) as frontier:
+        lease = await frontier.lease(time.monotonic())
+        assert isinstance(lease, Lease)
+        assert lease.request.url == "https://a.test/kept"
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("SELECT count(*) FROM fetched").fetchone()[0] == 0
+    finally:
+        db.close()
+
+
+async def test_recrawl_after_spares_start_and_dont_filter_requests(tmp_path: Path) -> None:
+    """Only links (depth > 0, filtered) are kept out when an earlier run fetched them."""
+    path = tmp_path / "frontier.db"
+    fresh = [Request("https://a.test/start"), Request("https://a.test/page", depth=1)]
+    async with SqliteFrontier(path, recrawl_after=3600) as frontier:
+        await frontier.push([entry_of(r) for r in fresh])
+        for _ in fresh:
+            lease = await frontier.lease(time.monotonic())
+            assert isinstance(lease, Lease)
+            print_ = fingerprint(lease.request)
+            await frontier.commit(lease, (), fetched=Fetched(print_, '"t"', None))
+        await frontier.record_start(len(fresh), done=True)  # the crawl finished
+    async with SqliteFrontier(path, recrawl_after=3600) as frontier:  # a new crawl
+        again = [
+            Request("https://a.test/start"),
+            Request("https://a.test/page", depth=1),
+            Request("https://a.test/page", depth=1, dont_filter=True),
+        ]
+        assert await frontier.push([entry_of(r) for r in again]) == 2
+        assert frontier.not_due == 1
+        urls = []
+        while isinstance(lease := await frontier.lease(time.monotonic()), Lease):
+            urls.append((lease.request.url, lease.request.dont_filter))
+            assert "If-None-Match" not in lease.request.headers
+        assert sorted(urls) == [("https://a.test/page", True), ("https://a.test/start", False)]
+
+
+def entry_of(request: Request) -> Entry:
+    return Entry(request, None if request.dont_filter else fingerprint(request), "a.test")

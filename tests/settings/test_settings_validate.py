@@ -223,6 +223,7 @@ BAD_VALUES: dict[str, tuple[object, str]] = {
     "FRESH": ("sometimes", "true or false"),
     "FRONTIER": ("redis-cluster", "one of"),
     "MAX_ERRORS": (-1, "an integer >= 0"),
+    "RECRAWL_AFTER": ("7 days", "a duration >= 0"),
     "RUN_LOCK_WAIT": ("forever", "true or false"),
     "START_READAHEAD": (-5, "an integer >= 0"),
     "AUTOTHROTTLE": ("on", "true or false"),
@@ -327,3 +328,19 @@ def test_long_values_are_cut_short() -> None:
         check("USER_AGENT", ["x" * 500], "settings.toml")
     assert len(str(caught.value)) < 120
     assert str(caught.value).endswith("...")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90.0), ("90s", 90.0), ("30m", 1800.0), ("2h", 7200.0), ("7d", 604800.0),
+     ("1w", 604800.0), (" 1.5H ", 5400.0), ("0", 0.0)],
+)  # fmt: skip
+def test_durations_take_a_unit(text: str, seconds: float) -> None:
+    assert check_text("RECRAWL_AFTER", text, "-s") == seconds
+    assert check("RECRAWL_AFTER", text, None) == seconds  # settings.toml may give text too
+
+
+@pytest.mark.parametrize("text", ["7 days", "-1h", "h", "1y", "inf", "1e400"])
+def test_a_bad_duration_names_the_forms(text: str) -> None:
+    with pytest.raises(SettingsError, match=r"RECRAWL_AFTER.*90s, 30m, 2h, 7d"):
+        check_text("RECRAWL_AFTER", text, "-s")

@@ -73,6 +73,18 @@ class Lease:
 
 
 @dataclass(frozen=True, slots=True)
+class Fetched:
+    """A page fetched for good, as a durable frontier remembers it for later runs (RECRAWL_AFTER).
+
+    Its validators let a revisit ask "changed since?" (If-None-Match, If-Modified-Since).
+    """
+
+    fingerprint: bytes
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class FrontierStatistics:
     """What a frontier reports at the end of a crawl."""
 
@@ -87,6 +99,8 @@ class FrontierStatistics:
     paused_hosts: int
     seen: int
     pushed: int
+    not_due: int = 0
+    """Requests skipped because an earlier run fetched them less than RECRAWL_AFTER ago."""
 
 
 class Frontier(AsyncResource, ABC):
@@ -110,11 +124,22 @@ class Frontier(AsyncResource, ABC):
     async def push(self, entries: Sequence[Entry], *, start: int | None = None) -> int:
         """Queue each entry unless its fingerprint was seen, and record the fingerprints.
 
-        Return how many were queued (the rest were duplicates). Recording and queueing are one
+        Return how many were queued (the rest were duplicates, or, with RECRAWL_AFTER, pages an
+        earlier run fetched too recently: counted in `not_due`). Recording and queueing are one
         step, so a crash can never leave a URL marked seen but not queued. `start`: how many
         of start()'s outputs have been read, these entries included; a durable backend
         stores it in the same step, so a resumed crawl skips exactly those.
         """
+
+    @property
+    def remembers_fetches(self) -> bool:
+        """Whether `commit(fetched=...)` is kept for later runs (RECRAWL_AFTER is on here)."""
+        return False
+
+    @property
+    def not_due(self) -> int:
+        """Requests kept out so far because an earlier run fetched them too recently."""
+        return 0
 
     # -- runs: what a durable backend records of each run (runs.py); nothing in memory -------
 
@@ -143,12 +168,15 @@ class Frontier(AsyncResource, ABC):
         """
 
     @abstractmethod
-    async def commit(self, lease: Lease, new: Sequence[Entry]) -> int:
+    async def commit(
+        self, lease: Lease, new: Sequence[Entry], *, fetched: Fetched | None = None
+    ) -> int:
         """A leased request is done (fetched, or failed for good); queue what it produced.
 
         The new entries are queued as by `push`; return how many were. A durable backend
         commits the acknowledgement and the new requests together, so a page's outcome is
-        never half saved.
+        never half saved. `fetched` (a page fetched, with its validators) is remembered by a
+        durable backend for RECRAWL_AFTER in later runs; the memory backend ignores it.
         """
 
     @abstractmethod

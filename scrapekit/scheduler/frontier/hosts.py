@@ -243,6 +243,7 @@ class IndexedFrontier(Frontier):
     _index: HostIndex[Any]
     _leases: Sized
     _pushed: int
+    _not_due = 0  # requests RECRAWL_AFTER kept out (a durable backend counts them)
 
     @abstractmethod
     def _seen_count(self) -> int:
@@ -259,6 +260,10 @@ class IndexedFrontier(Frontier):
     def leased(self) -> int:
         return len(self._leases)
 
+    @property
+    def not_due(self) -> int:
+        return self._not_due
+
     def statistics(self) -> FrontierStatistics:
         return FrontierStatistics(
             backend=self.backend,
@@ -269,4 +274,5 @@ class IndexedFrontier(Frontier):
             paused_hosts=self._index.paused_hosts(),
             seen=self._seen_count(),
             pushed=self._pushed,
+            not_due=self._not_due,
         )

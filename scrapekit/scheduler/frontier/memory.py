@@ -10,10 +10,18 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Self
+
+import structlog
 
 from scrapekit.request import Request
-from scrapekit.scheduler.frontier.base import Entry, Lease
+from scrapekit.scheduler.frontier.base import Entry, Fetched, Lease
 from scrapekit.scheduler.frontier.hosts import Host, HostIndex, IndexedFrontier, Place
+
+if TYPE_CHECKING:
+    from scrapekit.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 
 class _Host(Host):
@@ -53,6 +61,17 @@ class MemoryFrontier(IndexedFrontier):
         self._leases: dict[int, Place] = {}
         self._seen: set[bytes] = set()
         self._pushed = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, spider_name: str) -> Self:
+        """A fresh frontier; says so when RECRAWL_AFTER asks for a history it cannot keep."""
+        if float(settings["RECRAWL_AFTER"]) > 0:
+            log.warning(
+                "recrawl after ignored",
+                reason="the memory frontier keeps no fetch history across runs",
+                fix='set FRONTIER = "sqlite"',
+            )
+        return cls()
 
     # -- queueing ----------------------------------------------------------------------------
 
@@ -99,8 +118,10 @@ class MemoryFrontier(IndexedFrontier):
 
     # -- ending a lease ----------------------------------------------------------------------
 
-    async def commit(self, lease: Lease, new: Sequence[Entry]) -> int:
-        self._end(lease)
+    async def commit(
+        self, lease: Lease, new: Sequence[Entry], *, fetched: Fetched | None = None
+    ) -> int:
+        self._end(lease)  # nothing outlives the process: no fetch history to keep
         return self._push(new)
 
     async def retry(self, lease: Lease, not_before: float) -> None:

@@ -48,8 +48,9 @@ from scrapekit import state
 from scrapekit.exceptions import FrontierCorrupt
 from scrapekit.request import Request
 from scrapekit.scheduler.frontier import records, runs
-from scrapekit.scheduler.frontier.base import Entry, Lease
+from scrapekit.scheduler.frontier.base import Entry, Fetched, Lease
 from scrapekit.scheduler.frontier.hosts import Host, HostIndex, IndexedFrontier, Place
+from scrapekit.scheduler.frontier.recrawl import Revisits
 from scrapekit.scheduler.frontier.sqlite_queries import (
     READY,
     Queued,
@@ -105,14 +106,24 @@ class SqliteFrontier(IndexedFrontier):
         path: the database file; its folder is created owner-only if missing.
         busy_timeout: seconds to wait for another process's write lock.
         fresh: discard an unfinished crawl's requests, fingerprints and pauses at open.
+        recrawl_after: RECRAWL_AFTER in seconds (0 = off): pages are remembered when fetched,
+            and a new run keeps out those an earlier one fetched more recently (recrawl.py).
     """
 
     backend = "sqlite"
 
-    def __init__(self, path: Path, *, busy_timeout: float = 10.0, fresh: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy_timeout: float = 10.0,
+        fresh: bool = False,
+        recrawl_after: float = 0.0,
+    ) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self.fresh = fresh
+        self.recrawl_after = recrawl_after
         self._run = runs.NOT_DURABLE
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()  # one operation at a time: memory and file stay in step
@@ -127,7 +138,15 @@ class SqliteFrontier(IndexedFrontier):
     @classmethod
     def from_settings(cls, settings: Settings, spider_name: str) -> Self:
         """The frontier of spider `spider_name` in its state folder (STATE_DIR)."""
-        return cls(state.frontier_path(settings, spider_name), fresh=bool(settings["FRESH"]))
+        return cls(
+            state.frontier_path(settings, spider_name),
+            fresh=bool(settings["FRESH"]),
+            recrawl_after=float(settings["RECRAWL_AFTER"]),
+        )
+
+    @property
+    def remembers_fetches(self) -> bool:
+        return self.recrawl_after > 0
 
     def encode(self, request: Request) -> str:
         return records.encode(request)
@@ -204,11 +223,11 @@ class SqliteFrontier(IndexedFrontier):
 
     async def push(self, entries: Sequence[Entry], *, start: int | None = None) -> int:
         rows = self._rows(entries)
-        work = partial(_push, rows=rows, start=start)
+        work = partial(_push, rows=rows, start=start, revisits=self._revisits(entries, rows))
         async with self._lock:
             db = await self._connect()
-            queued, seen = await self._transaction(db, "written", work)
-            self._queued(queued, seen)
+            queued, seen, not_due = await self._transaction(db, "written", work)
+            self._queued(queued, seen, not_due)
         return len(queued)
 
     def _rows(self, entries: Sequence[Entry]) -> list[Row]:
@@ -229,12 +248,24 @@ class SqliteFrontier(IndexedFrontier):
             for i, e in enumerate(entries)
         ]
 
-    def _queued(self, queued: list[Queued], seen: int) -> None:
+    def _revisits(self, entries: Sequence[Entry], rows: list[Row]) -> Revisits | None:
+        """What RECRAWL_AFTER asks of this push: links only (not start or dont_filter ones)."""
+        if self.recrawl_after <= 0:
+            return None
+        ids = frozenset(
+            row[0]
+            for entry, row in zip(entries, rows, strict=True)
+            if entry.fingerprint is not None and entry.request.depth > 0
+        )
+        return Revisits(time.time() - self.recrawl_after, ids) if ids else None
+
+    def _queued(self, queued: list[Queued], seen: int, not_due: int = 0) -> None:
         for row, key, priority in queued:
             host = self._index.host(key)
             self._ready_row(host, (-priority, row))
         self._pushed += len(queued)
         self._seen += seen
+        self._not_due += not_due
 
     def _ready_row(self, host: _Host, place: Place) -> None:
         """A ready row joined the host: it may be its new best."""
@@ -311,18 +342,24 @@ class SqliteFrontier(IndexedFrontier):
 
     # -- ending a lease ----------------------------------------------------------------------
 
-    async def commit(self, lease: Lease, new: Sequence[Entry]) -> int:
+    async def commit(
+        self, lease: Lease, new: Sequence[Entry], *, fetched: Fetched | None = None
+    ) -> int:
         rows = self._rows(new)
+        remember = None
+        if fetched is not None and self.recrawl_after > 0:
+            remember = (fetched.fingerprint, time.time(), fetched.etag, fetched.last_modified)
+        revisits = self._revisits(new, rows)
         async with self._lock:
             _, row = self._place(lease)
             db = await self._connect()
-            work = partial(insert, rows=rows, done=row)
-            queued, seen = await self._transaction(db, "written", work)
+            work = partial(insert, rows=rows, done=row, revisits=revisits, fetched=remember)
+            queued, seen, not_due = await self._transaction(db, "written", work)
             self._end(lease)  # only now: a failed transaction leaves the lease held
             host = self._index.host(lease.key)
             host.leased.discard(row)
             self._index.forget_if_idle(host)
-            self._queued(queued, seen)
+            self._queued(queued, seen, not_due)
         return len(queued)
 
     async def retry(self, lease: Lease, not_before: float) -> None:
@@ -433,9 +470,11 @@ class SqliteFrontier(IndexedFrontier):
         return self._seen
 
 
-def _push(conn: sqlite3.Connection, rows: list[Row], start: int | None) -> tuple[list[Queued], int]:
+def _push(
+    conn: sqlite3.Connection, rows: list[Row], start: int | None, revisits: Revisits | None
+) -> tuple[list[Queued], int, int]:
     """Queue the rows and, for start requests, record how far start() is stored: one step."""
-    result = insert(conn, rows)
+    result = insert(conn, rows, revisits=revisits)
     if start is not None:
         runs.record_start(conn, start, done=False)
     return result

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from scrapekit.scheduler.frontier import recrawl
+from scrapekit.scheduler.frontier.recrawl import Revisits
 from scrapekit.session.cookiestore_base import run_to_completion
 
 T = TypeVar("T")
@@ -62,14 +64,22 @@ def _atomically(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T
 
 
 def insert(
-    conn: sqlite3.Connection, rows: list[Row], done: int | None = None
-) -> tuple[list[Queued], int]:
-    """Delete request `done` if given; record the new fingerprints and queue their rows.
+    conn: sqlite3.Connection,
+    rows: list[Row],
+    done: int | None = None,
+    revisits: Revisits | None = None,
+    fetched: tuple[bytes, float, str | None, str | None] | None = None,
+) -> tuple[list[Queued], int, int]:
+    """Delete request `done` if given (remembering its fetch); queue the rows not seen yet.
 
-    Return (id, key, priority) of the rows queued, and how many fingerprints were new.
+    With `revisits` (RECRAWL_AFTER), a row an earlier run fetched too recently is kept out,
+    and one fetched long enough ago is queued as a conditional revisit. Return (id, key,
+    priority) of the rows queued, how many fingerprints were new, and how many were not due.
     """
     if done is not None:
         conn.execute("DELETE FROM requests WHERE id = ?", (done,))
+    if fetched is not None:
+        conn.execute(recrawl.REMEMBER, fetched)
     fingerprints = [r[1] for r in rows if r[1] is not None]
     new: set[bytes] = set()
     for start in range(0, len(fingerprints), _CHUNK):
@@ -88,11 +98,32 @@ def insert(
                 continue
             new.discard(fingerprint)  # a second copy in the batch is a duplicate
         queued.append(row)
+    not_due = 0
+    if revisits is not None:
+        queued, not_due = _due(conn, queued, revisits)
     conn.executemany(
         "INSERT INTO requests (id, key, priority, not_before, record) VALUES (?, ?, ?, 0, ?)",
         [(row, key, priority, text) for row, _, key, priority, text in queued],
     )
-    return [(row, key, priority) for row, _, key, priority, _ in queued], seen
+    return [(row, key, priority) for row, _, key, priority, _ in queued], seen, not_due
+
+
+def _due(conn: sqlite3.Connection, rows: list[Row], revisits: Revisits) -> tuple[list[Row], int]:
+    """The rows RECRAWL_AFTER lets through (revisits rewritten), and how many it kept out."""
+    eligible = [r[1] for r in rows if r[0] in revisits.rows and r[1] is not None]
+    if not eligible:
+        return rows, 0
+    known = recrawl.history(conn, eligible)
+    if not known:
+        return rows, 0
+    kept: list[Row] = []
+    for row in rows:
+        past = known.get(row[1]) if row[0] in revisits.rows and row[1] is not None else None
+        if past is None:
+            kept.append(row)
+        elif past[0] <= revisits.cutoff:
+            kept.append((row[0], row[1], row[2], row[3], recrawl.revisit(row[4], *past)))
+    return kept, len(rows) - len(kept)
 
 
 def statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> None:

@@ -23,6 +23,13 @@ from scrapekit.scheduler.frontier.sqlite_queries import scalar
 log = structlog.get_logger(__name__)
 
 SCHEMA_VERSION = 2
+# Pages fetched for good (RECRAWL_AFTER): when, and the validators a revisit sends. Kept
+# across runs, unlike `seen`.
+_FETCHED = (
+    """CREATE TABLE IF NOT EXISTS fetched (
+        fingerprint BLOB PRIMARY KEY, fetched_at REAL NOT NULL, etag TEXT,
+        last_modified TEXT) WITHOUT ROWID""",
+)
 _SCHEMA = (
     # id is the order of arrival (first in, first out among equal priorities); a retry or a
     # release keeps it. not_before is wall-clock seconds, 0 for "at once".
@@ -34,12 +41,13 @@ _SCHEMA = (
     "CREATE TABLE seen (fingerprint BLOB PRIMARY KEY) WITHOUT ROWID",
     "CREATE TABLE pauses (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID",
     *runs.SCHEMA,
+    *_FETCHED,
 )
 #: The tables of a version-1 file; a version-1 file gains the others in place (`_upgrade`).
 _TABLES_V1 = {"requests", "seen", "pauses"}
-_TABLES = _TABLES_V1 | runs.TABLES
+_TABLES = _TABLES_V1 | runs.TABLES | {"fetched"}
 #: What turns a version-1 file into this version: CREATE TABLE IF NOT EXISTS statements.
-_UPGRADE = (*runs.SCHEMA,)
+_UPGRADE = (*runs.SCHEMA, *_FETCHED)
 _TABLE_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 # Primary result codes that mean "this file is unusable", as opposed to transient trouble.
 _UNUSABLE = {"CORRUPT", "NOTADB", "CANTOPEN", "PERM", "AUTH", "READONLY"}
