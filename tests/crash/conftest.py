@@ -36,16 +36,34 @@ def make_project(tmp_path: Path) -> Iterator[MakeProject]:
     assert not running, f"child crawls still running: {running}"
 
 
+MakeSite = Callable[..., GraphSite]
+
+
 @pytest.fixture
-def site() -> Iterator[GraphSite]:
-    """The crash-test site; on close its threads are joined and its sockets closed."""
+def make_site() -> Iterator[MakeSite]:
+    """Start crash-test sites (GraphSite arguments); afterwards each is closed, its threads
+    joined and its sockets closed, and no thread started meanwhile is left running."""
     before = set(threading.enumerate())
-    with GraphSite(PAGES, delay=DELAY) as graph:
-        yield graph
-    assert graph.sockets_closed()
-    assert not graph.errors, f"the site failed: {graph.errors[:3]}"
+    started: list[GraphSite] = []
+
+    def make(pages: int = PAGES, *, delay: float = DELAY) -> GraphSite:
+        graph = GraphSite(pages, delay=delay).__enter__()
+        started.append(graph)
+        return graph
+
+    yield make
+    for graph in started:
+        graph.close()
+        assert graph.sockets_closed()
+        assert not graph.errors, f"the site failed: {graph.errors[:3]}"
     leaked = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
     assert not leaked, f"threads left running: {leaked}"
+
+
+@pytest.fixture
+def site(make_site: MakeSite) -> GraphSite:
+    """The crash-test site: PAGES pages, DELAY seconds each."""
+    return make_site()
 
 
 @dataclass(frozen=True)

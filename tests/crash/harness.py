@@ -36,7 +36,8 @@ from tests.crash.site import GraphSite, ItemKey
 SPIDER = "graph"
 CONCURRENCY = 8
 WAIT = 30.0  # seconds any one wait may take before the test fails as hung
-POLL = 0.002
+POLL = 0.002  # seconds between two looks at the site, the output and the WAL
+COMMIT_POLL = 0.0005  # the same while waiting for a commit: signal as close to it as we can
 
 _SPIDER_SOURCE = '''
 """Every item of the crash-test site, following every link."""
@@ -347,7 +348,7 @@ def _interrupt(
                 wal, wal_changes = mark, wal_changes + 1
                 if wal_changes >= moment.extra:
                     break
-        time.sleep(POLL)
+        time.sleep(COMMIT_POLL if moment.kind == "commits" and fetched >= target else POLL)
     landed = child.poll() is None
     if landed:
         child.send_signal(sig)

@@ -134,7 +134,7 @@ class GraphSite:
 
     def close(self) -> None:
         """Stop both servers, close their sockets and join every thread they started."""
-        for server in self._servers:
+        for server in self._servers:  # none after a first close(): closing twice is fine
             server.shutdown()
             server.server_close()
         for thread in self._threads:

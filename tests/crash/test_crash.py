@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.crash.conftest import Baseline, MakeProject
+from tests.crash.conftest import Baseline, MakeProject, MakeSite
 from tests.crash.harness import (
     CONCURRENCY,
     Moment,
@@ -131,22 +131,21 @@ def test_sigterm_at_five_moments_then_resume_gives_every_item_once(
 
 
 def test_kill_9_during_group_commit_gives_every_item_once(
-    make_project: MakeProject,
+    make_site: MakeSite, make_project: MakeProject
 ) -> None:
     """Eight kill -9s among fast commits leave every item once.
 
     How a kill lands in a commit: the site has 300 tiny pages answered at once, so pages
     complete (and their outcomes are committed, in groups) back to back; each kill lets the
     run fetch up to 15 % of the pages left, then waits until the crawl's SQLite write-ahead
-    log has changed 1-4 more times and signals at once (polling every 2 ms), i.e. while the
+    log has changed 1-4 more times and signals at once (polling every 0.5 ms), i.e. while the
     next group is most likely being written.
     """
     moments = commit_schedule(_rng("commit"), 8)
-    with GraphSite(300, delay=0.0) as site:
-        outcome = run_scenario(make_project(site, ".jsonl", "-o"), moments, signal.SIGKILL)
-    assert not site.errors, site.errors
+    site = make_site(300, delay=0.0)
+    outcome = run_scenario(make_project(site, ".jsonl", "-o"), moments, signal.SIGKILL)
     judge(outcome, site, site.expected_items(), moments, signal.SIGKILL)
-    assert sum(hit.fetches > 0 for hit in outcome.interruptions) >= 5, (
-        f"harness: most kills came before any fetch:\n{outcome.story()}"
+    assert len({hit.fetches for hit in outcome.interruptions}) >= 3, (
+        f"harness: the kills did not land at varied points:\n{outcome.story()}"
     )
     assert CONCURRENCY * len(moments) < len(site.paths())  # the refetch bound means something
