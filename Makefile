@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck bench clean
+.PHONY: demo test crash check lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ check: lint typecheck
 
 test: check
 	$(BIN)/python -m pytest
+
+crash: $(STAMP)
+	$(BIN)/python -m pytest -m crash tests/crash
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
