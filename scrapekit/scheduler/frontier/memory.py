@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Sequence
 
 from scrapekit.request import Request
-from scrapekit.scheduler.frontier.base import Entry, Lease
+from scrapekit.scheduler.frontier.base import Entry, Lease, OutboxItem, PageItem
 from scrapekit.scheduler.frontier.hosts import Host, HostIndex, IndexedFrontier, Place
 
 
@@ -53,6 +53,7 @@ class MemoryFrontier(IndexedFrontier):
         self._leases: dict[int, Place] = {}
         self._seen: set[bytes] = set()
         self._pushed = 0
+        self._seq = 0
 
     # -- queueing ----------------------------------------------------------------------------
 
@@ -99,9 +100,21 @@ class MemoryFrontier(IndexedFrontier):
 
     # -- ending a lease ----------------------------------------------------------------------
 
-    async def commit(self, lease: Lease, new: Sequence[Entry]) -> int:
-        self._end(lease)
-        return self._push(new)
+    async def commit(
+        self, lease: Lease | None, new: Sequence[Entry], items: Sequence[PageItem] = ()
+    ) -> int:
+        if lease is not None:
+            self._end(lease)
+        queued = self._push(new)
+        if items:
+            first = self._seq + 1
+            self._seq += len(items)
+            self._deliver([OutboxItem(first + i, p.id, p.item) for i, p in enumerate(items)])
+        return queued
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
 
     async def retry(self, lease: Lease, not_before: float) -> None:
         # Once due, a retry takes back its place in line: it is older than what came after it.

@@ -17,8 +17,14 @@ stored as wall-clock times (`time.time()`), converted with one offset taken at o
 mean the same after a restart.
 
 Runs. An unfinished crawl's pending requests and seen fingerprints are kept for the next run
-(it goes on where this one stopped); a frontier with nothing pending starts afresh. Runs,
+(it goes on where this one stopped), and so are its undelivered items (the outbox) and its
+feeds' marks; a frontier with nothing pending and an empty outbox starts afresh. Runs,
 --fresh and the run lock are for later.
+
+Items. `commit` appends the page's items to the outbox table in the transaction that
+acknowledges the page, then hands them (the objects, not the rows) to the outbox reader; after
+a crash the reader reads the rows back (`outbox_rows`). Items are stored as JSON objects
+(`items.to_dict` + the exporters' `json_default`), never pickled.
 
 Parts. This module owns the `SqliteFrontier` class: the interface methods, which keep the file
 and the in-memory host index in step under one lock, and `_Host`, what the index asks of a
@@ -31,22 +37,25 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import aiosqlite
 import structlog
 
 from scrapekit import state
 from scrapekit.exceptions import FrontierCorrupt
+from scrapekit.items import to_dict
+from scrapekit.pipelines.exporters import json_default
 from scrapekit.request import Request
 from scrapekit.scheduler.frontier import records
-from scrapekit.scheduler.frontier.base import Entry, Lease
+from scrapekit.scheduler.frontier.base import Entry, FeedMark, Lease, OutboxItem, PageItem
 from scrapekit.scheduler.frontier.hosts import Host, HostIndex, IndexedFrontier, Place
 from scrapekit.scheduler.frontier.sqlite_queries import (
     READY,
@@ -55,6 +64,7 @@ from scrapekit.scheduler.frontier.sqlite_queries import (
     fetch,
     in_thread,
     insert,
+    record_marks,
     recount,
     scalar,
     statement,
@@ -118,6 +128,7 @@ class SqliteFrontier(IndexedFrontier):
         self._next_id = 1
         self._seen = 0
         self._pushed = 0
+        self._seq = 0  # the last item seq committed
 
     @classmethod
     def from_settings(cls, settings: Settings, spider_name: str) -> Self:
@@ -126,6 +137,9 @@ class SqliteFrontier(IndexedFrontier):
 
     def encode(self, request: Request) -> str:
         return records.encode(request)
+
+    def encode_item(self, item: Any) -> str:
+        return json.dumps(to_dict(item), ensure_ascii=False, default=json_default)
 
     # -- opening and closing -----------------------------------------------------------------
 
@@ -157,21 +171,28 @@ class SqliteFrontier(IndexedFrontier):
         return db
 
     async def _load(self, db: aiosqlite.Connection) -> None:
-        """Rebuild the host index from the file; a frontier with nothing pending starts over."""
+        """Rebuild the host index from the file; a frontier with nothing pending and no
+        undelivered item starts over."""
         wall = time.time()
         now = wall - self._offset
         pending = await scalar(db, "SELECT count(*) FROM requests")
+        undelivered = await scalar(db, "SELECT count(*) FROM outbox")
         await db.execute("BEGIN IMMEDIATE")
         try:
             await db.execute("DELETE FROM pauses WHERE until <= ?", (wall,))
-            if not pending:
+            if not pending and not undelivered:
                 await db.execute("DELETE FROM seen")
+                await db.execute("DELETE FROM feeds")
             await db.execute("COMMIT")
         finally:
             if db.in_transaction:
                 await db.execute("ROLLBACK")
         self._next_id = await scalar(db, "SELECT coalesce(max(id), 0) + 1 FROM requests") or 1
         self._seen = await scalar(db, "SELECT count(*) FROM seen")
+        self._seq = await scalar(
+            db, "SELECT max(coalesce((SELECT max(seq) FROM outbox), 0), "
+            "coalesce((SELECT max(seq) FROM feeds), 0))"
+        )  # fmt: skip
         rows = await db.execute_fetchall(
             "SELECT key, count(*), sum(not_before > ?), min(CASE WHEN not_before > ? "
             "THEN not_before END) FROM requests GROUP BY key",
@@ -194,8 +215,11 @@ class SqliteFrontier(IndexedFrontier):
             self._index.host(key).paused_until = until - self._offset
         for host in list(self._index.hosts.values()):
             self._index.settle(host, 0)
-        if pending:
-            log.info("frontier reopened", path=str(self.path), pending=pending, seen=self._seen)
+        if pending or undelivered:
+            log.info(
+                "frontier reopened", path=str(self.path), pending=pending, seen=self._seen,
+                undelivered_items=undelivered,
+            )  # fmt: skip
 
     # -- queueing ----------------------------------------------------------------------------
 
@@ -307,18 +331,30 @@ class SqliteFrontier(IndexedFrontier):
 
     # -- ending a lease ----------------------------------------------------------------------
 
-    async def commit(self, lease: Lease, new: Sequence[Entry]) -> int:
+    async def commit(
+        self, lease: Lease | None, new: Sequence[Entry], items: Sequence[PageItem] = ()
+    ) -> int:
         rows = self._rows(new)
+        records_ = [p.record if p.record is not None else self.encode_item(p.item) for p in items]
         async with self._lock:
-            _, row = self._place(lease)
+            row = None if lease is None else self._place(lease)[1]
             db = await self._connect()
-            work = partial(insert, rows=rows, done=row)
+            # Numbered under the lock, so seqs follow the order the commits reach the file.
+            first = self._seq + 1
+            stored = [
+                (first + i, p.id, text)
+                for i, (p, text) in enumerate(zip(items, records_, strict=True))
+            ]
+            work = partial(insert, rows=rows, done=row, items=stored)
             queued, seen = await self._transaction(db, "written", work)
-            self._end(lease)  # only now: a failed transaction leaves the lease held
-            host = self._index.host(lease.key)
-            host.leased.discard(row)
-            self._index.forget_if_idle(host)
+            self._seq += len(items)
+            if lease is not None and row is not None:
+                self._end(lease)  # only now: a failed transaction leaves the lease held
+                host = self._index.host(lease.key)
+                host.leased.discard(row)
+                self._index.forget_if_idle(host)
             self._queued(queued, seen)
+            self._deliver([OutboxItem(first + i, p.id, p.item) for i, p in enumerate(items)])
         return len(queued)
 
     async def retry(self, lease: Lease, not_before: float) -> None:
@@ -381,6 +417,55 @@ class SqliteFrontier(IndexedFrontier):
     async def open_gate(self, key: str) -> None:
         async with self._lock:
             self._index.open_gate(key)
+
+    # -- the outbox and the feeds' marks -----------------------------------------------------
+
+    @property
+    def durable(self) -> bool:
+        return True
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    async def outbox_pending(self) -> int:
+        async with self._lock:
+            db = await self._connect()
+            rows = await self._read(db, partial(fetch, sql="SELECT count(*) FROM outbox", args=()))
+        return int(rows[0][0])
+
+    async def outbox_rows(self, after: int, upto: int, limit: int) -> list[OutboxItem]:
+        sql = (
+            "SELECT seq, item_id, record FROM outbox WHERE seq > ? AND seq <= ? "
+            "ORDER BY seq LIMIT ?"
+        )
+        async with self._lock:
+            db = await self._connect()
+            rows = await self._read(db, partial(fetch, sql=sql, args=(after, upto, limit)))
+        found = []
+        for seq, item_id, text in rows:
+            try:
+                item = json.loads(text)
+            except ValueError as exc:
+                raise FrontierCorrupt(
+                    str(self.path), f"holding an unreadable item (seq {seq}: {exc})"
+                ) from exc
+            found.append(OutboxItem(int(seq), str(item_id), item))
+        return found
+
+    async def feed_marks(self) -> Mapping[str, FeedMark]:
+        sql = 'SELECT path, seq, "offset", state FROM feeds'
+        async with self._lock:
+            db = await self._connect()
+            rows = await self._read(db, partial(fetch, sql=sql, args=()))
+        return {str(p): FeedMark(str(p), int(q), int(o), str(t)) for p, q, o, t in rows}
+
+    async def record_marks(self, marks: Sequence[FeedMark], delivered: int) -> None:
+        rows = [(m.key, m.seq, m.offset, m.state) for m in marks]
+        async with self._lock:
+            db = await self._connect()
+            work = partial(record_marks, marks=rows, delivered=delivered)
+            await self._transaction(db, "written", work)
 
     # -- transactions ------------------------------------------------------------------------
 

@@ -31,6 +31,10 @@ _CHUNK = 500  # fingerprints per INSERT (SQLite's variable limit is far above)
 Row = tuple[int, bytes | None, str, int, str]
 #: (id, key, priority) of a request queued.
 Queued = tuple[int, str, int]
+#: (seq, item_id, record) of an outbox row.
+ItemRow = tuple[int, str, str]
+#: (path, seq, offset, state) of a feed's mark.
+MarkRow = tuple[str, int, int, str]
 
 
 async def in_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -62,14 +66,20 @@ def _atomically(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T
 
 
 def insert(
-    conn: sqlite3.Connection, rows: list[Row], done: int | None = None
+    conn: sqlite3.Connection,
+    rows: list[Row],
+    done: int | None = None,
+    items: list[ItemRow] | None = None,
 ) -> tuple[list[Queued], int]:
-    """Delete request `done` if given; record the new fingerprints and queue their rows.
+    """Delete request `done` if given; record the new fingerprints and queue their rows;
+    append `items` to the outbox.
 
     Return (id, key, priority) of the rows queued, and how many fingerprints were new.
     """
     if done is not None:
         conn.execute("DELETE FROM requests WHERE id = ?", (done,))
+    if items:
+        conn.executemany("INSERT INTO outbox (seq, item_id, record) VALUES (?, ?, ?)", items)
     fingerprints = [r[1] for r in rows if r[1] is not None]
     new: set[bytes] = set()
     for start in range(0, len(fingerprints), _CHUNK):
@@ -93,6 +103,16 @@ def insert(
         [(row, key, priority, text) for row, _, key, priority, text in queued],
     )
     return [(row, key, priority) for row, _, key, priority, _ in queued], seen
+
+
+def record_marks(conn: sqlite3.Connection, marks: list[MarkRow], delivered: int) -> None:
+    """Upsert the feeds' marks and delete the outbox rows up to `delivered`."""
+    conn.executemany(
+        'INSERT INTO feeds (path, seq, "offset", state) VALUES (?, ?, ?, ?) ON CONFLICT (path) '
+        'DO UPDATE SET seq = excluded.seq, "offset" = excluded."offset", state = excluded.state',
+        marks,
+    )
+    conn.execute("DELETE FROM outbox WHERE seq <= ?", (delivered,))
 
 
 def statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> None:

@@ -21,7 +21,7 @@ from scrapekit.scheduler.frontier.sqlite_queries import scalar
 
 log = structlog.get_logger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = (
     # id is the order of arrival (first in, first out among equal priorities); a retry or a
     # release keeps it. not_before is wall-clock seconds, 0 for "at once".
@@ -32,8 +32,18 @@ _SCHEMA = (
     "CREATE INDEX requests_later ON requests (key, not_before)",
     "CREATE TABLE seen (fingerprint BLOB PRIMARY KEY) WITHOUT ROWID",
     "CREATE TABLE pauses (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID",
+    # The items committed and not yet durably in every feed, in commit order; record is
+    # the item as a JSON object (items.to_dict + the exporters' json_default).
+    "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, item_id TEXT NOT NULL, "
+    "record TEXT NOT NULL)",
+    # How far each feed (by resolved path) durably wrote: last item seq, the file's size
+    # after fsync, and what the exporter needs to continue (JSON text).
+    "CREATE TABLE IF NOT EXISTS feeds (path TEXT PRIMARY KEY, seq INTEGER NOT NULL, "
+    '"offset" INTEGER NOT NULL, state TEXT NOT NULL) WITHOUT ROWID',
 )
-_TABLES = {"requests", "seen", "pauses"}
+#: Tables a version-1 file lacks: created in place when it is opened (then user_version = 2).
+_UPGRADE_1 = _SCHEMA[-2:]
+_TABLES = {"requests", "seen", "pauses", "outbox", "feeds"}
 _TABLE_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 # Primary result codes that mean "this file is unusable", as opposed to transient trouble.
 _UNUSABLE = {"CORRUPT", "NOTADB", "CANTOPEN", "PERM", "AUTH", "READONLY"}
@@ -76,6 +86,11 @@ async def _check_schema(db: aiosqlite.Connection, path: Path) -> None:
                 await db.execute(statement)
             await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             version, tables = SCHEMA_VERSION, set(_TABLES)
+        elif version == 1 and {"requests", "seen", "pauses"}.issubset(tables):
+            for statement in _UPGRADE_1:
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            version, tables = SCHEMA_VERSION, tables | set(_TABLES)
         await db.execute("COMMIT")
     finally:
         if db.in_transaction:
