@@ -226,7 +226,7 @@ class FeedPipeline:
         """Count the items; an overwrite replaces the target or, failed early, keeps it."""
         if target is None:
             self.items_written = exporter.items_written
-        elif self.failed and not exporter.items_written:
+        elif self.failed and not (exporter.items_written or self._written_before):
             exporter.path.unlink(missing_ok=True)
             log.warning(
                 "feed kept",
