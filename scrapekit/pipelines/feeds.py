@@ -182,13 +182,16 @@ class FeedPipeline:
 
     def mark(self, delivered: int) -> FeedMark | None:
         """Flush the file and say how far it goes, for the items up to `delivered` (the
-        caller fsyncs `fileno()` before recording it); None if the feed is not open."""
+        caller fsyncs `fileno()` before recording it); None if the feed is not open or not a
+        regular file (a pipe or a device cannot be truncated and continued)."""
         exporter = self._exporter
         if exporter is None:
             return None
         offset = exporter.sync()
         self.seq = max(self.seq, delivered)
         info = os.fstat(exporter.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return None
         state = {
             "file": os.fspath(exporter.path.resolve()),
             "dev": info.st_dev,

@@ -19,8 +19,9 @@ pipelines once committed.
 Retries and Retry-After pauses are frontier state (a request's not-before time, a host's
 pause). Every request it refuses is counted by reason ("url too long", "duplicate",
 "offsite", "depth", "unstorable request" (a durable frontier cannot store it), and the
-reasons workers report). Reads URL_LENGTH_LIMIT, DEPTH_LIMIT and
-allowed_domains (through the filters) and START_READAHEAD (through the engine).
+reasons workers report); so is an item the frontier cannot store ("unstorable item"). Reads
+URL_LENGTH_LIMIT, DEPTH_LIMIT and allowed_domains (through the filters) and START_READAHEAD
+(through the engine).
 """
 
 from __future__ import annotations

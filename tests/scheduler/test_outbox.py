@@ -209,3 +209,19 @@ async def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     conn.close()
     assert outbox_rows(path) == [(1, "pa:0", {"n": 1})]
+
+
+async def test_an_item_the_file_cannot_store_is_dropped_alone(tmp_path: Path) -> None:
+    """A key JSON cannot hold drops that item (counted), never its neighbours."""
+    from scrapekit.scheduler import Scheduler
+
+    sink = Sink()
+    async with SqliteFrontier(db_path(tmp_path)) as frontier:
+        frontier.deliver_to(sink)
+        scheduler = Scheduler(frontier)
+        await scheduler.add_items([{"n": 1}, {(1, 2): "tuple key"}, {"n": 3}])
+        assert scheduler.statistics().dropped == {"unstorable item": 1}
+    assert [(i.seq, i.id, i.item) for i in sink.got] == [
+        (1, "start:0", {"n": 1}),
+        (2, "start:2", {"n": 3}),
+    ]
