@@ -19,6 +19,7 @@ from scrapekit.exceptions import (
     SettingsError,
     SpiderNotFound,
 )
+from scrapekit.items import current_item_id
 from scrapekit.pipelines import Pipeline
 from scrapekit.request import Request
 from scrapekit.response import Response
@@ -48,6 +49,7 @@ __all__ = [
     "__version__",
     "crawl",
     "crawl_async",
+    "current_item_id",
 ]
 
 # Public classes report themselves as scrapekit.X, not scrapekit.module.X.

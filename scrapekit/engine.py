@@ -14,8 +14,10 @@ The flow of one crawl:
    the one shared session (logging in again, once for all workers, when a page shows the
    login was lost); failures go back to the scheduler to be retried after a backoff ...
 6. ... and run the request's callback on the response (its errback on failure).
-7. Callbacks yield items, which flow through the ordered pipelines (feed exporters last),
-   and new requests, committed with the page's acknowledgement (back to step 4).
+7. Callbacks yield items and new requests, committed with the page's acknowledgement in
+   one frontier step (new requests: back to step 4). Committed items leave the frontier's
+   outbox in order, through the ordered pipelines (feed exporters last); with a durable
+   frontier the feeds record how far they wrote, and a resumed crawl continues them.
 8. When nothing is pending or in flight (or on CloseSpider, a CLOSESPIDER_* limit or a
    signal) the finish reason is decided (too many errors? no page succeeded?), every
    resource closes in reverse order and `crawl finished` reports the stats (`finish.py`:
@@ -51,6 +53,7 @@ from scrapekit import runlog, state
 from scrapekit.exceptions import ConfigError
 from scrapekit.finish import Built, failure, report
 from scrapekit.pipelines import PipelineManager
+from scrapekit.pipelines.outbox import OutboxReader
 from scrapekit.politeness import LocalRateLimiter, RetryPolicy, RobotsCache
 from scrapekit.progress import ProgressReporter
 from scrapekit.request import Request
@@ -180,7 +183,9 @@ async def _build(
     )
     built.cookies = cookies
     spider.session = session
-    pipelines = await stack.enter_async_context(PipelineManager.from_crawler(crawler))
+    pipelines = PipelineManager.from_crawler(crawler)
+    pipelines.resume_feeds(await frontier.feed_marks())  # an unfinished crawl's feeds go on
+    await stack.enter_async_context(pipelines)
     built.pipelines = pipelines
     stack.push_async_exit(_before_pipelines_close(pipelines, stats))
     login = None
@@ -206,17 +211,29 @@ async def _build(
         )
     session.redirect_check = _redirect_check(scheduler, robots, login)
     retry = built.retry = RetryPolicy.from_settings(settings)
-    return WorkerPool(
+    pool = WorkerPool(
         spider=spider,
         scheduler=scheduler,
         session=session,
-        pipelines=pipelines,
         stats=stats,
         settings=settings,
         login=login,
         retry=retry,
         robots=robots,
     )
+    # Entered last, so it closes first: the committed items reach the feeds, and their marks
+    # are recorded, before the feeds close.
+    pool.outbox = await stack.enter_async_context(
+        OutboxReader(
+            frontier,
+            pipelines,
+            stats,
+            stop=scheduler.close,
+            count_error=pool.count_error,
+            max_items=int(settings["CLOSESPIDER_ITEMCOUNT"]),
+        )
+    )
+    return pool
 
 
 def _before_pipelines_close(
@@ -329,5 +346,7 @@ async def _run(
         for task in helpers:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
+    if pool.outbox is not None and stats.finish_reason != "killed":
+        await pool.outbox.drain()  # the items committed so far count before the crawl is judged
     if scheduler.close_reason is not None and stats.finish_reason == "finished":
         stats.finish_reason = scheduler.close_reason

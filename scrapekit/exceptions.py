@@ -10,6 +10,7 @@ The error tree::
     │   ├── ProjectError            no settings.toml found, or a spider module that fails to import
     │   ├── PathNotWritable         STATS_FILE, the state folder or the cookie jar cannot be written
     │   ├── FrontierCorrupt         the frontier's file is corrupt or foreign (names it and the fix)
+    │   ├── FeedNotResumable        a resumed crawl's feed file is not as the crawl left it
     │   └── UsageError              bad command-line arguments
     ├── FetchError                  a request could not be fetched (.request, maybe .response)
     │   ├── TransportError          connect/read/write errors, resets, protocol errors
@@ -331,6 +332,21 @@ class CallbackError(ScrapekitError):
 
 class PipelineError(ScrapekitError):
     """A pipeline could not open or close; the crawl cannot keep its items safe."""
+
+
+class FeedNotResumable(PipelineError, ConfigError):
+    """A resumed crawl's feed file is shorter than it wrote, or another file (exit code 2).
+
+    Never truncated silently: the file may hold someone else's data now.
+    """
+
+    def __init__(self, feed: str, problem: str) -> None:
+        self.feed = feed
+        self.problem = problem
+        super().__init__(
+            f"feed {feed} cannot be resumed: {problem}; put the crawl's file back, or start "
+            "the crawl afresh (delete its frontier.db in the state folder)"
+        )
 
 
 # -- control flow (not errors) ----------------------------------------------------------------

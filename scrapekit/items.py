@@ -1,16 +1,38 @@
 """Items: what callbacks yield besides requests, and their plain-dict form for exporters.
 
 An item is a dict, any other Mapping, or a dataclass instance. Pipelines receive it as the
-callback yielded it; exporters and storage call `to_dict()`.
+callback yielded it (or, replayed after a crash, as its stored dict); exporters and storage
+call `to_dict()`. While a pipeline processes an item, `current_item_id()` names it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from scrapekit._types import ItemLike
+
+#: (seq, item id) of the item the pipelines are processing: set by the outbox reader.
+_CURRENT: ContextVar[tuple[int, str] | None] = ContextVar("scrapekit_item", default=None)
+
+
+def current_item_id() -> str | None:
+    """The stable id of the item a pipeline is processing, or None outside `process_item`.
+
+    `"<page fingerprint hex>:<index of the item in the page>"` (`"start:<n>"` for start()
+    items): the same when a page is fetched again after a crash, so a pipeline that writes
+    elsewhere can dedupe on it. Pipelines get each item at least once; the feeds exactly once.
+    """
+    current = _CURRENT.get()
+    return None if current is None else current[1]
+
+
+def current_seq() -> int | None:
+    """The outbox seq of the item being processed (what a feed compares with its mark)."""
+    current = _CURRENT.get()
+    return None if current is None else current[0]
 
 
 def is_item(obj: object) -> bool:

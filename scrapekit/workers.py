@@ -5,12 +5,16 @@ the scheduler (which has already waited for the host's politeness gate), check r
 fetch it through the shared session (logging in again first if the session turned out logged
 out), and then either hand it back to the scheduler to retry later (the retry policy decides;
 a Retry-After pauses the whole host) or run its callback (its errback on a final failure),
-send items into the pipelines, and give the page's new requests back to the scheduler with
-its acknowledgement. A worker never sleeps: every wait happens in the scheduler. A callback's
-exception is logged and counted; it never stops the crawl. Only a lost login (LoginFailed) or
-an unwritable feed ends it early, and both end it gracefully: the scheduler is closed, the
-pages already in flight finish (callbacks and items complete), then the crawl reports failure.
-Reads CONCURRENCY, HTTPERROR_ALLOWED_CODES and CLOSESPIDER_{ITEM,PAGE,ERROR}COUNT.
+collect the page's items and new requests, and give both back to the scheduler with its
+acknowledgement: one frontier commit, after which the outbox reader takes the items to the
+pipelines (pipelines/outbox.py; a worker waits for its room first, so a slow pipeline slows
+the crawl rather than growing memory). A worker never sleeps: every wait happens in the
+scheduler. A callback's exception is logged and counted; it never stops the crawl. Only a
+lost login (LoginFailed) or an unwritable feed ends it early, and both end it gracefully: the
+scheduler is closed, the pages already in flight finish (callbacks and items complete), then
+the crawl reports failure.
+Reads CONCURRENCY, HTTPERROR_ALLOWED_CODES and CLOSESPIDER_{PAGE,ERROR}COUNT
+(CLOSESPIDER_ITEMCOUNT is the outbox reader's, where items are counted).
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ from scrapekit.exceptions import (
     FetchTimeout,
     HttpStatusError,
     LoggedOut,
-    PipelineError,
     RedirectBlocked,
     SessionError,
 )
@@ -42,7 +45,7 @@ from scrapekit.scheduler.frontier import recrawl
 from scrapekit.scheduler.scheduler import Validators
 
 if TYPE_CHECKING:
-    from scrapekit.pipelines import PipelineManager
+    from scrapekit.pipelines.outbox import OutboxReader
     from scrapekit.politeness.robots import RobotsCache
     from scrapekit.response import Response
     from scrapekit.scheduler import Scheduler
@@ -53,20 +56,25 @@ if TYPE_CHECKING:
     from scrapekit.stats import CrawlStats
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    """What a finished request gives back to the scheduler with its acknowledgement."""
-
-    requests: Sequence[Request] = ()
-    """The requests its callback (or errback) yielded, to be admitted."""
-    validators: Validators | None = None
-    """(ETag, Last-Modified) of a page fetched for good: remembered for RECRAWL_AFTER."""
-
-
 #: Times one page may be logged out right after a fresh login and still set off a re-login:
 #: only when other pages proved that login to work (the session expired again before the
 #: page's turn came: sessions shorter than the queue in front of it).
 PAGE_RELOGINS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """What a finished request gives back to the scheduler, committed with its acknowledgement."""
+
+    requests: Sequence[Request] = ()
+    """The requests its callback (or errback) yielded, to be admitted."""
+    items: Sequence[Any] = ()
+    """The items it yielded, in order: committed to the outbox with the acknowledgement."""
+    validators: Validators | None = None
+    """(ETag, Last-Modified) of a page fetched for good: remembered for RECRAWL_AFTER."""
+
+
+_NOTHING = Page()
 
 
 class _Refetch(Exception):
@@ -82,24 +90,23 @@ class WorkerPool:
         spider: Spider,
         scheduler: Scheduler,
         session: Session,
-        pipelines: PipelineManager,
         stats: CrawlStats,
         settings: Settings,
         login: LoginManager | None = None,
         retry: RetryPolicy | None = None,
         robots: RobotsCache | None = None,
+        outbox: OutboxReader | None = None,
     ) -> None:
         self.spider = spider
         self.scheduler = scheduler
         self.session = session
-        self.pipelines = pipelines
+        self.outbox = outbox
         self.stats = stats
         self.login = login
         self.retry = retry or RetryPolicy(enabled=False)
         self.robots = robots
         self.concurrency = int(settings["CONCURRENCY"])
         self._allowed_codes = frozenset(settings["HTTPERROR_ALLOWED_CODES"])
-        self._max_items = int(settings["CLOSESPIDER_ITEMCOUNT"])
         self._max_pages = int(settings["CLOSESPIDER_PAGECOUNT"])
         self._max_errors = int(settings["CLOSESPIDER_ERRORCOUNT"])
         self._retry_after_max = float(settings["RETRY_AFTER_MAX"])
@@ -138,11 +145,13 @@ class WorkerPool:
             except Exception as exc:  # a bug in scrapekit or a component: keep crawling
                 self._count_error("internal")
                 self._log.error("worker error", url=request.url, error=repr(exc), exc_info=exc)
-                page = Page()
+                page = _NOTHING
             except BaseException:  # cancelled by a second signal: the page did not finish
                 await scheduler.release(request)
                 raise
-            await scheduler.done(request, page.requests, validators=page.validators)
+            if page.items and self.outbox is not None:
+                await self.outbox.room()
+            await scheduler.done(request, page.requests, page.items, validators=page.validators)
 
     def _lost_session(self, error: SessionError) -> None:
         """Stop handing out work and let in-flight pages finish; the crawl then ends failed."""
@@ -157,13 +166,13 @@ class WorkerPool:
     # -- one request -------------------------------------------------------------------------
 
     async def process(self, request: Request) -> Page | None:
-        """Fetch one request, run its callback or errback; return the requests it produced.
+        """Fetch one request, run its callback or errback; return the requests and items it
+        produced (to be committed together).
 
         Return None when the request was handed back to the scheduler for a retry.
         """
         if self.robots is not None and not await self.robots.allowed(request):
-            refused = await self._robots_refused(request)
-            return None if refused is None else Page(refused)
+            return await self._robots_refused(request)
         try:
             response = await self._fetch(request)
         except _Refetch:
@@ -173,7 +182,7 @@ class WorkerPool:
         except RedirectBlocked as exc:
             self.scheduler.count_drops({exc.reason: 1})
             self._log.info("redirect dropped", url=request.url, reason=exc.reason, to=exc.target)
-            return Page()
+            return _NOTHING
         except FetchError as exc:
             await self.scheduler.feedback(
                 request, status=None, latency=None, timed_out=isinstance(exc, FetchTimeout)
@@ -182,7 +191,7 @@ class WorkerPool:
             if isinstance(decision, Retry):
                 await self._retry(request, decision)
                 return None
-            return Page(await self._failed(request, exc, decision))
+            return await self._failed(request, exc, decision)
         await self.scheduler.feedback(
             request, status=response.status, latency=response.elapsed, timed_out=False
         )
@@ -214,7 +223,7 @@ class WorkerPool:
             validators = _validators(response, revisit)
             if not self._status_allowed(response):
                 stats.pages_succeeded += 1
-                return Page((), validators)
+                return Page(validators=validators)
         else:
             validators = _validators(response)
         if not (200 <= response.status < 300) and not self._status_allowed(response):
@@ -224,14 +233,14 @@ class WorkerPool:
                 request=request,
                 response=response,
             )
-            return Page(await self._failed(request, error, verdict))
+            return await self._failed(request, error, verdict)
         try:
             callback = self.spider.resolve_callback(request.callback)
         except AttributeError as exc:
             self._count_error("callback")
             self._log.error("unknown callback", url=request.url, error=str(exc))
-            return Page()
-        new_requests, completed = await self._route(
+            return _NOTHING
+        new_requests, items, completed = await self._route(
             run_callback(callback, response, **request.cb_kwargs),
             url=request.url,
             depth=request.depth + 1,
@@ -241,9 +250,9 @@ class WorkerPool:
             stats.pages_succeeded += 1
         if response.dropped_links:
             self.scheduler.count_drops(response.dropped_links)
-        return Page(new_requests, validators)
+        return Page(new_requests, items, validators)
 
-    async def _robots_refused(self, request: Request) -> list[Request] | None:
+    async def _robots_refused(self, request: Request) -> Page | None:
         """Drop a request robots.txt disallows; hold it while robots.txt is unavailable.
 
         The robots cache bounds the holds (ROBOTSTXT_TIMEOUT): once it gives up on the host,
@@ -260,7 +269,7 @@ class WorkerPool:
         reason = "robots.txt unavailable" if self.robots.unavailable(request) else "robots.txt"
         self.scheduler.count_drops({reason: 1})
         self._log.debug("forbidden by robots.txt", url=request.url, reason=reason)
-        return []
+        return _NOTHING
 
     async def _fetch(self, request: Request) -> Response:
         """Fetch; if the response shows a lost login, log in again (once for all).
@@ -322,7 +331,7 @@ class WorkerPool:
 
     async def _failed(
         self, request: Request, error: FetchError, decision: GiveUp | None = None
-    ) -> list[Request]:
+    ) -> Page:
         """A request failed for good: run its errback, or log the failure once."""
         reason = error.reason
         if isinstance(error, HttpStatusError) and error.response is not None:
@@ -334,13 +343,14 @@ class WorkerPool:
             except AttributeError as exc:
                 self._count_error("callback")
                 self._log.error("unknown errback", url=request.url, error=str(exc))
-                return []
-            return await self.route(
+                return _NOTHING
+            new_requests, items, _ = await self._route(
                 run_callback(errback, error),
                 url=request.url,
                 depth=request.depth + 1,
                 callback=errback,
             )
+            return Page(new_requests, items)
         attempts = decision.attempts if decision is not None else 1
         if isinstance(error, HttpStatusError) and error.response is not None and attempts == 1:
             self._log.info(
@@ -351,7 +361,7 @@ class WorkerPool:
                 "request failed", url=request.url, reason=reason, attempts=attempts,
                 error=str(error),
             )  # fmt: skip
-        return []
+        return _NOTHING
 
     # -- outputs -----------------------------------------------------------------------------
 
@@ -364,14 +374,14 @@ class WorkerPool:
         callback: Any,
         enqueue_now: bool = False,
     ) -> list[Request]:
-        """Send each item to the pipelines and collect the new requests.
+        """Collect the new requests and the items, in order; return the requests.
 
-        A callback exception keeps what came before it. The requests are returned, to be
-        committed with the page's acknowledgement; with `enqueue_now` (the start feeder) they
-        are enqueued one by one instead, and reading stops once the scheduler is closed.
-        `url` names the page (or "start()") for logs; new requests get `depth`.
+        A callback exception keeps what came before it. With `enqueue_now` (the start feeder)
+        requests are enqueued and items committed one by one, and reading stops once the
+        scheduler is closed. `url` names the page (or "start()") for logs; new requests get
+        `depth`.
         """
-        requests, _completed = await self._route(
+        requests, _items, _completed = await self._route(
             outputs, url=url, depth=depth, callback=callback, enqueue_now=enqueue_now
         )
         return requests
@@ -384,9 +394,11 @@ class WorkerPool:
         depth: int,
         callback: Any,
         enqueue_now: bool = False,
-    ) -> tuple[list[Request], bool]:
-        """`route()`, also saying whether the callback completed without raising."""
+    ) -> tuple[list[Request], list[Any], bool]:
+        """`route()`, also returning the items and whether the callback completed without
+        raising."""
         requests: list[Request] = []
+        items: list[Any] = []
         try:
             async for output in outputs:
                 if isinstance(output, Request):
@@ -400,7 +412,10 @@ class WorkerPool:
                 elif output is None:
                     continue
                 elif is_item(output):
-                    await self._item(output)
+                    if enqueue_now:
+                        await self._start_item(output)
+                    else:
+                        items.append(output)
                 else:
                     self._count_error("bad output")
                     self._log.error(
@@ -413,34 +428,25 @@ class WorkerPool:
         except CloseSpider as stop:
             self._log.info("close spider", reason=stop.reason, url=url)
             self.scheduler.close(stop.reason)
-        except (SessionError, PipelineError):
+        except SessionError:
             raise
         except Exception as exc:
             self._count_error("callback")
             error = CallbackError(callback_name(callback), url, exc)
             self._log.error("callback error", url=url, error=str(error), exc_info=exc)
-            return requests, False
-        return requests, True
+            return requests, items, False
+        return requests, items, True
 
-    async def _item(self, item: Any) -> None:
-        pipelines = self.pipelines
-        errors_before = pipelines.error_count
-        try:
-            result = await pipelines.process_item(item)
-        except PipelineError as exc:
-            self._count_error("feed")
-            self._log.error("feed error", error=str(exc))
-            self.stats.finish_reason = "feed_error"
-            self.stats.failure = str(exc)
-            self.scheduler.close("feed_error")
-            return
-        if pipelines.error_count != errors_before:
-            self._count_error("pipeline")
-        if result is None:
-            return
-        self.stats.items += 1
-        if self._max_items and self.stats.items >= self._max_items:
-            self.scheduler.close("closespider_itemcount")
+    async def _start_item(self, item: Any) -> None:
+        """An item start() yielded: committed on its own (no page to commit it with)."""
+        if self.outbox is not None:
+            await self.outbox.room()
+        await self.scheduler.add_items([item])
+
+    def count_error(self, reason: str) -> None:
+        """Count an error by reason; CLOSESPIDER_ERRORCOUNT stops the crawl (the outbox
+        reader counts pipeline and feed errors here too)."""
+        self._count_error(reason)
 
     def _count_error(self, reason: str) -> None:
         self.stats.errors[reason] += 1

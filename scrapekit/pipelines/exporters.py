@@ -4,6 +4,11 @@ Each exporter writes one record per `write()` call through a buffered utf-8 text
 does not grow with the item count and a cancelled crawl never leaves half a record behind.
 Appending (`-o`) keeps the file valid: JSON continues the existing array, CSV reuses the
 existing header. `close()` writes the trailer (JSON's `]`), flushes and fsyncs.
+
+Resuming (an unfinished crawl, FeedPipeline): the feed truncates the file to the size it
+recorded after its last fsync, and the exporter continues it from `state()` as it was then
+(JSON: whether the array has items; CSV: the header), so the file ends as one uninterrupted
+crawl would have left it.
 """
 
 from __future__ import annotations
@@ -141,12 +146,13 @@ class Exporter(ABC):
         *,
         overwrite: bool = False,
         fields: Sequence[str] | None = None,
+        resume: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = Path(path)
         self.fields: list[str] | None = list(fields) if fields else None
         self.items_written = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self._open(overwrite)
+        self._file = self._open(overwrite) if resume is None else self._continue(resume)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({os.fspath(self.path)!r})"
@@ -154,6 +160,22 @@ class Exporter(ABC):
     @abstractmethod
     def _open(self, overwrite: bool) -> TextIOWrapper:
         """Open the file for writing: truncated, or positioned so that new records keep it valid."""
+
+    def _continue(self, state: Mapping[str, Any]) -> TextIOWrapper:
+        """Continue a file the feed truncated to a recorded size, from `state()` as it was."""
+        return _open_text(self.path, "a")
+
+    def state(self) -> dict[str, Any]:
+        """What `_continue` needs to go on from the file as it is now (JSON-compatible)."""
+        return {}
+
+    def sync(self) -> int:
+        """Flush to the operating system; return the file's size (fsync is the caller's)."""
+        self._file.flush()
+        return os.fstat(self._file.fileno()).st_size
+
+    def fileno(self) -> int:
+        return self._file.fileno()
 
     @abstractmethod
     def write(self, item: Mapping[str, Any]) -> None:
@@ -243,6 +265,13 @@ class JsonExporter(Exporter):
         raw.seek(before)
         return before + 1, raw.read(1) != b"["
 
+    def _continue(self, state: Mapping[str, Any]) -> TextIOWrapper:
+        self._separator = ",\n" if state.get("has_items") else "\n"
+        return _open_text(self.path, "a")
+
+    def state(self) -> dict[str, Any]:
+        return {"has_items": self._separator == ",\n"}
+
     def write(self, item: Mapping[str, Any]) -> None:
         """Write the item as the next array element."""
         self._file.write(self._separator + _dumps(self._select(item)))
@@ -287,6 +316,18 @@ class CsvExporter(Exporter):
             self._writer.writerow(self.fields)
         return file
 
+    def _continue(self, state: Mapping[str, Any]) -> TextIOWrapper:
+        fields = state.get("fields")
+        self.fields = list(fields) if fields else None
+        self._warn_extra = bool(state.get("warn_extra", self.fields is None))
+        self._warned = set()
+        file = _open_text(self.path, "a")
+        self._writer = csv.writer(file)
+        return file
+
+    def state(self) -> dict[str, Any]:
+        return {"fields": self.fields, "warn_extra": self._warn_extra}
+
     def write(self, item: Mapping[str, Any]) -> None:
         """Write the item as one row; missing fields are empty cells."""
         if self.fields is None:
@@ -324,6 +365,7 @@ def exporter_for(
     *,
     overwrite: bool,
     fields: Sequence[str] | None = None,
+    resume: Mapping[str, Any] | None = None,
 ) -> Exporter:
     """An opened exporter for `path`; the format is `format`, else guessed from the extension.
 
@@ -331,4 +373,5 @@ def exporter_for(
         ComponentError: unknown format or extension.
         PipelineError: appending to a file that is not of that format (e.g. not a JSON array).
     """
-    return EXPORTERS[feed_format(path, format)](path, overwrite=overwrite, fields=fields)
+    cls = EXPORTERS[feed_format(path, format)]
+    return cls(path, overwrite=overwrite, fields=fields, resume=resume)

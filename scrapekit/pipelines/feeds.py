@@ -12,12 +12,22 @@ The temporary file is `.NAME.<pid>.<random>.part`, and its writer holds an flock
 it writes. A crawl killed with SIGKILL leaves it behind; the next overwrite of the same feed
 removes such files, but only those whose writer process is gone and whose lock nobody holds
 (so never the file of a live crawl, even one in another PID namespace sharing the folder).
+
+Resuming. With a durable frontier the outbox reader asks each feed for its mark (`mark()`:
+flush, fsync, the last item seq and the file's size) and records it in the frontier. A
+resumed crawl hands the feed its mark before `open()`: the feed truncates the file it wrote
+(an overwrite's `.part`, kept for it, or the target if the last run closed) to the recorded
+size, which drops a torn tail and a JSON `]`, and skips the replayed items it already holds.
+A file that is shorter than the mark or is not the same file stops the crawl (one line,
+exit 2); it is never truncated.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import json
 import os
 import re
 import secrets
@@ -29,10 +39,14 @@ from typing import Any
 import structlog
 
 from scrapekit._types import ItemLike
-from scrapekit.items import to_dict
+from scrapekit.exceptions import FeedNotResumable
+from scrapekit.items import current_seq, to_dict
 from scrapekit.pipelines.exporters import Exporter, exporter_for, feed_format
+from scrapekit.scheduler.frontier.base import FeedMark
 
 log = structlog.get_logger(__name__)
+
+_TAIL = 4096  # bytes before a feed's mark whose digest is recorded with it
 
 
 class FeedPipeline:
@@ -61,6 +75,22 @@ class FeedPipeline:
         self._exporter: Exporter | None = None
         self._target: Path | None = None
         self._lock: int | None = None  # open on the temporary file, locked while we write
+        self._resume: FeedMark | None = None
+        self._written_before = 0  # items in the file from the runs before this one
+        self._skip_upto = 0  # replayed items up to this seq are in the file already
+        self.seq = 0
+        """The last item seq this feed has seen (written, or held from an earlier run)."""
+
+    @property
+    def key(self) -> str:
+        """What the feed's mark is recorded under: its resolved target path."""
+        return os.fspath(self.path.resolve())
+
+    def resume(self, mark: FeedMark | None) -> None:
+        """Continue the file an unfinished crawl wrote, as `mark` recorded it (before open)."""
+        self._resume = mark
+        if mark is not None:
+            self._skip_upto = self.seq = mark.seq
 
     def __repr__(self) -> str:
         mode = "overwrite" if self.overwrite else "append"
@@ -69,6 +99,8 @@ class FeedPipeline:
     def open(self, spider: Any) -> None:
         """Open the file (an overwrite: a temporary one beside it); an append checks that the
         existing file can be continued."""
+        if self._resume is not None and self._continue(self._resume):
+            return
         path = self.path
         if self.overwrite:
             # Resolved so that a symlink stays a symlink: its target is what gets replaced.
@@ -89,12 +121,90 @@ class FeedPipeline:
             "feed opened", path=os.fspath(self.path), format=self.format, overwrite=self.overwrite
         )
 
+    def _continue(self, mark: FeedMark) -> bool:
+        """Truncate the file of an unfinished crawl to its mark and go on writing it.
+
+        Return False when there is nothing to continue (its file is gone and held no item):
+        the feed then opens as new. Raises FeedNotResumable if the file is not as it was left.
+        """
+        state = json.loads(mark.state)
+        written = Path(state["file"])
+        target = self.path.resolve()
+        identity = (state["dev"], state["ino"])
+        if not written.exists() and written != target and _identity(target) == identity:
+            written = target  # the last run closed: its part file became the target
+        if not written.exists():
+            if not state["items"]:
+                return False
+            raise FeedNotResumable(os.fspath(self.path), f"its file {written} is missing")
+        size = written.stat().st_size
+        if size < mark.offset:  # checked first: the tail cannot be read then
+            raise FeedNotResumable(
+                os.fspath(self.path),
+                f"{written} is shorter ({size} bytes) than the {mark.offset} bytes written",
+            )
+        if _identity(written) != identity or _tail(written, mark.offset) != state["tail"]:
+            raise FeedNotResumable(
+                os.fspath(self.path), f"{written} is not the file the unfinished crawl wrote"
+            )
+        if written != target:
+            self._target, self._lock = target, _lock_part(written, self.path)
+        try:
+            os.truncate(written, mark.offset)
+            self._exporter = exporter_for(
+                written, self.format, overwrite=False, fields=self.fields,
+                resume=state["exporter"],
+            )  # fmt: skip
+        except BaseException:
+            self._unlock()
+            raise
+        if self.overwrite:
+            _remove_stale_parts(target)  # ours is locked: left alone
+        self._written_before = int(state["items"])
+        log.info(
+            "feed resumed", path=os.fspath(self.path), file=os.fspath(written), seq=mark.seq,
+            offset=mark.offset,
+        )  # fmt: skip
+        return True
+
     def process_item(self, item: ItemLike, spider: Any) -> ItemLike:
-        """Write the item as one record and pass it on unchanged."""
+        """Write the item as one record and pass it on unchanged (unless the file holds it
+        already: a replayed item at or before the feed's mark)."""
         if self._exporter is None:
             raise RuntimeError(f"{self!r} got an item before open() or after close()")
+        seq = current_seq()
+        if seq is not None:
+            if seq <= self._skip_upto:
+                return item
+            self.seq = seq
         self._exporter.write(to_dict(item))
         return item
+
+    def mark(self, delivered: int) -> FeedMark | None:
+        """Flush the file and say how far it goes, for the items up to `delivered` (the
+        caller fsyncs `fileno()` before recording it); None if the feed is not open or not a
+        regular file (a pipe or a device cannot be truncated and continued)."""
+        exporter = self._exporter
+        if exporter is None:
+            return None
+        offset = exporter.sync()
+        self.seq = max(self.seq, delivered)
+        info = os.fstat(exporter.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        state = {
+            "file": os.fspath(exporter.path.resolve()),
+            "dev": info.st_dev,
+            "ino": info.st_ino,
+            "tail": _tail(exporter.path, offset),
+            "items": self._written_before + exporter.items_written,
+            "exporter": exporter.state(),
+        }
+        return FeedMark(self.key, self.seq, offset, json.dumps(state))
+
+    def fileno(self) -> int | None:
+        """The open file's descriptor (to fsync), or None."""
+        return None if self._exporter is None else self._exporter.fileno()
 
     def close(self, spider: Any) -> None:
         """Finish the file (JSON's closing bracket), flush and fsync it; an overwrite then
@@ -119,7 +229,7 @@ class FeedPipeline:
         """Count the items; an overwrite replaces the target or, failed early, keeps it."""
         if target is None:
             self.items_written = exporter.items_written
-        elif self.failed and not exporter.items_written:
+        elif self.failed and not (exporter.items_written or self._written_before):
             exporter.path.unlink(missing_ok=True)
             log.warning(
                 "feed kept",
@@ -136,6 +246,36 @@ class FeedPipeline:
         lock, self._lock = self._lock, None
         if lock is not None:
             os.close(lock)  # releases the flock
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _tail(path: Path, offset: int) -> str:
+    """A digest of the file's last bytes before `offset`: it is still the file that was left
+    (an inode number alone may be reused by a file put in its place)."""
+    size = min(offset, _TAIL)
+    with path.open("rb") as file:
+        file.seek(offset - size)
+        return hashlib.blake2b(file.read(size), digest_size=16).hexdigest()
+
+
+def _lock_part(part: Path, feed: Path) -> int:
+    """Take the flock of an unfinished crawl's part file, to go on writing it."""
+    fd = os.open(part, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise FeedNotResumable(
+            os.fspath(feed), f"{part} is locked by another running crawl"
+        ) from None
+    return fd
 
 
 def _remove_stale_parts(target: Path) -> None:

@@ -28,11 +28,13 @@ from scrapekit.components import (
 from scrapekit.exceptions import (
     ComponentError,
     DropItem,
+    FeedNotResumable,
     NotConfigured,
     PipelineError,
     ScrapekitError,
 )
 from scrapekit.pipelines.feeds import FeedPipeline
+from scrapekit.scheduler.frontier.base import FeedMark
 
 log = structlog.get_logger(__name__)
 
@@ -190,8 +192,8 @@ class PipelineManager(AsyncResource):
                     await _call(stage.open, self.spider)
                 except BaseException as exc:
                     await self._close_opened()
-                    if not isinstance(exc, Exception):
-                        raise  # cancelled while opening: closed what was open, now let it go
+                    if not isinstance(exc, Exception) or isinstance(exc, FeedNotResumable):
+                        raise  # cancelled, or a one-line error of its own: let it go as is
                     raise PipelineError(
                         f"pipeline {stage.name} failed to open: {_describe_error(exc)}"
                     ) from exc
@@ -285,6 +287,16 @@ class PipelineManager(AsyncResource):
 
     def _feeds(self) -> list[FeedPipeline]:
         return [stage.obj for stage in self._stages if isinstance(stage.obj, FeedPipeline)]
+
+    @property
+    def feeds(self) -> list[FeedPipeline]:
+        """The feed stages, in order."""
+        return self._feeds()
+
+    def resume_feeds(self, marks: Mapping[str, FeedMark]) -> None:
+        """Before open: each feed an unfinished crawl wrote continues its file from its mark."""
+        for feed in self._feeds():
+            feed.resume(marks.get(feed.key))
 
     @property
     def error_count(self) -> int:

@@ -12,22 +12,28 @@ Stage 2 of the flow. The scheduler keeps three jobs and no queue of its own:
 - the end of the crawl: nothing pending or in flight, and no producer (the spider's `start()`)
   still running.
 
+A page's items go to the frontier with its acknowledgement (`done`), each with its stable
+id (the page's fingerprint and the item's index); the frontier's outbox hands them on to the
+pipelines once committed.
+
 Retries and Retry-After pauses are frontier state (a request's not-before time, a host's
 pause). Every request it refuses is counted by reason ("url too long", "duplicate",
 "offsite", "depth", "unstorable request" (a durable frontier cannot store it), and the
-reasons workers report). Reads URL_LENGTH_LIMIT, DEPTH_LIMIT and
-allowed_domains (through the filters) and START_READAHEAD (through the engine).
+reasons workers report); so is an item the frontier cannot store ("unstorable item"). Reads
+URL_LENGTH_LIMIT, DEPTH_LIMIT and allowed_domains (through the filters) and START_READAHEAD
+(through the engine).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -41,6 +47,7 @@ from scrapekit.scheduler.frontier.base import (
     Frontier,
     FrontierStatistics,
     Lease,
+    PageItem,
 )
 
 if TYPE_CHECKING:
@@ -95,6 +102,7 @@ class Scheduler:
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()
         self._yielded_at = time.monotonic()
+        self._start_items = itertools.count()
         # The leases of the requests in flight, by request (a list: the same Request object
         # may be in flight twice with dont_filter). At most CONCURRENCY entries.
         self._leases: dict[int, list[Lease]] = {}
@@ -278,15 +286,17 @@ class Scheduler:
         self,
         request: Request,
         new_requests: Iterable[Request] = (),
+        items: Sequence[Any] = (),
         *,
         validators: Validators | None = None,
     ) -> None:
         """A request from next_request() is finished; queue the requests its page produced.
 
         The new requests pass the filters here and reach the frontier together with the
-        acknowledgement, in one `Frontier.commit()` call. `validators` (the response's ETag
-        and Last-Modified) say the page was fetched: a frontier that keeps a fetch history
-        for RECRAWL_AFTER remembers it with them.
+        acknowledgement and the page's items, in one `Frontier.commit()` call. Item ids are
+        the page's fingerprint (hex) and the item's index: the same for a refetch of the page.
+        `validators` (the response's ETag and Last-Modified) say the page was fetched: a
+        frontier that keeps a fetch history for RECRAWL_AFTER remembers it with them.
         """
         lease = self._lease_of(request)
         candidates = [
@@ -295,15 +305,16 @@ class Scheduler:
             if self._passes(new) and (entry := self._entry(new)) is not None
         ]
         frontier = self.frontier
+        page = _key(request) if items or validators is not None else None
+        if page is None and items:  # dont_filter: its items still need a stable page id
+            page = fingerprint(request)
         fetched = None
-        if (
-            validators is not None
-            and frontier.remembers_fetches
-            and (page := _key(request)) is not None
-        ):
+        if validators is not None and frontier.remembers_fetches and page is not None:
             fetched = Fetched(page, *validators)
+        prefix = page.hex() if page is not None else ""
+        stored = self._page_items([(f"{prefix}:{n}", item) for n, item in enumerate(items)])
         not_due = frontier.not_due
-        admitted = await frontier.commit(lease, candidates, fetched=fetched)
+        admitted = await frontier.commit(lease, candidates, stored, fetched=fetched)
         self._count_refused(len(candidates) - admitted, not_due)
         self._enqueued += admitted
         await self._finish(lease)
@@ -317,6 +328,25 @@ class Scheduler:
             self._dropped["not due"] += not_due
         if refused - not_due:
             self._dropped["duplicate"] += refused - not_due
+
+    async def add_items(self, items: Sequence[Any]) -> None:
+        """Commit items that start() yielded (no page: ids are `start:<n>` in yield order)."""
+        stored = self._page_items([(f"start:{next(self._start_items)}", item) for item in items])
+        if stored:
+            await self.frontier.commit(None, (), stored)
+
+    def _page_items(self, items: list[tuple[str, Any]]) -> list[PageItem]:
+        """The items as the frontier takes them; one it cannot store is dropped alone."""
+        stored = []
+        for item_id, item in items:
+            try:
+                record = self.frontier.encode_item(item)
+            except (TypeError, ValueError) as exc:
+                self._dropped["unstorable item"] += 1
+                log.error("item dropped", item_id=item_id, reason="unstorable item", error=str(exc))
+                continue
+            stored.append(PageItem(item_id, item, record))
+        return stored
 
     async def retry_later(self, request: Request, delay: float) -> None:
         """Fetch the request again after `delay` seconds (its attempt counter is in meta).

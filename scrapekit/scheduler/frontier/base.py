@@ -32,14 +32,22 @@ transaction, and keeps leases in memory: a lease expires with the process, so it
 pending again in the next run. A shared backend (Redis) gives leases a visibility timeout.
 Times (`now`, `until`, `not_before`) are the caller's clock (`time.monotonic()`); a backend
 that persists them converts them to wall-clock times when it stores them.
+
+Items (the outbox). `commit` also takes the page's items: a durable backend appends them to
+its outbox in the same transaction as the acknowledgement, numbered by `seq` in commit order,
+and hands them to the sink given to `deliver_to` once the transaction is done. The outbox
+reader (pipelines/outbox.py) takes them from there to the pipelines; the feeds record how far
+they durably wrote (`record_marks`), which deletes the rows every feed has passed. After a
+crash the rows still in the outbox are read back (`outbox_rows`) and delivered again. The
+memory backend numbers the items and hands them on at once; it keeps nothing.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from scrapekit._resource import AsyncResource
 from scrapekit.request import Request
@@ -85,6 +93,46 @@ class Fetched:
 
 
 @dataclass(frozen=True, slots=True)
+class PageItem:
+    """An item a page produced, as it goes into the outbox."""
+
+    id: str
+    """Stable across a refetch of the page: its fingerprint (hex) and the item's index."""
+    item: Any
+    record: str | None = None
+    """`Frontier.encode_item(item)`, made before the commit so an unstorable item is dropped
+    alone; None: the backend keeps the object (memory) or encodes it itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A committed item on its way to the pipelines: the callback's object, or (replayed
+    from the file after a crash) its stored dict."""
+
+    seq: int
+    id: str
+    item: Any
+
+
+@dataclass(frozen=True, slots=True)
+class FeedMark:
+    """How far one feed has durably written: kept by a durable frontier across runs."""
+
+    key: str
+    """The feed's resolved target path."""
+    seq: int
+    """The last item seq in the file."""
+    offset: int
+    """The file's size after that item was flushed and fsynced."""
+    state: str
+    """What the feed needs to continue the file (JSON text the feed owns)."""
+
+
+#: What `deliver_to` takes: called with each commit's items, in seq order, as it succeeds.
+OutboxSink = Callable[[Sequence[OutboxItem]], None]
+
+
+@dataclass(frozen=True, slots=True)
 class FrontierStatistics:
     """What a frontier reports at the end of a crawl."""
 
@@ -105,6 +153,8 @@ class FrontierStatistics:
 
 class Frontier(AsyncResource, ABC):
     """Per-host queues of pending requests, their leases, and the fingerprints already seen."""
+
+    _sink: OutboxSink | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, spider_name: str) -> Self:
@@ -167,17 +217,68 @@ class Frontier(AsyncResource, ABC):
         `open_gate` may change that).
         """
 
+    def encode_item(self, item: Any) -> str | None:
+        """The item as this backend stores it in the outbox, or None when it keeps the object.
+
+        Raises ValueError or TypeError for an item that cannot be stored (the caller drops it
+        alone). The memory backend keeps anything.
+        """
+        return None
+
     @abstractmethod
     async def commit(
-        self, lease: Lease, new: Sequence[Entry], *, fetched: Fetched | None = None
+        self,
+        lease: Lease | None,
+        new: Sequence[Entry],
+        items: Sequence[PageItem] = (),
+        *,
+        fetched: Fetched | None = None,
     ) -> int:
         """A leased request is done (fetched, or failed for good); queue what it produced.
 
-        The new entries are queued as by `push`; return how many were. A durable backend
-        commits the acknowledgement and the new requests together, so a page's outcome is
-        never half saved. `fetched` (a page fetched, with its validators) is remembered by a
-        durable backend for RECRAWL_AFTER in later runs; the memory backend ignores it.
+        The new entries are queued as by `push`; return how many were. The items go to the
+        outbox, in order, and then to the `deliver_to` sink. A durable backend commits the
+        acknowledgement, the new requests and the items together, so a page's outcome is
+        never half saved; a failed commit leaves none of them (and the lease held).
+        `lease=None` commits what start() produced (no acknowledgement). `fetched` (a page
+        fetched, with its validators) is remembered by a durable backend for RECRAWL_AFTER
+        in later runs; the memory backend ignores it.
         """
+
+    def deliver_to(self, sink: OutboxSink | None) -> None:
+        """Hand each commit's items to `sink` once committed (None: keep them undelivered)."""
+        self._sink = sink
+
+    def _deliver(self, items: Sequence[OutboxItem]) -> None:
+        if self._sink is not None and items:
+            self._sink(items)
+
+    @property
+    def durable(self) -> bool:
+        """Whether the outbox and the feed marks outlive the process (worth syncing feeds)."""
+        return False
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last item committed (0: none yet)."""
+        return 0
+
+    async def outbox_pending(self) -> int:
+        """Rows in the outbox that not every feed has durably passed (memory: none)."""
+        return 0
+
+    async def outbox_rows(self, after: int, upto: int, limit: int) -> list[OutboxItem]:
+        """Stored items with `after` < seq <= `upto`, in seq order, at most `limit`; each item
+        is the dict that was stored (memory: none)."""
+        return []
+
+    async def feed_marks(self) -> Mapping[str, FeedMark]:
+        """The feeds' marks of an unfinished crawl, by key (empty for a new crawl)."""
+        return {}
+
+    async def record_marks(self, marks: Sequence[FeedMark], delivered: int) -> None:
+        """Record the feeds' marks, and delete the outbox rows up to `delivered` (every feed
+        and the pipeline chain passed them), in one transaction (memory: nothing to keep)."""
 
     @abstractmethod
     async def retry(self, lease: Lease, not_before: float) -> None:

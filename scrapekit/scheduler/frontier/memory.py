@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Self
 import structlog
 
 from scrapekit.request import Request
-from scrapekit.scheduler.frontier.base import Entry, Fetched, Lease
+from scrapekit.scheduler.frontier.base import Entry, Fetched, Lease, OutboxItem, PageItem
 from scrapekit.scheduler.frontier.hosts import Host, HostIndex, IndexedFrontier, Place
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class MemoryFrontier(IndexedFrontier):
         self._leases: dict[int, Place] = {}
         self._seen: set[bytes] = set()
         self._pushed = 0
+        self._seq = 0
 
     @classmethod
     def from_settings(cls, settings: Settings, spider_name: str) -> Self:
@@ -119,10 +120,26 @@ class MemoryFrontier(IndexedFrontier):
     # -- ending a lease ----------------------------------------------------------------------
 
     async def commit(
-        self, lease: Lease, new: Sequence[Entry], *, fetched: Fetched | None = None
+        self,
+        lease: Lease | None,
+        new: Sequence[Entry],
+        items: Sequence[PageItem] = (),
+        *,
+        fetched: Fetched | None = None,
     ) -> int:
-        self._end(lease)  # nothing outlives the process: no fetch history to keep
-        return self._push(new)
+        # Nothing outlives the process: no fetch history to keep (`fetched` is ignored).
+        if lease is not None:
+            self._end(lease)
+        queued = self._push(new)
+        if items:
+            first = self._seq + 1
+            self._seq += len(items)
+            self._deliver([OutboxItem(first + i, p.id, p.item) for i, p in enumerate(items)])
+        return queued
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
 
     async def retry(self, lease: Lease, not_before: float) -> None:
         # Once due, a retry takes back its place in line: it is older than what came after it.

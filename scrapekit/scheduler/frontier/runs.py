@@ -38,7 +38,7 @@ TABLES = frozenset({"runs", "crawl_state"})
 
 #: Queries counting what keeps a crawl unfinished. A table whose rows must still be delivered
 #: (an items outbox) adds its count here.
-UNFINISHED: list[str] = ["SELECT count(*) FROM requests"]
+UNFINISHED: list[str] = ["SELECT count(*) FROM requests", "SELECT count(*) FROM outbox"]
 
 #: finish_reason of a run whose process died without recording its end (kill -9, a reboot).
 DIED = "died"
@@ -134,7 +134,9 @@ def begin(conn: sqlite3.Connection, *, fresh: bool, pid: int, wall: float, path:
         if fresh:
             conn.execute("DELETE FROM requests")
             conn.execute("DELETE FROM pauses")
+            conn.execute("DELETE FROM outbox")  # the abandoned crawl's undelivered items
         conn.execute("DELETE FROM seen")
+        conn.execute("DELETE FROM feeds")  # a new crawl's feeds start where the files end
         crawl, stored, done = crawl + 1, 0, False
         conn.execute(
             "INSERT INTO crawl_state (id, crawl, start_stored, start_done) VALUES (1, ?, 0, 0) "

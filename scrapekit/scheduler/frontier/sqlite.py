@@ -17,9 +17,15 @@ stored as wall-clock times (`time.time()`), converted with one offset taken at o
 mean the same after a restart.
 
 Runs. Opening decides, in one transaction, whether this run resumes the unfinished crawl (its
-pending requests and seen fingerprints are kept, it goes on where the last run stopped) or
-begins a new one (runs.py: the `runs` table, how far start() was stored, FRESH); the caller
-holds the run lock (runlock.py), so no other process writes the file meanwhile.
+pending requests, seen fingerprints, undelivered items (the outbox) and its feeds' marks are
+kept, it goes on where the last run stopped) or begins a new one (runs.py: the `runs` table,
+how far start() was stored, FRESH); the caller holds the run lock (runlock.py), so no other
+process writes the file meanwhile.
+
+Items. `commit` appends the page's items to the outbox table in the transaction that
+acknowledges the page, then hands them (the objects, not the rows) to the outbox reader; after
+a crash the reader reads the rows back (`outbox_rows`). Items are stored as JSON objects
+(`items.to_dict` + the exporters' `json_default`), never pickled.
 
 Parts. This module owns the `SqliteFrontier` class: the interface methods, which keep the file
 and the in-memory host index in step under one lock, and `_Host`, what the index asks of a
@@ -32,23 +38,33 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import aiosqlite
 import structlog
 
 from scrapekit import state
 from scrapekit.exceptions import FrontierCorrupt
+from scrapekit.items import to_dict
+from scrapekit.pipelines.exporters import json_default
 from scrapekit.request import Request
 from scrapekit.scheduler.frontier import records, runs
-from scrapekit.scheduler.frontier.base import Entry, Fetched, Lease
+from scrapekit.scheduler.frontier.base import (
+    Entry,
+    FeedMark,
+    Fetched,
+    Lease,
+    OutboxItem,
+    PageItem,
+)
 from scrapekit.scheduler.frontier.hosts import Host, HostIndex, IndexedFrontier, Place
 from scrapekit.scheduler.frontier.recrawl import Revisits
 from scrapekit.scheduler.frontier.sqlite_queries import (
@@ -58,6 +74,7 @@ from scrapekit.scheduler.frontier.sqlite_queries import (
     fetch,
     in_thread,
     insert,
+    record_marks,
     recount,
     scalar,
     statement,
@@ -134,6 +151,7 @@ class SqliteFrontier(IndexedFrontier):
         self._next_id = 1
         self._seen = 0
         self._pushed = 0
+        self._seq = 0  # the last item seq committed
 
     @classmethod
     def from_settings(cls, settings: Settings, spider_name: str) -> Self:
@@ -150,6 +168,9 @@ class SqliteFrontier(IndexedFrontier):
 
     def encode(self, request: Request) -> str:
         return records.encode(request)
+
+    def encode_item(self, item: Any) -> str:
+        return json.dumps(to_dict(item), ensure_ascii=False, default=json_default)
 
     # -- opening and closing -----------------------------------------------------------------
 
@@ -196,6 +217,10 @@ class SqliteFrontier(IndexedFrontier):
         self._run = await transaction(db, start)
         self._next_id = await scalar(db, "SELECT coalesce(max(id), 0) + 1 FROM requests") or 1
         self._seen = await scalar(db, "SELECT count(*) FROM seen")
+        self._seq = await scalar(
+            db, "SELECT max(coalesce((SELECT max(seq) FROM outbox), 0), "
+            "coalesce((SELECT max(seq) FROM feeds), 0))"
+        )  # fmt: skip
         rows = await db.execute_fetchall(
             "SELECT key, count(*), sum(not_before > ?), min(CASE WHEN not_before > ? "
             "THEN not_before END) FROM requests GROUP BY key",
@@ -343,23 +368,40 @@ class SqliteFrontier(IndexedFrontier):
     # -- ending a lease ----------------------------------------------------------------------
 
     async def commit(
-        self, lease: Lease, new: Sequence[Entry], *, fetched: Fetched | None = None
+        self,
+        lease: Lease | None,
+        new: Sequence[Entry],
+        items: Sequence[PageItem] = (),
+        *,
+        fetched: Fetched | None = None,
     ) -> int:
         rows = self._rows(new)
+        records_ = [p.record if p.record is not None else self.encode_item(p.item) for p in items]
         remember = None
         if fetched is not None and self.recrawl_after > 0:
             remember = (fetched.fingerprint, time.time(), fetched.etag, fetched.last_modified)
         revisits = self._revisits(new, rows)
         async with self._lock:
-            _, row = self._place(lease)
+            row = None if lease is None else self._place(lease)[1]
             db = await self._connect()
-            work = partial(insert, rows=rows, done=row, revisits=revisits, fetched=remember)
+            # Numbered under the lock, so seqs follow the order the commits reach the file.
+            first = self._seq + 1
+            stored = [
+                (first + i, p.id, text)
+                for i, (p, text) in enumerate(zip(items, records_, strict=True))
+            ]
+            work = partial(
+                insert, rows=rows, done=row, items=stored, revisits=revisits, fetched=remember
+            )
             queued, seen, not_due = await self._transaction(db, "written", work)
-            self._end(lease)  # only now: a failed transaction leaves the lease held
-            host = self._index.host(lease.key)
-            host.leased.discard(row)
-            self._index.forget_if_idle(host)
+            self._seq += len(items)
+            if lease is not None and row is not None:
+                self._end(lease)  # only now: a failed transaction leaves the lease held
+                host = self._index.host(lease.key)
+                host.leased.discard(row)
+                self._index.forget_if_idle(host)
             self._queued(queued, seen, not_due)
+            self._deliver([OutboxItem(first + i, p.id, p.item) for i, p in enumerate(items)])
         return len(queued)
 
     async def retry(self, lease: Lease, not_before: float) -> None:
@@ -448,6 +490,55 @@ class SqliteFrontier(IndexedFrontier):
         async with self._lock:
             if self._db is not None:  # closed: nothing to record into
                 await self._transaction(self._db, "written", work)
+
+    # -- the outbox and the feeds' marks -----------------------------------------------------
+
+    @property
+    def durable(self) -> bool:
+        return True
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    async def outbox_pending(self) -> int:
+        async with self._lock:
+            db = await self._connect()
+            rows = await self._read(db, partial(fetch, sql="SELECT count(*) FROM outbox", args=()))
+        return int(rows[0][0])
+
+    async def outbox_rows(self, after: int, upto: int, limit: int) -> list[OutboxItem]:
+        sql = (
+            "SELECT seq, item_id, record FROM outbox WHERE seq > ? AND seq <= ? "
+            "ORDER BY seq LIMIT ?"
+        )
+        async with self._lock:
+            db = await self._connect()
+            rows = await self._read(db, partial(fetch, sql=sql, args=(after, upto, limit)))
+        found = []
+        for seq, item_id, text in rows:
+            try:
+                item = json.loads(text)
+            except ValueError as exc:
+                raise FrontierCorrupt(
+                    str(self.path), f"holding an unreadable item (seq {seq}: {exc})"
+                ) from exc
+            found.append(OutboxItem(int(seq), str(item_id), item))
+        return found
+
+    async def feed_marks(self) -> Mapping[str, FeedMark]:
+        sql = 'SELECT path, seq, "offset", state FROM feeds'
+        async with self._lock:
+            db = await self._connect()
+            rows = await self._read(db, partial(fetch, sql=sql, args=()))
+        return {str(p): FeedMark(str(p), int(q), int(o), str(t)) for p, q, o, t in rows}
+
+    async def record_marks(self, marks: Sequence[FeedMark], delivered: int) -> None:
+        rows = [(m.key, m.seq, m.offset, m.state) for m in marks]
+        async with self._lock:
+            db = await self._connect()
+            work = partial(record_marks, marks=rows, delivered=delivered)
+            await self._transaction(db, "written", work)
 
     # -- transactions ------------------------------------------------------------------------
 

@@ -33,6 +33,10 @@ _CHUNK = 500  # fingerprints per INSERT (SQLite's variable limit is far above)
 Row = tuple[int, bytes | None, str, int, str]
 #: (id, key, priority) of a request queued.
 Queued = tuple[int, str, int]
+#: (seq, item_id, record) of an outbox row.
+ItemRow = tuple[int, str, str]
+#: (path, seq, offset, state) of a feed's mark.
+MarkRow = tuple[str, int, int, str]
 
 
 async def in_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -69,8 +73,10 @@ def insert(
     done: int | None = None,
     revisits: Revisits | None = None,
     fetched: tuple[bytes, float, str | None, str | None] | None = None,
+    items: list[ItemRow] | None = None,
 ) -> tuple[list[Queued], int, int]:
-    """Delete request `done` if given (remembering its fetch); queue the rows not seen yet.
+    """Delete request `done` if given (remembering its fetch); queue the rows not seen yet;
+    append `items` to the outbox.
 
     With `revisits` (RECRAWL_AFTER), a row an earlier run fetched too recently is kept out,
     and one fetched long enough ago is queued as a conditional revisit. Return (id, key,
@@ -80,6 +86,8 @@ def insert(
         conn.execute("DELETE FROM requests WHERE id = ?", (done,))
     if fetched is not None:
         conn.execute(recrawl.REMEMBER, fetched)
+    if items:
+        conn.executemany("INSERT INTO outbox (seq, item_id, record) VALUES (?, ?, ?)", items)
     fingerprints = [r[1] for r in rows if r[1] is not None]
     new: set[bytes] = set()
     for start in range(0, len(fingerprints), _CHUNK):
@@ -124,6 +132,16 @@ def _due(conn: sqlite3.Connection, rows: list[Row], revisits: Revisits) -> tuple
         elif past[0] <= revisits.cutoff:
             kept.append((row[0], row[1], row[2], row[3], recrawl.revisit(row[4], *past)))
     return kept, len(rows) - len(kept)
+
+
+def record_marks(conn: sqlite3.Connection, marks: list[MarkRow], delivered: int) -> None:
+    """Upsert the feeds' marks and delete the outbox rows up to `delivered`."""
+    conn.executemany(
+        'INSERT INTO feeds (path, seq, "offset", state) VALUES (?, ?, ?, ?) ON CONFLICT (path) '
+        'DO UPDATE SET seq = excluded.seq, "offset" = excluded."offset", state = excluded.state',
+        marks,
+    )
+    conn.execute("DELETE FROM outbox WHERE seq <= ?", (delivered,))
 
 
 def statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> None:

@@ -30,6 +30,16 @@ _FETCHED = (
         fingerprint BLOB PRIMARY KEY, fetched_at REAL NOT NULL, etag TEXT,
         last_modified TEXT) WITHOUT ROWID""",
 )
+_OUTBOX = (
+    # The items committed and not yet durably in every feed, in commit order; record is
+    # the item as a JSON object (items.to_dict + the exporters' json_default).
+    "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, item_id TEXT NOT NULL, "
+    "record TEXT NOT NULL)",
+    # How far each feed (by resolved path) durably wrote: last item seq, the file's size
+    # after fsync, and what the exporter needs to continue (JSON text).
+    "CREATE TABLE IF NOT EXISTS feeds (path TEXT PRIMARY KEY, seq INTEGER NOT NULL, "
+    '"offset" INTEGER NOT NULL, state TEXT NOT NULL) WITHOUT ROWID',
+)
 _SCHEMA = (
     # id is the order of arrival (first in, first out among equal priorities); a retry or a
     # release keeps it. not_before is wall-clock seconds, 0 for "at once".
@@ -42,12 +52,13 @@ _SCHEMA = (
     "CREATE TABLE pauses (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID",
     *runs.SCHEMA,
     *_FETCHED,
+    *_OUTBOX,
 )
 #: The tables of a version-1 file; a version-1 file gains the others in place (`_upgrade`).
 _TABLES_V1 = {"requests", "seen", "pauses"}
-_TABLES = _TABLES_V1 | runs.TABLES | {"fetched"}
+_TABLES = _TABLES_V1 | runs.TABLES | {"fetched", "outbox", "feeds"}
 #: What turns a version-1 file into this version: CREATE TABLE IF NOT EXISTS statements.
-_UPGRADE = (*runs.SCHEMA, *_FETCHED)
+_UPGRADE = (*runs.SCHEMA, *_FETCHED, *_OUTBOX)
 _TABLE_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 # Primary result codes that mean "this file is unusable", as opposed to transient trouble.
 _UNUSABLE = {"CORRUPT", "NOTADB", "CANTOPEN", "PERM", "AUTH", "READONLY"}
