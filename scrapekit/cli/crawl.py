@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from typing import Any
 
@@ -15,6 +14,7 @@ from scrapekit.engine import crawl
 from scrapekit.exceptions import UsageError
 from scrapekit.log import scrub_text
 from scrapekit.scheduler.frontier.runs import NOT_DURABLE, RunStart
+from scrapekit.settings import validators
 from scrapekit.stats import FAILED
 
 
@@ -71,14 +71,9 @@ def register(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
-_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600}
-
-
 def parse_duration(text: str) -> float:
-    """Seconds in `90`, `90s`, `30m` or `2h`; UsageError (one line) for anything else."""
-    match = _DURATION.match(text)
-    seconds = float(match[1]) * _UNIT[match[2]] if match else 0.0
+    """Seconds in `90`, `90s`, `30m`, `2h` or `1d`; UsageError (one line) for anything else."""
+    seconds = validators.parse_duration(text)
     if not seconds:
         raise UsageError(
             f"--max-duration {text!r}: expected a duration above 0 such as 90, 90s, 30m or 2h"

@@ -42,7 +42,7 @@ VALIDATORS: dict[str, Validator] = {
     "CLOSESPIDER_ERRORCOUNT": Int(min=0),
     "CLOSESPIDER_ITEMCOUNT": Int(min=0),
     "CLOSESPIDER_PAGECOUNT": Int(min=0),
-    "CLOSESPIDER_TIMEOUT": Float(min=0, unit="seconds"),
+    "CLOSESPIDER_TIMEOUT": Duration(),
     "CLOSE_TIMEOUT": Float(min=0, unit="seconds"),
     "CONCURRENCY": Int(min=1),
     "DEPTH_LIMIT": Int(min=0),
