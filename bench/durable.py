@@ -88,7 +88,8 @@ class Outcome:
     throughput: list[Run] = field(default_factory=list)
     known: dict[str, tuple[Ended, dict[str, object]]] = field(default_factory=dict)
     fill: tuple[Ended, int] | None = None  # the killed first crawl, and the pages it fetched
-    resumes: list[tuple[float, float, int | None]] = field(default_factory=list)
+    # per resumed run: robots.txt s, first page s, pending when reopened, pages after the first
+    resumes: list[tuple[float, float, int | None, int]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -301,15 +302,18 @@ def resume(args: argparse.Namespace, tmp: Path, outcome: Outcome) -> None:
             proc = spawn(cmd, tmp / "project", tmp / "out" / name)
             first = arrivals.wait_for(proc, lambda p: p == "/robots.txt", args.timeout)
             page = arrivals.wait_for(proc, lambda p: fan_index(p) >= 0, args.timeout)
+            before = arrivals.pages
             if page is not None:
                 time.sleep(args.kill_after)
             reap(proc, 0, kill=True)
+            arrivals.new()
+            more = arrivals.pages - before  # pages asked for in the kill_after window
             pending = _reopened(tmp / "out" / f"{name}.err")
             if first is None or page is None:
                 outcome.problems.append(f"{name}: no request before exit or timeout")
                 print(tail(tmp / "out" / f"{name}.err"), file=sys.stderr)
                 continue
-            outcome.resumes.append((first[0] - proc.spawned, page[0] - proc.spawned, pending))
+            outcome.resumes.append((first[0] - proc.spawned, page[0] - proc.spawned, pending, more))
             print(
                 f"bench: {name}: {pending} pending; robots.txt after "
                 f"{first[0] - proc.spawned:.2f} s, first page after "
@@ -395,16 +399,17 @@ def report(args: argparse.Namespace, outcome: Outcome) -> str:
             ]
         out.append("")
     if outcome.resumes:
-        firsts = [page for _, page, _ in outcome.resumes]
+        firsts = [page for _, page, _, _ in outcome.resumes]
         out += [
             "Resume after kill -9 (sqlite; seconds from the resumed process's spawn):",
             "",
-            "| run | pending when reopened | first request (robots.txt) s | first page s |",
-            "|---:|---:|---:|---:|",
+            "| run | pending when reopened | first request (robots.txt) s | first page s | "
+            f"pages asked in the next {args.kill_after:g} s |",
+            "|---:|---:|---:|---:|---:|",
         ]
-        for n, (robots, page, pending) in enumerate(outcome.resumes, 1):
+        for n, (robots, page, pending, more) in enumerate(outcome.resumes, 1):
             shown = f"{pending:,}" if pending is not None else "?"
-            out.append(f"| {n} | {shown} | {robots:.2f} | {page:.2f} |")
+            out.append(f"| {n} | {shown} | {robots:.2f} | {page:.2f} | {more} |")
         worst = max(firsts)
         if outcome.fill is not None:
             ended, pages = outcome.fill
