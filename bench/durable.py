@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -469,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         variants=["scrapekit", "scrapekit-sqlite", "fanout"],
         extra_settings="",
     )
-    print(f"bench: {environment(described)}", flush=True)
+    print(f"bench: {environment(described)}, SQLite {sqlite3.sqlite_version}", flush=True)
     if scrapekit_command() is None:
         raise SystemExit("bench: no `scrapekit` command (pip install -e .)")
     tmp = Path(tempfile.mkdtemp(prefix="scrapekit-durable-"))
