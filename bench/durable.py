@@ -409,7 +409,7 @@ def report(args: argparse.Namespace, outcome: Outcome) -> str:
             "|---:|---:|---:|---:|---:|",
         ]
         for n, (robots, page, pending, more) in enumerate(outcome.resumes, 1):
-            shown = f"{pending:,}" if pending is not None else "?"
+            shown = f"{pending:,}" if pending is not None else "none (a new crawl)"
             out.append(f"| {n} | {shown} | {robots:.2f} | {page:.2f} | {more} |")
         worst = max(firsts)
         if outcome.fill is not None:
