@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test crash check lint typecheck bench clean
+.PHONY: demo test crash check lint typecheck bench bench-durable clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ crash: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+bench-durable: $(STAMP)
+	$(BIN)/python bench/durable.py
 
 clean:
 	rm -rf $(VENV) .scrapekit demo.jsonl .pytest_cache .mypy_cache .ruff_cache

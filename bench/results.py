@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 BASELINE = "bare"
+FULL = "scrapekit"  # the variant the other scrapekit-* variants are compared with
 
 
 @dataclass
@@ -76,7 +77,7 @@ def _median_range(values: list[float], fmt: str) -> str:
 
 
 def _ratios(runs: list[Run], bare: list[Run], measure: Callable[[Run], float]) -> list[float]:
-    """measure(run) / measure(bare run of the same round), for rounds where both were good.
+    """measure(run) / measure(`bare` run of the same round), for rounds where both were good.
 
     Pairing the runs that went right after one another cancels drift in the machine's speed
     (a shared or throttled CPU) that a ratio of two medians would keep.
@@ -166,6 +167,16 @@ def tables(runs: list[Run]) -> str:
                     f"- concurrency {c}: {variant} runs at "
                     f"{statistics.median(whole_ratios):.2f} of bare's pages/s, whole process "
                     f"(crawl only: {statistics.median(crawl_ratios):.2f})"
+                )
+        # A feature variant against plain scrapekit (e.g. the SQLite frontier against the
+        # memory one): the figure that says what the feature costs.
+        plain = [r for r in runs if r.variant == FULL and r.concurrency == c]
+        for variant in dict.fromkeys(r.variant for r in runs if r.variant.startswith(FULL + "-")):
+            group = [r for r in runs if r.variant == variant and r.concurrency == c]
+            if ratios := _ratios(group, plain, lambda r: r.pages_per_second):
+                summary.append(
+                    f"- concurrency {c}: {variant} runs at {_median_range(ratios, '.2f')} of "
+                    f"{FULL}'s pages/s, whole process, paired by round"
                 )
     return "\n".join(
         [

@@ -94,10 +94,16 @@ class Bench:
         return self.deadline - time.monotonic()
 
 
-def start_site(pages: int, timeout: float = 60.0) -> tuple[subprocess.Popen[str], str]:
-    """Start bench/site.py and return the process and the URL it prints first."""
+def start_site(
+    pages: int, timeout: float = 60.0, arrivals: Path | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """Start bench/site.py and return the process and the URL it prints first.
+
+    With `arrivals`, the site appends each request's arrival time and path to that file.
+    """
+    extra = ["--arrivals", str(arrivals)] if arrivals is not None else []
     proc = subprocess.Popen(
-        [sys.executable, str(BENCH / "site.py"), "--pages", str(pages), "--port", "0"],
+        [sys.executable, str(BENCH / "site.py"), "--pages", str(pages), "--port", "0", *extra],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         text=True,

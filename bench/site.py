@@ -9,6 +9,11 @@ description) with 10-20 links to other pages of the site. Links come from a seed
 site is identical on every run, and each page links to the next one, so a crawl from page 0
 reaches all N pages. Page 0 is "/", page i > 0 is "/page/i"; every link uses exactly that form,
 so no two URLs name the same page and a full crawl fetches exactly N pages.
+
+Beside the catalogue, every path `/fan/<n>` (any n) answers a small page of its own, for the
+durable-crawl bench (durable.py), whose spider makes up the links itself; `--arrivals FILE`
+appends one line per request, `<wall-clock time> <path>`, so that bench can see when a crawl
+sent its first request.
 """
 
 from __future__ import annotations
@@ -17,8 +22,12 @@ import argparse
 import random
 import signal
 import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 DEFAULT_PAGES = 2000
 SEED = 20240601
@@ -202,9 +211,26 @@ _NOT_FOUND = (
 )
 
 
-def make_server(count: int, port: int = 0) -> ThreadingHTTPServer:
-    """A keep-alive HTTP/1.1 server for the site on 127.0.0.1:`port` (0 picks a free port)."""
+def fan_page(path: str) -> bytes:
+    """The small page at `/fan/<n>`: one title and a price, no links (the spider makes them)."""
+    body = (
+        f"<!DOCTYPE html>\n<html><head><title>{path}</title></head><body>"
+        f'<h1>Item {path.rsplit("/", 1)[-1]}</h1><p class="price">$1.00</p></body></html>\n'
+    ).encode("ascii")
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode("ascii")
+        + body
+    )
+
+
+def make_server(count: int, port: int = 0, arrivals: TextIO | None = None) -> ThreadingHTTPServer:
+    """A keep-alive HTTP/1.1 server for the site on 127.0.0.1:`port` (0 picks a free port).
+
+    With `arrivals`, each request's wall-clock arrival time and path are written there.
+    """
     responses = _responses(build_site(count))
+    lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -214,6 +240,14 @@ def make_server(count: int, port: int = 0) -> ThreadingHTTPServer:
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0].split("#", 1)[0]
+            if arrivals is not None:
+                line = f"{time.time():.6f} {path}\n"
+                with lock:
+                    arrivals.write(line)
+                    arrivals.flush()
+            if path.startswith("/fan/") and path[5:].isdigit():
+                self.wfile.write(fan_page(path))
+                return
             self.wfile.write(responses.get(path, _NOT_FOUND))
 
         def log_message(self, format: str, *args: object) -> None:
@@ -239,10 +273,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=DEFAULT_PAGES, help="number of pages")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free)")
+    parser.add_argument("--arrivals", type=Path, help="append '<time> <path>' per request here")
     args = parser.parse_args(argv)
     if args.pages < 1:
         parser.error("--pages must be at least 1")
-    server = make_server(args.pages, args.port)
+    arrivals = open(args.arrivals, "a") if args.arrivals else None  # noqa: SIM115
+    server = make_server(args.pages, args.port, arrivals)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     host, port = server.server_address[:2]
@@ -251,6 +287,8 @@ def main(argv: list[str] | None = None) -> None:
         server.serve_forever()
     finally:
         server.server_close()
+        if arrivals is not None:
+            arrivals.close()
         sys.stdout.flush()
 
 
