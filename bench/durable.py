@@ -2,7 +2,7 @@
 
 1. Throughput: `scrapekit crawl bench` (bench/project) with the memory frontier and with
    `FRONTIER=sqlite`, one after the other (A B A B), on the same site: the paired ratio of
-   their whole-process pages/s (run.py's `scrapekit` and `scrapekit-sqlite` variants).
+   their whole-process pages/s (run.py's `scrapekit-memory` and `scrapekit` variants).
 2. A million known URLs: `scrapekit crawl fanout -a fanout=F` (bench/project/spiders/fanout.py)
    with `CLOSESPIDER_PAGECOUNT=F+1`: its first F + 1 pages yield F links each, so the frontier
    holds 1 + F + F² URLs (1,001,001 for F = 1000) when the crawl stops. Peak RSS of the whole
@@ -194,7 +194,7 @@ def throughput(args: argparse.Namespace, tmp: Path, outcome: Outcome) -> None:
             pages=args.pages, timeout=args.timeout, budget=10 * args.timeout, extra_settings=""
         )
         bench = Bench(ns, url, tmp, time.monotonic() + 10 * args.timeout * args.rounds)
-        pair = [VARIANTS["scrapekit"], VARIANTS["scrapekit-sqlite"]]
+        pair = [VARIANTS["scrapekit-memory"], VARIANTS["scrapekit"]]
         for variant in pair:
             run = run_once(bench, variant, args.concurrency, 0, "warmup")
             if not run.ok:
@@ -350,7 +350,7 @@ def report(args: argparse.Namespace, outcome: Outcome) -> str:
             "| frontier | pages/s median (min-max) | CPU ms/page | peak RSS MB |",
             "|---|---:|---:|---:|",
         ]
-        for variant, label in (("scrapekit", "memory"), ("scrapekit-sqlite", "sqlite")):
+        for variant, label in (("scrapekit-memory", "memory"), ("scrapekit", "sqlite")):
             runs = [r for r in good if r.variant == variant]
             if runs:
                 rss = statistics.median(r.rss_mib for r in runs) * 1024 * 1024 / MB
@@ -358,11 +358,11 @@ def report(args: argparse.Namespace, outcome: Outcome) -> str:
                     f"| {label} | {_spread([r.pages_per_second for r in runs], '.0f')} | "
                     f"{statistics.median(r.cpu_ms_per_page for r in runs):.2f} | {rss:.0f} |"
                 )
-        memory = {r.round: r for r in good if r.variant == "scrapekit"}
+        memory = {r.round: r for r in good if r.variant == "scrapekit-memory"}
         ratios = [
             r.pages_per_second / memory[r.round].pages_per_second
             for r in good
-            if r.variant == "scrapekit-sqlite" and r.round in memory
+            if r.variant == "scrapekit" and r.round in memory
         ]
         if ratios:
             ratio = statistics.median(ratios)
@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         pages=args.pages,
         concurrency=[args.concurrency],
         rounds=args.rounds,
-        variants=["scrapekit", "scrapekit-sqlite", "fanout"],
+        variants=["scrapekit-memory", "scrapekit", "fanout"],
         extra_settings="",
     )
     print(f"bench: {environment(described)}, SQLite {sqlite3.sqlite_version}", flush=True)

@@ -56,7 +56,7 @@ VARIANTS = {
         Variant(BASELINE, "bare.py: httpx2 + selectolax, asyncio.Queue, a seen-set"),
         Variant("scrapekit", "every feature on, as in bench/project/settings.toml"),
         Variant("scrapekit-memjar", "in-memory cookie jar", ("COOKIES_PERSIST=false",)),
-        Variant("scrapekit-sqlite", "the SQLite frontier", ("FRONTIER=sqlite",)),
+        Variant("scrapekit-memory", "the in-memory frontier (nothing kept)", ("FRONTIER=memory",)),
         Variant(
             "scrapekit-nopolite",
             "no rate limit, robots.txt or persisted jar",
