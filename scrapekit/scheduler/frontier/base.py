@@ -105,6 +105,16 @@ class Frontier(AsyncResource, ABC):
         """
         return None
 
+    def seen_before(self, fingerprint: bytes) -> bool:
+        """Whether `fingerprint` is sure to be a duplicate: a hint, False when unsure.
+
+        The scheduler drops a request this says was seen before encoding it, counted as a
+        duplicate; `push` still decides for the rest. A durable backend answers from a bounded
+        memory of recent fingerprints, sparing the encoding and the file most duplicate
+        links; the memory backend answers False (its push is as cheap as the check).
+        """
+        return False
+
     @abstractmethod
     async def push(self, entries: Sequence[Entry]) -> int:
         """Queue each entry unless its fingerprint was seen, and record the fingerprints.

@@ -37,7 +37,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import aiosqlite
 import structlog
@@ -47,11 +47,15 @@ from scrapekit.exceptions import FrontierCorrupt
 from scrapekit.request import Request
 from scrapekit.scheduler.frontier import records
 from scrapekit.scheduler.frontier.base import Entry, Lease
-from scrapekit.scheduler.frontier.hosts import Host, HostIndex, IndexedFrontier, Place
+from scrapekit.scheduler.frontier.hosts import HostIndex, IndexedFrontier
+from scrapekit.scheduler.frontier.recent import RecentlySeen
+from scrapekit.scheduler.frontier.sqlite_ahead import Ahead, ReadAhead, RowHost
+from scrapekit.scheduler.frontier.sqlite_batch import GroupCommit, Work
 from scrapekit.scheduler.frontier.sqlite_queries import (
     READY,
     Queued,
     Row,
+    each,
     fetch,
     in_thread,
     insert,
@@ -59,7 +63,6 @@ from scrapekit.scheduler.frontier.sqlite_queries import (
     scalar,
     statement,
     transaction,
-    unleased,
 )
 from scrapekit.scheduler.frontier.sqlite_schema import open_file, sqlite_error
 from scrapekit.session.cookiestore_base import run_to_completion
@@ -68,32 +71,9 @@ if TYPE_CHECKING:
     from scrapekit.settings import Settings
 
 T = TypeVar("T")
+#: A lease's row as leased: (rank, id, record); the record is put back as it was on release.
+Held = Ahead
 log = structlog.get_logger(__name__)
-
-
-class _Host(Host):
-    """One host's counts and best ready row; its requests are rows in the file."""
-
-    __slots__ = ("due", "head", "later", "leased", "pending")
-
-    head: Place | None  # (-priority, id) of the best ready row that is not leased
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.pending = 0  # rows not leased, ready or later
-        self.later = 0  # rows whose not-before time has not come
-        self.due: float | None = None  # the earliest not-before among them (monotonic)
-        self.head = None
-        self.leased: set[int] = set()
-
-    def next_due(self) -> float | None:
-        return self.due if self.later else None
-
-    def counts(self) -> tuple[int, int]:
-        return self.pending - self.later, self.later
-
-    def holds(self) -> bool:
-        return bool(self.pending or self.leased)
 
 
 class SqliteFrontier(IndexedFrontier):
@@ -105,16 +85,24 @@ class SqliteFrontier(IndexedFrontier):
     """
 
     backend = "sqlite"
+    _index: HostIndex[RowHost]
 
     def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()  # one operation at a time: memory and file stay in step
+        # Held by every read and every batch while memory catches up with it, so a read sees
+        # the file as memory knows it; what needs no file (leases from the read-ahead, gates,
+        # releases) goes on meanwhile.
+        self._lock = asyncio.Lock()
+        self._batches = GroupCommit(self._lock, self._run_batch)
         self._offset = time.time() - time.monotonic()  # wall = monotonic + offset
-        self._index = HostIndex(_Host)
+        self._index = HostIndex(RowHost)
+        self._ahead = ReadAhead()
         self._lease_ids = itertools.count(1)
-        self._leases: dict[int, Place] = {}  # lease id -> (rank, row id)
+        self._leases: dict[int, Held] = {}  # lease id -> (rank, row id, record)
+        self._ending: set[int] = set()  # leases whose commit or retry is under way
+        self._recent = RecentlySeen()
         self._next_id = 1
         self._seen = 0
         self._pushed = 0
@@ -127,6 +115,9 @@ class SqliteFrontier(IndexedFrontier):
     def encode(self, request: Request) -> str:
         return records.encode(request)
 
+    def seen_before(self, fingerprint: bytes) -> bool:
+        return fingerprint in self._recent
+
     # -- opening and closing -----------------------------------------------------------------
 
     async def __aenter__(self) -> SqliteFrontier:
@@ -135,6 +126,7 @@ class SqliteFrontier(IndexedFrontier):
         return self
 
     async def aclose(self) -> None:
+        await self._batches.drain()
         async with self._lock:
             db, self._db = self._db, None
             if db is not None:
@@ -201,10 +193,9 @@ class SqliteFrontier(IndexedFrontier):
 
     async def push(self, entries: Sequence[Entry]) -> int:
         rows = self._rows(entries)
-        async with self._lock:
-            db = await self._connect()
-            queued, seen = await self._transaction(db, "written", partial(insert, rows=rows))
-            self._queued(queued, seen)
+        queued, _ = await self._write(
+            partial(insert, rows=rows), lambda result: self._queued(*result, rows)
+        )
         return len(queued)
 
     def _rows(self, entries: Sequence[Entry]) -> list[Row]:
@@ -225,56 +216,85 @@ class SqliteFrontier(IndexedFrontier):
             for i, e in enumerate(entries)
         ]
 
-    def _queued(self, queued: list[Queued], seen: int) -> None:
-        for row, key, priority in queued:
-            host = self._index.host(key)
-            self._ready_row(host, (-priority, row))
+    def _queued(self, queued: list[Queued], seen: int, rows: list[Row]) -> None:
+        if queued:
+            records_of = {row[0]: row[4] for row in rows}
+            for row, key, priority in queued:
+                host = self._index.host(key)
+                self._ahead.join(host, (-priority, row), records_of[row])
+                self._index.queued(host, (-priority, row))
         self._pushed += len(queued)
         self._seen += seen
-
-    def _ready_row(self, host: _Host, place: Place) -> None:
-        """A ready row joined the host: it may be its new best."""
-        host.pending += 1
-        if host.head is None or place < host.head:
-            host.head = place
-        self._index.queued(host, place)
+        self._recent.add(row[1] for row in rows)  # each is in the file's seen now
 
     # -- hand-out ----------------------------------------------------------------------------
 
     async def lease(self, now: float) -> Lease | float:
-        async with self._lock:
-            db = await self._connect()
-            return await run_to_completion(self._lease(db, now))
-
-    async def _lease(self, db: aiosqlite.Connection, now: float) -> Lease | float:
-        await self._wake(db, now)
-        while (host := self._index.pop_open()) is not None:
-            try:
-                free = await self._ready(db, host, now, 2)
-            except BaseException:
-                self._index.advertise(host)  # offered again next call
-                raise
-            if not free:  # cannot happen while memory and file agree; heal rather than fail
-                host.head = None
+        while True:
+            if due := self._fire(now):
+                await self._recount(due, now)
                 continue
-            row, priority, text = free[0]
-            host.head = (-free[1][1], free[1][0]) if len(free) > 1 else None
-            request = self._decode(row, text)
-            host.leased.add(row)
-            host.pending -= 1
-            self._index.taken(host)
-            lease = Lease(next(self._lease_ids), request, host.key)
-            self._leases[lease.id] = (-priority, row)
-            return lease
-        return self._index.next_wake()
+            got = self._take(now)
+            if not isinstance(got, RowHost):
+                return got
+            await self._refill(got, now)
 
-    async def _ready(
-        self, db: aiosqlite.Connection, host: _Host, now: float, want: int
-    ) -> list[tuple[int, int, str]]:
-        """The host's best `want` ready rows that are not leased: (id, priority, record)."""
-        args = (host.key, now + self._offset, len(host.leased) + want)
-        rows = await self._read(db, partial(fetch, sql=READY, args=args))
-        return unleased(rows, host.leased, want)
+    def _fire(self, now: float) -> list[RowHost]:
+        """Apply the host timers due by `now` (gates that passed); the hosts whose retries came
+        due, to be counted again from the file."""
+        fired = list(self._index.fire(now))  # settled after: a due host's timer stays due
+        for host, before in fired:
+            self._index.settle(host, before)
+        return [host for host, _ in fired if host.due is not None and host.due <= now]
+
+    def _take(self, now: float) -> Lease | float | RowHost:
+        """Lease from memory: the best open host's head, when its read-ahead holds it.
+
+        Otherwise return that host (still offered), whose next rows must be read first; or,
+        with no host open, when one may be.
+        """
+        index = self._index
+        host = index.pop_open()
+        if host is None:
+            return index.next_wake()
+        if not host.can_take():
+            index.advertise(host)
+            return host
+        rank, row, text = host.ahead[0]
+        try:
+            request = self._decode(row, text)
+        except BaseException:
+            index.advertise(host)  # offered again next call
+            raise
+        self._ahead.take(host)
+        host.leased.add(row)
+        host.pending -= 1
+        index.taken(host)
+        lease = Lease(next(self._lease_ids), request, host.key)
+        self._leases[lease.id] = (rank, row, text)
+        return lease
+
+    async def _refill(self, host: RowHost, now: float) -> None:
+        """Read the host's next ready rows into its read-ahead."""
+        async with self._lock:  # no batch lands meanwhile: the file says what memory says
+            if host.can_take() or self._index.hosts.get(host.key) is not host:
+                return  # another lease read them, or the host is gone
+            db = await self._connect()
+            limit = len(host.leased) + self._ahead.per_host
+            args = (host.key, now + self._offset, limit)
+            rows = await self._read(db, partial(fetch, sql=READY, args=args))
+            if self._index.hosts.get(host.key) is host:
+                self._fill(host, rows, limit, host.waits())
+
+    def _fill(self, host: RowHost, rows: list[Any], limit: int, before: int) -> None:
+        """Hold the ready rows a read gave (`limit` asked for), then settle the host (`before`:
+        its `waits()` before the read's news). A changed head is offered anew; one the file no
+        longer has is healed, not failed on."""
+        free = [(-int(p), int(r), str(t)) for r, p, t in rows if r not in host.leased]
+        self._ahead.fill(host, free, complete=len(rows) < limit)
+        if host.advertised != host.head:
+            host.advertised = None
+        self._index.settle(host, before)
 
     def _decode(self, row: int, text: str) -> Request:
         try:
@@ -284,51 +304,52 @@ class SqliteFrontier(IndexedFrontier):
                 str(self.path), f"holding an unreadable request (row {row}: {exc})"
             ) from exc
 
-    async def _wake(self, db: aiosqlite.Connection, now: float) -> None:
-        """Apply every host timer due by `now`: gates that passed, retries now due."""
-        for host, before in self._index.fire(now):
-            try:
-                if host.due is not None and host.due <= now:
-                    await self._recount(db, host, now)
-            finally:  # even on a failed read: its timer is set again, to be retried
-                self._index.settle(host, before)
-
-    async def _recount(self, db: aiosqlite.Connection, host: _Host, now: float) -> None:
-        """Some of the host's retries came due: count what still waits, find its best row."""
-        wall = now + self._offset
-        count, due, best = await self._read(
-            db, partial(recount, key=host.key, wall=wall, leased=len(host.leased))
-        )
-        host.later = count
-        # Never at or before `now`: a time that rounding moved back would wake it forever.
-        host.due = None if due is None else max(due - self._offset, math.nextafter(now, math.inf))
-        free = unleased(best, host.leased, 1)
-        host.head = (-free[0][1], free[0][0]) if free else None
+    async def _recount(self, hosts: list[RowHost], now: float) -> None:
+        """Some hosts' retries came due: count what still waits, read their best rows."""
+        async with self._lock:
+            db = await self._connect()
+            wall = now + self._offset
+            for host in hosts:
+                if self._index.hosts.get(host.key) is not host or not host.due or host.due > now:
+                    continue  # gone, or counted by another lease meanwhile
+                limit = len(host.leased) + self._ahead.per_host
+                work = partial(recount, key=host.key, wall=wall, limit=limit)
+                count, due, best = await self._read(db, work)
+                before = host.waits()
+                host.later = count
+                # Never at or before `now`: a time that rounding moved back would wake it
+                # forever.
+                host.due = (
+                    None if due is None else max(due - self._offset, math.nextafter(now, math.inf))
+                )
+                self._fill(host, best, limit, before)
 
     # -- ending a lease ----------------------------------------------------------------------
 
     async def commit(self, lease: Lease, new: Sequence[Entry]) -> int:
         rows = self._rows(new)
-        async with self._lock:
-            _, row = self._place(lease)
-            db = await self._connect()
-            work = partial(insert, rows=rows, done=row)
-            queued, seen = await self._transaction(db, "written", work)
+        _, row, _ = self._ending_now(lease)
+
+        def committed(result: tuple[list[Queued], int]) -> None:
             self._end(lease)  # only now: a failed transaction leaves the lease held
             host = self._index.host(lease.key)
             host.leased.discard(row)
             self._index.forget_if_idle(host)
-            self._queued(queued, seen)
+            self._queued(*result, rows)
+
+        try:
+            queued, _ = await self._write(partial(insert, rows=rows, done=row), committed)
+        finally:
+            self._ending.discard(lease.id)
         return len(queued)
 
     async def retry(self, lease: Lease, not_before: float) -> None:
         text = records.encode(lease.request)  # as it is now: its meta counts the attempts
-        async with self._lock:
-            _, row = self._place(lease)
-            db = await self._connect()
-            sql = "UPDATE requests SET not_before = ?, record = ? WHERE id = ?"
-            args = (not_before + self._offset, text, row)
-            await self._transaction(db, "written", partial(statement, sql=sql, args=args))
+        _, row, _ = self._ending_now(lease)
+        sql = "UPDATE requests SET not_before = ?, record = ? WHERE id = ?"
+        args = (not_before + self._offset, text, row)
+
+        def retried(_: None) -> None:
             self._end(lease)  # only now: a failed transaction leaves the lease held
             host = self._index.host(lease.key)
             host.leased.discard(row)
@@ -339,50 +360,67 @@ class SqliteFrontier(IndexedFrontier):
             host.due = not_before if host.due is None else min(host.due, not_before)
             self._index.settle(host, before)
 
+        try:
+            await self._write(partial(statement, sql=sql, args=args), retried)
+        finally:
+            self._ending.discard(lease.id)
+
     async def release(self, lease: Lease) -> None:
-        async with self._lock:
-            rank, row = self._end(lease)
-            host = self._index.host(lease.key)
-            host.leased.discard(row)
-            self._ready_row(host, (rank, row))
+        self._ending_now(lease)
+        rank, row, text = self._end(lease)
+        host = self._index.host(lease.key)
+        host.leased.discard(row)
+        self._ahead.join(host, (rank, row), text)
+        self._index.queued(host, (rank, row))
 
-    def _place(self, lease: Lease) -> Place:
-        """The leased row's (rank, id); LookupError if the lease was already ended."""
-        place = self._leases.get(lease.id)
-        if place is None:
+    def _ending_now(self, lease: Lease) -> Held:
+        """The leased row, marked as being ended; LookupError if it was ended (or is being)."""
+        held = self._leases.get(lease.id)
+        if held is None or lease.id in self._ending:
             raise LookupError(f"lease {lease.id} ({lease.request.url}) was already ended")
-        return place
+        self._ending.add(lease.id)
+        return held
 
-    def _end(self, lease: Lease) -> Place:
-        place = self._place(lease)
-        del self._leases[lease.id]
-        return place
+    def _end(self, lease: Lease) -> Held:
+        self._ending.discard(lease.id)
+        return self._leases.pop(lease.id)
 
     # -- host gates --------------------------------------------------------------------------
 
     async def pause(self, key: str, until: float) -> None:
-        async with self._lock:
+        host = self._index.hosts.get(key)
+        if host is not None and until <= host.paused_until:
+            return
+        sql = (
+            "INSERT INTO pauses (key, until) VALUES (?, ?) ON CONFLICT (key) "
+            "DO UPDATE SET until = max(until, excluded.until)"
+        )
+        args = (key, until + self._offset)
+
+        def paused(_: None) -> None:
             host = self._index.host(key)
-            if until <= host.paused_until:
-                return
-            db = await self._connect()
-            sql = (
-                "INSERT INTO pauses (key, until) VALUES (?, ?) ON CONFLICT (key) "
-                "DO UPDATE SET until = max(until, excluded.until)"
-            )
-            args = (key, until + self._offset)
-            await self._transaction(db, "written", partial(statement, sql=sql, args=args))
-            self._index.pause(host, until)
+            if until > host.paused_until:
+                self._index.pause(host, until)
+
+        await self._write(partial(statement, sql=sql, args=args), paused)
 
     async def close_gate(self, key: str, until: float) -> None:
-        async with self._lock:
-            self._index.close_gate(key, until)
+        self._index.close_gate(key, until)
 
     async def open_gate(self, key: str) -> None:
-        async with self._lock:
-            self._index.open_gate(key)
+        self._index.open_gate(key)
 
     # -- transactions ------------------------------------------------------------------------
+
+    async def _write(
+        self, work: Callable[[sqlite3.Connection], T], apply: Callable[[T], None]
+    ) -> T:
+        """Run `work` in the next group commit; `apply(result)` updates memory once durable."""
+        return await self._batches.submit(work, apply)
+
+    async def _run_batch(self, works: list[Work]) -> list[Any]:
+        db = await self._connect()
+        return await self._transaction(db, "written", partial(each, works=works))
 
     async def _transaction(
         self, db: aiosqlite.Connection, action: str, work: Callable[[sqlite3.Connection], T]

@@ -1,8 +1,10 @@
 """SQLite frontier, the statements: what one transaction or read does to the file.
 
-Plain functions over a connection, run in aiosqlite's thread (`in_thread`), so each of push,
-commit, retry and pause is one hop and one transaction. They know the tables (sqlite_schema.py)
-but nothing of the in-memory host index, which the frontier (sqlite.py) keeps in step.
+Plain functions over a connection, run in aiosqlite's thread (`in_thread`): each of push,
+commit, retry and pause is one such work function, and a group commit (sqlite_batch.py) runs
+the works of many calls in one hop and one transaction (`each`). They know the tables
+(sqlite_schema.py) but nothing of the in-memory host index, which the frontier (sqlite.py)
+keeps in step.
 """
 
 from __future__ import annotations
@@ -95,6 +97,11 @@ def insert(
     return [(row, key, priority) for row, _, key, priority, _ in queued], seen
 
 
+def each(conn: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
+    """Run the works of a group commit one after the other (in one transaction): their results."""
+    return [work(conn) for work in works]
+
+
 def statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> None:
     conn.execute(sql, args)
 
@@ -104,16 +111,12 @@ def fetch(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> list[Any
 
 
 def recount(
-    conn: sqlite3.Connection, key: str, wall: float, leased: int
+    conn: sqlite3.Connection, key: str, wall: float, limit: int
 ) -> tuple[int, float | None, list[Any]]:
-    """A host's rows still waiting at `wall` (count, earliest time) and its best ready ones."""
+    """A host's rows still waiting at `wall` (count, earliest time) and its best `limit`
+    ready ones (as READY)."""
     count, due = conn.execute(_LATER, (key, wall)).fetchone()
-    return int(count), due, conn.execute(READY, (key, wall, leased + 1)).fetchall()
-
-
-def unleased(rows: Any, leased: set[int], want: int) -> list[tuple[int, int, str]]:
-    """The first `want` of `rows` (id, priority, record) that are not leased."""
-    return [(r[0], r[1], r[2]) for r in rows if r[0] not in leased][:want]
+    return int(count), due, conn.execute(READY, (key, wall, limit)).fetchall()
 
 
 async def scalar(db: aiosqlite.Connection, sql: str) -> int:
