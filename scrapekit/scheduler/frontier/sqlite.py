@@ -55,6 +55,7 @@ from scrapekit.scheduler.frontier.sqlite_queries import (
     READY,
     Queued,
     Row,
+    atomically,
     each,
     fetch,
     in_thread,
@@ -62,7 +63,6 @@ from scrapekit.scheduler.frontier.sqlite_queries import (
     recount,
     scalar,
     statement,
-    transaction,
 )
 from scrapekit.scheduler.frontier.sqlite_schema import open_file, sqlite_error
 from scrapekit.session.cookiestore_base import run_to_completion
@@ -419,13 +419,11 @@ class SqliteFrontier(IndexedFrontier):
         return await self._batches.submit(work, apply)
 
     async def _run_batch(self, works: list[Work]) -> list[Any]:
+        """One transaction for a group commit's works, awaited by its task only: no helper
+        task (see sqlite_batch.py), and that task is not cancelled but with the loop."""
         db = await self._connect()
-        return await self._transaction(db, "written", partial(each, works=works))
-
-    async def _transaction(
-        self, db: aiosqlite.Connection, action: str, work: Callable[[sqlite3.Connection], T]
-    ) -> T:
-        return await self._translated(action, transaction(db, work))
+        work = partial(atomically, work=partial(each, works=works))
+        return await self._translated("written", in_thread(db, work))
 
     async def _read(self, db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
         return await self._translated("read", in_thread(db, work))

@@ -12,12 +12,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any, TypeVar
 
 import aiosqlite
-
-from scrapekit.session.cookiestore_base import run_to_completion
 
 T = TypeVar("T")
 
@@ -49,7 +46,8 @@ async def in_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection
     return await run(lambda: box.pop()(db._conn))
 
 
-def _atomically(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+def atomically(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `work` in one transaction: committed if it returns, rolled back if it raises."""
     # IMMEDIATE takes the write lock up front, where the busy timeout applies.
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -122,9 +120,3 @@ def recount(
 async def scalar(db: aiosqlite.Connection, sql: str) -> int:
     rows = list(await db.execute_fetchall(sql))
     return int(rows[0][0])
-
-
-async def transaction(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-    """Run `work` in one transaction in aiosqlite's thread, to its end even if the caller
-    is cancelled (the memory side must follow what the file did)."""
-    return await run_to_completion(in_thread(db, partial(_atomically, work=work)))
