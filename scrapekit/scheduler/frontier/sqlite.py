@@ -45,7 +45,7 @@ import structlog
 from scrapekit import state
 from scrapekit.exceptions import FrontierCorrupt
 from scrapekit.request import Request
-from scrapekit.scheduler.frontier import records
+from scrapekit.scheduler.frontier import records, sqlite_ahead
 from scrapekit.scheduler.frontier.base import Entry, Lease
 from scrapekit.scheduler.frontier.hosts import HostIndex, IndexedFrontier
 from scrapekit.scheduler.frontier.recent import RecentlySeen
@@ -82,12 +82,21 @@ class SqliteFrontier(IndexedFrontier):
     Args:
         path: the database file; its folder is created owner-only if missing.
         busy_timeout: seconds to wait for another process's write lock.
+        read_ahead: ready rows read at a time for a host being leased from.
+        read_ahead_cap: rows held read ahead across all hosts, about.
     """
 
     backend = "sqlite"
     _index: HostIndex[RowHost]
 
-    def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy_timeout: float = 10.0,
+        read_ahead: int = sqlite_ahead.PER_HOST,
+        read_ahead_cap: int = sqlite_ahead.CAP,
+    ) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._db: aiosqlite.Connection | None = None
@@ -98,7 +107,7 @@ class SqliteFrontier(IndexedFrontier):
         self._batches = GroupCommit(self._lock, self._run_batch)
         self._offset = time.time() - time.monotonic()  # wall = monotonic + offset
         self._index = HostIndex(RowHost)
-        self._ahead = ReadAhead()
+        self._ahead = ReadAhead(max(read_ahead, 2), max(read_ahead_cap, 2))
         self._lease_ids = itertools.count(1)
         self._leases: dict[int, Held] = {}  # lease id -> (rank, row id, record)
         self._ending: set[int] = set()  # leases whose commit or retry is under way
@@ -117,6 +126,11 @@ class SqliteFrontier(IndexedFrontier):
 
     def seen_before(self, fingerprint: bytes) -> bool:
         return fingerprint in self._recent
+
+    @property
+    def transactions(self) -> int:
+        """Write transactions run so far: a group commit runs many writes in each."""
+        return self._batches.batches
 
     # -- opening and closing -----------------------------------------------------------------
 
@@ -310,7 +324,11 @@ class SqliteFrontier(IndexedFrontier):
             db = await self._connect()
             wall = now + self._offset
             for host in hosts:
-                if self._index.hosts.get(host.key) is not host or not host.due or host.due > now:
+                if (
+                    self._index.hosts.get(host.key) is not host
+                    or host.due is None
+                    or host.due > now
+                ):
                     continue  # gone, or counted by another lease meanwhile
                 limit = len(host.leased) + self._ahead.per_host
                 work = partial(recount, key=host.key, wall=wall, limit=limit)
