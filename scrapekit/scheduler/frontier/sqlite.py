@@ -4,13 +4,20 @@ Chosen with FRONTIER = "sqlite"; the file is `STATE_DIR/<spider>/frontier.db` (0
 0700 folder, WAL, a busy timeout), next to the cookie jar and apart from it. Requests are
 stored as JSON records (records.py: callbacks by method name, no pickle).
 
-What lives where. The requests live only in the file, so memory does not grow with the
-backlog. In memory there is one small record per host (its counts, its gate, the rank of its
-best ready request) and the leases (at most CONCURRENCY; a lease ends with the process, so a
-leased request is still a row, pending again in the next run). Choosing the best host is the
-memory backend's heap of open hosts; the file is read once per lease (the leased request and
-the host's next best) and when a host's retry comes due. All SQLite work runs in aiosqlite's
-thread; each of push, commit, retry and pause is one transaction.
+What lives where. The requests live in the file, so memory does not grow with the backlog.
+In memory there is one small record per host (its counts, its gate, the rank of its best
+ready request), the leases (at most CONCURRENCY; a lease ends with the process, so a leased
+request is still a row, pending again in the next run), a bounded read-ahead of the next
+rows of the hosts being leased from (sqlite_ahead.py) and a bounded set of recently seen
+fingerprints (recent.py). Choosing the best host is the memory backend's heap of open hosts.
+
+Off the hot path. All SQLite work runs in aiosqlite's thread, and a page costs it little:
+a lease comes from the read-ahead (one read per few dozen leases of a host, and when a
+host's retry comes due), a link already seen is dropped before it is encoded, and each of
+push, commit, retry and pause is a work function that a group commit (sqlite_batch.py) runs
+in one transaction with the others made meanwhile. Memory follows each batch once it is
+durable, in call order, under the lock that reads take too; what needs no file (a lease from
+the read-ahead, a release, a gate) does not wait for it.
 
 Times. The interface's clock is `time.monotonic()`; not-before and paused-until times are
 stored as wall-clock times (`time.time()`), converted with one offset taken at open, so they
@@ -21,20 +28,21 @@ Runs. An unfinished crawl's pending requests and seen fingerprints are kept for 
 --fresh and the run lock are for later.
 
 Parts. This module owns the `SqliteFrontier` class: the interface methods, which keep the file
-and the in-memory host index in step under one lock, and `_Host`, what the index asks of a
-host whose requests are rows. The index is hosts.py (shared with the memory backend); the file's
-schema, opening and error classes are sqlite_schema.py; the statements each transaction runs
-are sqlite_queries.py.
+and the in-memory host index in step. The index is hosts.py (shared with the memory
+backend); a host whose requests are rows, and its read-ahead, are sqlite_ahead.py; the group
+commit is sqlite_batch.py; the file's schema, opening and error classes are sqlite_schema.py;
+the statements each transaction runs are sqlite_queries.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -43,14 +51,14 @@ import aiosqlite
 import structlog
 
 from scrapekit import state
-from scrapekit.exceptions import FrontierCorrupt
+from scrapekit.exceptions import FrontierCorrupt, FrontierError
 from scrapekit.request import Request
 from scrapekit.scheduler.frontier import records, sqlite_ahead
 from scrapekit.scheduler.frontier.base import Entry, Lease
 from scrapekit.scheduler.frontier.hosts import HostIndex, IndexedFrontier
 from scrapekit.scheduler.frontier.recent import RecentlySeen
 from scrapekit.scheduler.frontier.sqlite_ahead import Ahead, ReadAhead, RowHost
-from scrapekit.scheduler.frontier.sqlite_batch import GroupCommit, Work
+from scrapekit.scheduler.frontier.sqlite_batch import GroupCommit, Outcome, Work
 from scrapekit.scheduler.frontier.sqlite_queries import (
     READY,
     Queued,
@@ -62,6 +70,7 @@ from scrapekit.scheduler.frontier.sqlite_queries import (
     insert,
     recount,
     scalar,
+    send,
     statement,
 )
 from scrapekit.scheduler.frontier.sqlite_schema import open_file, sqlite_error
@@ -104,7 +113,7 @@ class SqliteFrontier(IndexedFrontier):
         # the file as memory knows it; what needs no file (leases from the read-ahead, gates,
         # releases) goes on meanwhile.
         self._lock = asyncio.Lock()
-        self._batches = GroupCommit(self._lock, self._run_batch)
+        self._batches = GroupCommit(self._lock, self._send_batch)
         self._offset = time.time() - time.monotonic()  # wall = monotonic + offset
         self._index = HostIndex(RowHost)
         self._ahead = ReadAhead(max(read_ahead, 2), max(read_ahead_cap, 2))
@@ -290,7 +299,7 @@ class SqliteFrontier(IndexedFrontier):
 
     async def _refill(self, host: RowHost, now: float) -> None:
         """Read the host's next ready rows into its read-ahead."""
-        async with self._lock:  # no batch lands meanwhile: the file says what memory says
+        async with self._reading():  # the file says what memory says
             if host.can_take() or self._index.hosts.get(host.key) is not host:
                 return  # another lease read them, or the host is gone
             db = await self._connect()
@@ -320,7 +329,7 @@ class SqliteFrontier(IndexedFrontier):
 
     async def _recount(self, hosts: list[RowHost], now: float) -> None:
         """Some hosts' retries came due: count what still waits, read their best rows."""
-        async with self._lock:
+        async with self._reading():
             db = await self._connect()
             wall = now + self._offset
             for host in hosts:
@@ -434,14 +443,35 @@ class SqliteFrontier(IndexedFrontier):
         self, work: Callable[[sqlite3.Connection], T], apply: Callable[[T], None]
     ) -> T:
         """Run `work` in the next group commit; `apply(result)` updates memory once durable."""
+        if self._db is None:
+            async with self._reading():
+                await self._connect()
         return await self._batches.submit(work, apply)
 
-    async def _run_batch(self, works: list[Work]) -> list[Any]:
-        """One transaction for a group commit's works, awaited by its task only: no helper
-        task (see sqlite_batch.py), and that task is not cancelled but with the loop."""
-        db = await self._connect()
-        work = partial(atomically, work=partial(each, works=works))
-        return await self._translated("written", in_thread(db, work))
+    def _send_batch(self, works: list[Work], landed: Callable[[Outcome], None]) -> None:
+        """Send a group commit's works to the thread as one transaction (see sqlite_batch.py)."""
+        if self._db is None:
+            raise FrontierError(f"frontier {self.path} could not be written (it is closed)")
+        path = self.path
+
+        def translated(outcome: Outcome) -> None:
+            ok, value = outcome
+            if not ok and isinstance(value, sqlite3.Error):
+                error = sqlite_error(path, value, "written")
+                error.__cause__ = value
+                outcome = (False, error)
+            landed(outcome)
+
+        send(self._db, partial(atomically, work=partial(each, works=works)), translated)
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[None]:
+        """Hold the lock for a read: no batch is sent meanwhile (see sqlite_batch.py)."""
+        try:
+            async with self._lock:
+                yield
+        finally:
+            self._batches.kick()
 
     async def _read(self, db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
         return await self._translated("read", in_thread(db, work))

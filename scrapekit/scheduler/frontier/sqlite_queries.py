@@ -9,6 +9,7 @@ keeps in step.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -36,14 +37,41 @@ async def in_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection
     """Run `work` with the connection in aiosqlite's thread: one hop for many statements.
 
     `Connection._execute` is aiosqlite's own queue to that thread (every public method goes
-    through it); it is the one private name used, for one hop per transaction instead of one
-    per statement.
+    through it); with `_tx` (see `send`) it is one of the two private names used, for one hop
+    per transaction instead of one per statement.
     """
     run: Callable[[Callable[[], T]], Awaitable[T]] = db._execute
     # aiosqlite's thread keeps its last job until the next one: a box it empties lets a
     # batch of requests go as soon as it is written, whatever comes next.
     box = [work]
     return await run(lambda: box.pop()(db._conn))
+
+
+def send(
+    db: aiosqlite.Connection,
+    work: Callable[[sqlite3.Connection], T],
+    landed: Callable[[tuple[bool, Any]], None],
+) -> None:
+    """Hand `work` to aiosqlite's thread without awaiting it: the thread itself passes
+    `landed` the outcome, (True, result) or (False, the exception), on the event loop.
+
+    One turn of the loop sooner than a task awaiting `in_thread` would run again. It queues
+    the job on `Connection._tx`, the queue behind `_execute`, as `_execute` does (with a
+    future, which nobody needs to await: the job never raises).
+    """
+    loop = asyncio.get_running_loop()
+    conn = db._conn  # ValueError if the connection is closed
+    box = [work]  # emptied when run: see in_thread
+
+    def job() -> None:
+        outcome: tuple[bool, Any]
+        try:
+            outcome = (True, box.pop()(conn))
+        except BaseException as exc:
+            outcome = (False, exc)
+        loop.call_soon_threadsafe(landed, outcome)
+
+    db._tx.put_nowait((loop.create_future(), job))
 
 
 def atomically(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
