@@ -257,7 +257,7 @@ class SqliteFrontier(IndexedFrontier):
             if due := self._fire(now):
                 await self._recount(due, now)
                 continue
-            got = self._take(now)
+            got = self._take()
             if not isinstance(got, RowHost):
                 return got
             await self._refill(got, now)
@@ -270,7 +270,7 @@ class SqliteFrontier(IndexedFrontier):
             self._index.settle(host, before)
         return [host for host, _ in fired if host.due is not None and host.due <= now]
 
-    def _take(self, now: float) -> Lease | float | RowHost:
+    def _take(self) -> Lease | float | RowHost:
         """Lease from memory: the best open host's head, when its read-ahead holds it.
 
         Otherwise return that host (still offered), whose next rows must be read first; or,
