@@ -152,7 +152,12 @@ class Scheduler:
         return None if self._depth.allows(request) else "depth"
 
     def _entry(self, request: Request) -> Entry | None:
-        """The request as the frontier takes it, or None if it cannot store it (counted)."""
+        """The request as the frontier takes it, or None if it is a known duplicate or cannot
+        be stored (counted)."""
+        key = _key(request)
+        if key is not None and self.frontier.seen_before(key):
+            self._dropped["duplicate"] += 1
+            return None
         try:
             record = self.frontier.encode(request)
         except UnstorableRequest as exc:
@@ -164,7 +169,7 @@ class Scheduler:
                 error=str(exc),
             )
             return None
-        return Entry(request, _key(request), self._slot_key(request), record)
+        return Entry(request, key, self._slot_key(request), record)
 
     def _slot_key(self, request: Request) -> str:
         return self.limiter.key_for(request) if self.limiter is not None else ""

@@ -1,11 +1,13 @@
 """The Frontier contract, written against the interface so every backend runs the same tests.
 
 A backend joins by adding its name to BACKENDS; the SQLite one runs on a real file under
-tmp_path.
+tmp_path, once as configured by default and once reading ahead only 3 rows per host and 6 in
+all, so that the tests below also cross the read-ahead's edges (refills, evictions).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +18,7 @@ from scrapekit import Request
 from scrapekit.scheduler.frontier import Entry, Frontier, Lease, MemoryFrontier
 from scrapekit.scheduler.frontier.sqlite import SqliteFrontier
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", "sqlite-short-read-ahead"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -25,8 +27,10 @@ async def frontier(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     backend: Frontier
     if request.param == "memory":
         backend = MemoryFrontier()
-    else:
+    elif request.param == "sqlite":
         backend = SqliteFrontier(tmp_path / "state" / "frontier.db")
+    else:
+        backend = SqliteFrontier(tmp_path / "state" / "frontier.db", read_ahead=3, read_ahead_cap=6)
     async with backend:
         yield backend
 
@@ -232,3 +236,52 @@ async def test_many_waiting_hosts_do_not_slow_a_lease(frontier: Frontier) -> Non
     assert await frontier.lease(1.0) == 100.0
     stats = frontier.statistics()
     assert (stats.pending, stats.waiting, stats.hosts) == (20_000, 20_000, 2_000)
+
+
+async def test_later_pushes_take_their_place_in_a_queue_being_read(frontier: Frontier) -> None:
+    """Requests pushed after a lease began reading a host's queue still take their place:
+    a higher priority first, an equal one after those queued before it."""
+    await frontier.push([entry(f"a{i}") for i in range(10)])
+    await frontier.commit(await take(frontier), ())  # a0: the host's next rows may be read
+    await frontier.push(
+        [entry("late"), entry("urgent", priority=5), entry("b", host="b.test", priority=1)]
+    )
+    assert await drain(frontier) == ["urgent", "b", *(f"a{i}" for i in range(1, 10)), "late"]
+
+
+async def test_release_retry_and_commit_among_a_deep_queue(frontier: Frontier) -> None:
+    """A released request goes back in its place, a retried one takes its place back once
+    due, and a page's new request queues last, however deep the host's queue is."""
+    await frontier.push([entry(f"a{i}") for i in range(10)])
+    first, second, third = [await take(frontier) for _ in range(3)]
+    await frontier.release(second)
+    await frontier.retry(first, 5.0)
+    await frontier.commit(third, [entry("new")])
+    assert [path(await take(frontier, 1.0)) for _ in range(2)] == ["a1", "a3"]
+    assert await drain(frontier, 5.0) == ["a0", *(f"a{i}" for i in range(4, 10)), "new"]
+
+
+async def test_a_pause_holds_a_host_whose_queue_was_read(frontier: Frontier) -> None:
+    """Pausing a host that leases were being taken from holds all of its requests."""
+    await frontier.push([entry(f"a{i}") for i in range(10)] + [entry("b", host="b.test")])
+    await frontier.commit(await take(frontier), ())
+    await frontier.pause("a.test", 10.0)
+    assert await drain(frontier, 1.0) == ["b"]
+    assert await frontier.lease(1.0) == 10.0
+    assert await drain(frontier, 10.0) == [f"a{i}" for i in range(1, 10)]
+
+
+async def test_concurrent_calls_take_effect_in_call_order(frontier: Frontier) -> None:
+    """Calls made together (a durable backend may write them in one transaction) take effect
+    as if one after the other: the first to queue a URL queues it."""
+    await frontier.push([entry("page")])
+    lease = await take(frontier)
+    results = await asyncio.gather(
+        frontier.commit(lease, [entry("x"), entry("y")]),
+        frontier.push([entry("x")]),
+        frontier.push([entry("y"), entry("z")]),
+        frontier.push([entry("z"), entry("w", priority=1)]),
+    )
+    assert results == [2, 0, 1, 1]
+    assert (len(frontier), frontier.leased) == (4, 0)
+    assert await drain(frontier) == ["w", "x", "y", "z"]

@@ -24,12 +24,15 @@ Two kinds of host gates are kept apart on purpose:
   with the process, with the limiter's own state.
 
 Durability. Every method is async so a backend may do I/O; the in-memory one never
-suspends. Calls take effect in the order they are made, even when they suspend (the SQLite
-backend queues them on one fair lock): the scheduler shuts a host's gate before it hands
-the refused lease back, so an `open_gate` from a slot freed meanwhile comes after it.
-A durable backend (SQLite) makes each of `push`, `commit`, `retry` and `pause` one
-transaction, and keeps leases in memory: a lease expires with the process, so its request is
-pending again in the next run. A shared backend (Redis) gives leases a visibility timeout.
+suspends. Calls take effect in the order they are made, even when they suspend: the
+scheduler shuts a host's gate before it hands the refused lease back, so an `open_gate` from
+a slot freed meanwhile comes after it. A write (`push`, `commit`, `retry`, `pause`) takes
+effect when it returns: a durable backend makes each atomic and durable by then, and may
+share one transaction among writes made together (group commit; they still take effect in
+call order, and if that transaction fails, each of them fails as if alone). A lease made
+while a write is still on its way does not wait for it. A durable backend (SQLite) keeps
+leases in memory: a lease expires with the process, so its request is pending again in the
+next run. A shared backend (Redis) gives leases a visibility timeout.
 Times (`now`, `until`, `not_before`) are the caller's clock (`time.monotonic()`); a backend
 that persists them converts them to wall-clock times when it stores them.
 
@@ -169,6 +172,16 @@ class Frontier(AsyncResource, ABC):
         alone. The memory backend keeps anything.
         """
         return None
+
+    def seen_before(self, fingerprint: bytes) -> bool:
+        """Whether `fingerprint` is sure to be a duplicate: a hint, False when unsure.
+
+        The scheduler drops a request this says was seen before encoding it, counted as a
+        duplicate; `push` still decides for the rest. A durable backend answers from a bounded
+        memory of recent fingerprints, sparing the encoding and the file most duplicate
+        links; the memory backend answers False (its push is as cheap as the check).
+        """
+        return False
 
     @abstractmethod
     async def push(self, entries: Sequence[Entry], *, start: int | None = None) -> int:

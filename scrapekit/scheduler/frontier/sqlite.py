@@ -4,13 +4,20 @@ Chosen with FRONTIER = "sqlite"; the file is `STATE_DIR/<spider>/frontier.db` (0
 0700 folder, WAL, a busy timeout), next to the cookie jar and apart from it. Requests are
 stored as JSON records (records.py: callbacks by method name, no pickle).
 
-What lives where. The requests live only in the file, so memory does not grow with the
-backlog. In memory there is one small record per host (its counts, its gate, the rank of its
-best ready request) and the leases (at most CONCURRENCY; a lease ends with the process, so a
-leased request is still a row, pending again in the next run). Choosing the best host is the
-memory backend's heap of open hosts; the file is read once per lease (the leased request and
-the host's next best) and when a host's retry comes due. All SQLite work runs in aiosqlite's
-thread; each of push, commit, retry and pause is one transaction.
+What lives where. The requests live in the file, so memory does not grow with the backlog.
+In memory there is one small record per host (its counts, its gate, the rank of its best
+ready request), the leases (at most CONCURRENCY; a lease ends with the process, so a leased
+request is still a row, pending again in the next run), a bounded read-ahead of the next
+rows of the hosts being leased from (sqlite_ahead.py) and a bounded set of recently seen
+fingerprints (recent.py). Choosing the best host is the memory backend's heap of open hosts.
+
+Off the hot path. All SQLite work runs in aiosqlite's thread, and a page costs it little:
+a lease comes from the read-ahead (one read per few dozen leases of a host, and when a
+host's retry comes due), a link already seen is dropped before it is encoded, and each of
+push, commit, retry and pause is a work function that a group commit (sqlite_batch.py) runs
+in one transaction with the others made meanwhile. Memory follows each batch once it is
+durable, in call order, under the lock that reads take too; what needs no file (a lease from
+the read-ahead, a release, a gate) does not wait for it.
 
 Times. The interface's clock is `time.monotonic()`; not-before and paused-until times are
 stored as wall-clock times (`time.time()`), converted with one offset taken at open, so they
@@ -22,28 +29,30 @@ kept, it goes on where the last run stopped) or begins a new one (runs.py: the `
 how far start() was stored, FRESH); the caller holds the run lock (runlock.py), so no other
 process writes the file meanwhile.
 
-Items. `commit` appends the page's items to the outbox table in the transaction that
-acknowledges the page, then hands them (the objects, not the rows) to the outbox reader; after
-a crash the reader reads the rows back (`outbox_rows`). Items are stored as JSON objects
-(`items.to_dict` + the exporters' `json_default`), never pickled.
+Items and history. A commit appends the page's items to the outbox in its transaction, numbered
+in call order, and hands them to the outbox reader once durable (base.py `deliver_to`); the
+feeds' marks are recorded through the same group commit. With RECRAWL_AFTER a commit also
+remembers the page's fetch, and a push keeps out what an earlier crawl fetched too recently
+(recrawl.py).
 
 Parts. This module owns the `SqliteFrontier` class: the interface methods, which keep the file
-and the in-memory host index in step under one lock, and `_Host`, what the index asks of a
-host whose requests are rows. The index is hosts.py (shared with the memory backend); the file's
-schema, opening and error classes are sqlite_schema.py; the statements each transaction runs
-are sqlite_queries.py.
+and the in-memory host index in step. The index is hosts.py (shared with the memory
+backend); a host whose requests are rows, and its read-ahead, are sqlite_ahead.py; the group
+commit is sqlite_batch.py; the file's schema, opening and error classes are sqlite_schema.py;
+the statements each transaction runs are sqlite_queries.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import math
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -52,11 +61,11 @@ import aiosqlite
 import structlog
 
 from scrapekit import state
-from scrapekit.exceptions import FrontierCorrupt
+from scrapekit.exceptions import FrontierCorrupt, FrontierError
 from scrapekit.items import to_dict
 from scrapekit.pipelines.exporters import json_default
 from scrapekit.request import Request
-from scrapekit.scheduler.frontier import records, runs
+from scrapekit.scheduler.frontier import records, runs, sqlite_ahead
 from scrapekit.scheduler.frontier.base import (
     Entry,
     FeedMark,
@@ -65,21 +74,26 @@ from scrapekit.scheduler.frontier.base import (
     OutboxItem,
     PageItem,
 )
-from scrapekit.scheduler.frontier.hosts import Host, HostIndex, IndexedFrontier, Place
+from scrapekit.scheduler.frontier.hosts import HostIndex, IndexedFrontier
+from scrapekit.scheduler.frontier.recent import RecentlySeen
 from scrapekit.scheduler.frontier.recrawl import Revisits
+from scrapekit.scheduler.frontier.sqlite_ahead import Ahead, ReadAhead, RowHost
+from scrapekit.scheduler.frontier.sqlite_batch import GroupCommit, Outcome, Work
 from scrapekit.scheduler.frontier.sqlite_queries import (
     READY,
     Queued,
     Row,
+    atomically,
+    each,
     fetch,
     in_thread,
     insert,
     record_marks,
     recount,
     scalar,
+    send,
     statement,
     transaction,
-    unleased,
 )
 from scrapekit.scheduler.frontier.sqlite_schema import open_file, sqlite_error
 from scrapekit.session.cookiestore_base import run_to_completion
@@ -88,32 +102,9 @@ if TYPE_CHECKING:
     from scrapekit.settings import Settings
 
 T = TypeVar("T")
+#: A lease's row as leased: (rank, id, record); the record is put back as it was on release.
+Held = Ahead
 log = structlog.get_logger(__name__)
-
-
-class _Host(Host):
-    """One host's counts and best ready row; its requests are rows in the file."""
-
-    __slots__ = ("due", "head", "later", "leased", "pending")
-
-    head: Place | None  # (-priority, id) of the best ready row that is not leased
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.pending = 0  # rows not leased, ready or later
-        self.later = 0  # rows whose not-before time has not come
-        self.due: float | None = None  # the earliest not-before among them (monotonic)
-        self.head = None
-        self.leased: set[int] = set()
-
-    def next_due(self) -> float | None:
-        return self.due if self.later else None
-
-    def counts(self) -> tuple[int, int]:
-        return self.pending - self.later, self.later
-
-    def holds(self) -> bool:
-        return bool(self.pending or self.leased)
 
 
 class SqliteFrontier(IndexedFrontier):
@@ -122,18 +113,23 @@ class SqliteFrontier(IndexedFrontier):
     Args:
         path: the database file; its folder is created owner-only if missing.
         busy_timeout: seconds to wait for another process's write lock.
+        read_ahead: ready rows read at a time for a host being leased from.
+        read_ahead_cap: rows held read ahead across all hosts, about.
         fresh: discard an unfinished crawl's requests, fingerprints and pauses at open.
         recrawl_after: RECRAWL_AFTER in seconds (0 = off): pages are remembered when fetched,
-            and a new run keeps out those an earlier one fetched more recently (recrawl.py).
+            and a new crawl keeps out those an earlier one fetched more recently (recrawl.py).
     """
 
     backend = "sqlite"
+    _index: HostIndex[RowHost]
 
     def __init__(
         self,
         path: Path,
         *,
         busy_timeout: float = 10.0,
+        read_ahead: int = sqlite_ahead.PER_HOST,
+        read_ahead_cap: int = sqlite_ahead.CAP,
         fresh: bool = False,
         recrawl_after: float = 0.0,
     ) -> None:
@@ -143,15 +139,22 @@ class SqliteFrontier(IndexedFrontier):
         self.recrawl_after = recrawl_after
         self._run = runs.NOT_DURABLE
         self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()  # one operation at a time: memory and file stay in step
+        # Held by every read and every batch while memory catches up with it, so a read sees
+        # the file as memory knows it; what needs no file (leases from the read-ahead, gates,
+        # releases) goes on meanwhile.
+        self._lock = asyncio.Lock()
+        self._batches = GroupCommit(self._lock, self._send_batch)
         self._offset = time.time() - time.monotonic()  # wall = monotonic + offset
-        self._index = HostIndex(_Host)
+        self._index = HostIndex(RowHost)
+        self._ahead = ReadAhead(max(read_ahead, 2), max(read_ahead_cap, 2))
         self._lease_ids = itertools.count(1)
-        self._leases: dict[int, Place] = {}  # lease id -> (rank, row id)
+        self._leases: dict[int, Held] = {}  # lease id -> (rank, row id, record)
+        self._ending: set[int] = set()  # leases whose commit or retry is under way
+        self._recent = RecentlySeen()
         self._next_id = 1
         self._seen = 0
         self._pushed = 0
-        self._seq = 0  # the last item seq committed
+        self._seq = 0  # the last item seq handed out (items are numbered in call order)
 
     @classmethod
     def from_settings(cls, settings: Settings, spider_name: str) -> Self:
@@ -172,6 +175,14 @@ class SqliteFrontier(IndexedFrontier):
     def encode_item(self, item: Any) -> str:
         return json.dumps(to_dict(item), ensure_ascii=False, default=json_default)
 
+    def seen_before(self, fingerprint: bytes) -> bool:
+        return fingerprint in self._recent
+
+    @property
+    def transactions(self) -> int:
+        """Write transactions run so far: a group commit runs many writes in each."""
+        return self._batches.batches
+
     # -- opening and closing -----------------------------------------------------------------
 
     async def __aenter__(self) -> SqliteFrontier:
@@ -180,6 +191,7 @@ class SqliteFrontier(IndexedFrontier):
         return self
 
     async def aclose(self) -> None:
+        await self._batches.drain()
         async with self._lock:
             db, self._db = self._db, None
             if db is not None:
@@ -249,10 +261,7 @@ class SqliteFrontier(IndexedFrontier):
     async def push(self, entries: Sequence[Entry], *, start: int | None = None) -> int:
         rows = self._rows(entries)
         work = partial(_push, rows=rows, start=start, revisits=self._revisits(entries, rows))
-        async with self._lock:
-            db = await self._connect()
-            queued, seen, not_due = await self._transaction(db, "written", work)
-            self._queued(queued, seen, not_due)
+        queued, _, _ = await self._write(work, lambda result: self._queued(*result, rows))
         return len(queued)
 
     def _rows(self, entries: Sequence[Entry]) -> list[Row]:
@@ -284,57 +293,86 @@ class SqliteFrontier(IndexedFrontier):
         )
         return Revisits(time.time() - self.recrawl_after, ids) if ids else None
 
-    def _queued(self, queued: list[Queued], seen: int, not_due: int = 0) -> None:
-        for row, key, priority in queued:
-            host = self._index.host(key)
-            self._ready_row(host, (-priority, row))
+    def _queued(self, queued: list[Queued], seen: int, not_due: int, rows: list[Row]) -> None:
+        if queued:
+            records_of = {row[0]: row[4] for row in rows}
+            for row, key, priority in queued:
+                host = self._index.host(key)
+                self._ahead.join(host, (-priority, row), records_of[row])
+                self._index.queued(host, (-priority, row))
         self._pushed += len(queued)
         self._seen += seen
         self._not_due += not_due
-
-    def _ready_row(self, host: _Host, place: Place) -> None:
-        """A ready row joined the host: it may be its new best."""
-        host.pending += 1
-        if host.head is None or place < host.head:
-            host.head = place
-        self._index.queued(host, place)
+        self._recent.add(row[1] for row in rows)  # each is in the file's seen now
 
     # -- hand-out ----------------------------------------------------------------------------
 
     async def lease(self, now: float) -> Lease | float:
-        async with self._lock:
-            db = await self._connect()
-            return await run_to_completion(self._lease(db, now))
-
-    async def _lease(self, db: aiosqlite.Connection, now: float) -> Lease | float:
-        await self._wake(db, now)
-        while (host := self._index.pop_open()) is not None:
-            try:
-                free = await self._ready(db, host, now, 2)
-            except BaseException:
-                self._index.advertise(host)  # offered again next call
-                raise
-            if not free:  # cannot happen while memory and file agree; heal rather than fail
-                host.head = None
+        while True:
+            if due := self._fire(now):
+                await self._recount(due, now)
                 continue
-            row, priority, text = free[0]
-            host.head = (-free[1][1], free[1][0]) if len(free) > 1 else None
-            request = self._decode(row, text)
-            host.leased.add(row)
-            host.pending -= 1
-            self._index.taken(host)
-            lease = Lease(next(self._lease_ids), request, host.key)
-            self._leases[lease.id] = (-priority, row)
-            return lease
-        return self._index.next_wake()
+            got = self._take()
+            if not isinstance(got, RowHost):
+                return got
+            await self._refill(got, now)
 
-    async def _ready(
-        self, db: aiosqlite.Connection, host: _Host, now: float, want: int
-    ) -> list[tuple[int, int, str]]:
-        """The host's best `want` ready rows that are not leased: (id, priority, record)."""
-        args = (host.key, now + self._offset, len(host.leased) + want)
-        rows = await self._read(db, partial(fetch, sql=READY, args=args))
-        return unleased(rows, host.leased, want)
+    def _fire(self, now: float) -> list[RowHost]:
+        """Apply the host timers due by `now` (gates that passed); the hosts whose retries came
+        due, to be counted again from the file."""
+        fired = list(self._index.fire(now))  # settled after: a due host's timer stays due
+        for host, before in fired:
+            self._index.settle(host, before)
+        return [host for host, _ in fired if host.due is not None and host.due <= now]
+
+    def _take(self) -> Lease | float | RowHost:
+        """Lease from memory: the best open host's head, when its read-ahead holds it.
+
+        Otherwise return that host (still offered), whose next rows must be read first; or,
+        with no host open, when one may be.
+        """
+        index = self._index
+        host = index.pop_open()
+        if host is None:
+            return index.next_wake()
+        if not host.can_take():
+            index.advertise(host)
+            return host
+        rank, row, text = host.ahead[0]
+        try:
+            request = self._decode(row, text)
+        except BaseException:
+            index.advertise(host)  # offered again next call
+            raise
+        self._ahead.take(host)
+        host.leased.add(row)
+        host.pending -= 1
+        index.taken(host)
+        lease = Lease(next(self._lease_ids), request, host.key)
+        self._leases[lease.id] = (rank, row, text)
+        return lease
+
+    async def _refill(self, host: RowHost, now: float) -> None:
+        """Read the host's next ready rows into its read-ahead."""
+        async with self._reading():  # the file says what memory says
+            if host.can_take() or self._index.hosts.get(host.key) is not host:
+                return  # another lease read them, or the host is gone
+            db = await self._connect()
+            limit = len(host.leased) + self._ahead.per_host
+            args = (host.key, now + self._offset, limit)
+            rows = await self._read(db, partial(fetch, sql=READY, args=args))
+            if self._index.hosts.get(host.key) is host:
+                self._fill(host, rows, limit, host.waits())
+
+    def _fill(self, host: RowHost, rows: list[Any], limit: int, before: int) -> None:
+        """Hold the ready rows a read gave (`limit` asked for), then settle the host (`before`:
+        its `waits()` before the read's news). A changed head is offered anew; one the file no
+        longer has is healed, not failed on."""
+        free = [(-int(p), int(r), str(t)) for r, p, t in rows if r not in host.leased]
+        self._ahead.fill(host, free, complete=len(rows) < limit)
+        if host.advertised != host.head:
+            host.advertised = None
+        self._index.settle(host, before)
 
     def _decode(self, row: int, text: str) -> Request:
         try:
@@ -344,26 +382,29 @@ class SqliteFrontier(IndexedFrontier):
                 str(self.path), f"holding an unreadable request (row {row}: {exc})"
             ) from exc
 
-    async def _wake(self, db: aiosqlite.Connection, now: float) -> None:
-        """Apply every host timer due by `now`: gates that passed, retries now due."""
-        for host, before in self._index.fire(now):
-            try:
-                if host.due is not None and host.due <= now:
-                    await self._recount(db, host, now)
-            finally:  # even on a failed read: its timer is set again, to be retried
-                self._index.settle(host, before)
-
-    async def _recount(self, db: aiosqlite.Connection, host: _Host, now: float) -> None:
-        """Some of the host's retries came due: count what still waits, find its best row."""
-        wall = now + self._offset
-        count, due, best = await self._read(
-            db, partial(recount, key=host.key, wall=wall, leased=len(host.leased))
-        )
-        host.later = count
-        # Never at or before `now`: a time that rounding moved back would wake it forever.
-        host.due = None if due is None else max(due - self._offset, math.nextafter(now, math.inf))
-        free = unleased(best, host.leased, 1)
-        host.head = (-free[0][1], free[0][0]) if free else None
+    async def _recount(self, hosts: list[RowHost], now: float) -> None:
+        """Some hosts' retries came due: count what still waits, read their best rows."""
+        async with self._reading():
+            db = await self._connect()
+            wall = now + self._offset
+            for host in hosts:
+                if (
+                    self._index.hosts.get(host.key) is not host
+                    or host.due is None
+                    or host.due > now
+                ):
+                    continue  # gone, or counted by another lease meanwhile
+                limit = len(host.leased) + self._ahead.per_host
+                work = partial(recount, key=host.key, wall=wall, limit=limit)
+                count, due, best = await self._read(db, work)
+                before = host.waits()
+                host.later = count
+                # Never at or before `now`: a time that rounding moved back would wake it
+                # forever.
+                host.due = (
+                    None if due is None else max(due - self._offset, math.nextafter(now, math.inf))
+                )
+                self._fill(host, best, limit, before)
 
     # -- ending a lease ----------------------------------------------------------------------
 
@@ -376,42 +417,49 @@ class SqliteFrontier(IndexedFrontier):
         fetched: Fetched | None = None,
     ) -> int:
         rows = self._rows(new)
-        records_ = [p.record if p.record is not None else self.encode_item(p.item) for p in items]
+        texts = [p.record if p.record is not None else self.encode_item(p.item) for p in items]
         remember = None
         if fetched is not None and self.recrawl_after > 0:
             remember = (fetched.fingerprint, time.time(), fetched.etag, fetched.last_modified)
-        revisits = self._revisits(new, rows)
-        async with self._lock:
-            row = None if lease is None else self._place(lease)[1]
-            db = await self._connect()
-            # Numbered under the lock, so seqs follow the order the commits reach the file.
-            first = self._seq + 1
-            stored = [
-                (first + i, p.id, text)
-                for i, (p, text) in enumerate(zip(items, records_, strict=True))
-            ]
-            work = partial(
-                insert, rows=rows, done=row, items=stored, revisits=revisits, fetched=remember
-            )
-            queued, seen, not_due = await self._transaction(db, "written", work)
-            self._seq += len(items)
-            if lease is not None and row is not None:
+        row = None if lease is None else self._ending_now(lease)[1]
+        # Numbered now, in call order: the group commit writes (and delivers) in that order.
+        first = self._seq + 1
+        self._seq += len(items)
+        stored = [
+            (first + i, p.id, text) for i, (p, text) in enumerate(zip(items, texts, strict=True))
+        ]
+        work = partial(
+            insert,
+            rows=rows,
+            done=row,
+            items=stored,
+            revisits=self._revisits(new, rows),
+            fetched=remember,
+        )
+
+        def committed(result: tuple[list[Queued], int, int]) -> None:
+            if lease is not None:
                 self._end(lease)  # only now: a failed transaction leaves the lease held
                 host = self._index.host(lease.key)
                 host.leased.discard(row)
                 self._index.forget_if_idle(host)
-            self._queued(queued, seen, not_due)
+            self._queued(*result, rows)
             self._deliver([OutboxItem(first + i, p.id, p.item) for i, p in enumerate(items)])
+
+        try:
+            queued, _, _ = await self._write(work, committed)
+        finally:
+            if lease is not None:
+                self._ending.discard(lease.id)
         return len(queued)
 
     async def retry(self, lease: Lease, not_before: float) -> None:
         text = records.encode(lease.request)  # as it is now: its meta counts the attempts
-        async with self._lock:
-            _, row = self._place(lease)
-            db = await self._connect()
-            sql = "UPDATE requests SET not_before = ?, record = ? WHERE id = ?"
-            args = (not_before + self._offset, text, row)
-            await self._transaction(db, "written", partial(statement, sql=sql, args=args))
+        _, row, _ = self._ending_now(lease)
+        sql = "UPDATE requests SET not_before = ?, record = ? WHERE id = ?"
+        args = (not_before + self._offset, text, row)
+
+        def retried(_: None) -> None:
             self._end(lease)  # only now: a failed transaction leaves the lease held
             host = self._index.host(lease.key)
             host.leased.discard(row)
@@ -422,48 +470,55 @@ class SqliteFrontier(IndexedFrontier):
             host.due = not_before if host.due is None else min(host.due, not_before)
             self._index.settle(host, before)
 
+        try:
+            await self._write(partial(statement, sql=sql, args=args), retried)
+        finally:
+            self._ending.discard(lease.id)
+
     async def release(self, lease: Lease) -> None:
-        async with self._lock:
-            rank, row = self._end(lease)
-            host = self._index.host(lease.key)
-            host.leased.discard(row)
-            self._ready_row(host, (rank, row))
+        self._ending_now(lease)
+        rank, row, text = self._end(lease)
+        host = self._index.host(lease.key)
+        host.leased.discard(row)
+        self._ahead.join(host, (rank, row), text)
+        self._index.queued(host, (rank, row))
 
-    def _place(self, lease: Lease) -> Place:
-        """The leased row's (rank, id); LookupError if the lease was already ended."""
-        place = self._leases.get(lease.id)
-        if place is None:
+    def _ending_now(self, lease: Lease) -> Held:
+        """The leased row, marked as being ended; LookupError if it was ended (or is being)."""
+        held = self._leases.get(lease.id)
+        if held is None or lease.id in self._ending:
             raise LookupError(f"lease {lease.id} ({lease.request.url}) was already ended")
-        return place
+        self._ending.add(lease.id)
+        return held
 
-    def _end(self, lease: Lease) -> Place:
-        place = self._place(lease)
-        del self._leases[lease.id]
-        return place
+    def _end(self, lease: Lease) -> Held:
+        self._ending.discard(lease.id)
+        return self._leases.pop(lease.id)
 
     # -- host gates --------------------------------------------------------------------------
 
     async def pause(self, key: str, until: float) -> None:
-        async with self._lock:
+        host = self._index.hosts.get(key)
+        if host is not None and until <= host.paused_until:
+            return
+        sql = (
+            "INSERT INTO pauses (key, until) VALUES (?, ?) ON CONFLICT (key) "
+            "DO UPDATE SET until = max(until, excluded.until)"
+        )
+        args = (key, until + self._offset)
+
+        def paused(_: None) -> None:
             host = self._index.host(key)
-            if until <= host.paused_until:
-                return
-            db = await self._connect()
-            sql = (
-                "INSERT INTO pauses (key, until) VALUES (?, ?) ON CONFLICT (key) "
-                "DO UPDATE SET until = max(until, excluded.until)"
-            )
-            args = (key, until + self._offset)
-            await self._transaction(db, "written", partial(statement, sql=sql, args=args))
-            self._index.pause(host, until)
+            if until > host.paused_until:
+                self._index.pause(host, until)
+
+        await self._write(partial(statement, sql=sql, args=args), paused)
 
     async def close_gate(self, key: str, until: float) -> None:
-        async with self._lock:
-            self._index.close_gate(key, until)
+        self._index.close_gate(key, until)
 
     async def open_gate(self, key: str) -> None:
-        async with self._lock:
-            self._index.open_gate(key)
+        self._index.open_gate(key)
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -487,9 +542,8 @@ class SqliteFrontier(IndexedFrontier):
             await self._run_write(work)
 
     async def _run_write(self, work: Callable[[sqlite3.Connection], None]) -> None:
-        async with self._lock:
-            if self._db is not None:  # closed: nothing to record into
-                await self._transaction(self._db, "written", work)
+        if self._db is not None:  # closed: nothing to record into
+            await self._write(work, _nothing)
 
     # -- the outbox and the feeds' marks -----------------------------------------------------
 
@@ -502,7 +556,7 @@ class SqliteFrontier(IndexedFrontier):
         return self._seq
 
     async def outbox_pending(self) -> int:
-        async with self._lock:
+        async with self._reading():
             db = await self._connect()
             rows = await self._read(db, partial(fetch, sql="SELECT count(*) FROM outbox", args=()))
         return int(rows[0][0])
@@ -512,7 +566,7 @@ class SqliteFrontier(IndexedFrontier):
             "SELECT seq, item_id, record FROM outbox WHERE seq > ? AND seq <= ? "
             "ORDER BY seq LIMIT ?"
         )
-        async with self._lock:
+        async with self._reading():
             db = await self._connect()
             rows = await self._read(db, partial(fetch, sql=sql, args=(after, upto, limit)))
         found = []
@@ -528,24 +582,50 @@ class SqliteFrontier(IndexedFrontier):
 
     async def feed_marks(self) -> Mapping[str, FeedMark]:
         sql = 'SELECT path, seq, "offset", state FROM feeds'
-        async with self._lock:
+        async with self._reading():
             db = await self._connect()
             rows = await self._read(db, partial(fetch, sql=sql, args=()))
         return {str(p): FeedMark(str(p), int(q), int(o), str(t)) for p, q, o, t in rows}
 
     async def record_marks(self, marks: Sequence[FeedMark], delivered: int) -> None:
         rows = [(m.key, m.seq, m.offset, m.state) for m in marks]
-        async with self._lock:
-            db = await self._connect()
-            work = partial(record_marks, marks=rows, delivered=delivered)
-            await self._transaction(db, "written", work)
+        await self._write(partial(record_marks, marks=rows, delivered=delivered), _nothing)
 
     # -- transactions ------------------------------------------------------------------------
 
-    async def _transaction(
-        self, db: aiosqlite.Connection, action: str, work: Callable[[sqlite3.Connection], T]
+    async def _write(
+        self, work: Callable[[sqlite3.Connection], T], apply: Callable[[T], None]
     ) -> T:
-        return await self._translated(action, transaction(db, work))
+        """Run `work` in the next group commit; `apply(result)` updates memory once durable."""
+        if self._db is None:
+            async with self._reading():
+                await self._connect()
+        return await self._batches.submit(work, apply)
+
+    def _send_batch(self, works: list[Work], landed: Callable[[Outcome], None]) -> None:
+        """Send a group commit's works to the thread as one transaction (see sqlite_batch.py)."""
+        if self._db is None:
+            raise FrontierError(f"frontier {self.path} could not be written (it is closed)")
+        path = self.path
+
+        def translated(outcome: Outcome) -> None:
+            ok, value = outcome
+            if not ok and isinstance(value, sqlite3.Error):
+                error = sqlite_error(path, value, "written")
+                error.__cause__ = value
+                outcome = (False, error)
+            landed(outcome)
+
+        send(self._db, partial(atomically, work=partial(each, works=works)), translated)
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[None]:
+        """Hold the lock for a read: no batch is sent meanwhile (see sqlite_batch.py)."""
+        try:
+            async with self._lock:
+                yield
+        finally:
+            self._batches.kick()
 
     async def _read(self, db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
         return await self._translated("read", in_thread(db, work))
@@ -569,3 +649,7 @@ def _push(
     if start is not None:
         runs.record_start(conn, start, done=False)
     return result
+
+
+def _nothing(_: object) -> None:
+    """A write whose success changes nothing in memory (run rows, feeds' marks)."""

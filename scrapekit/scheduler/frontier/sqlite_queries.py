@@ -1,12 +1,15 @@
 """SQLite frontier, the statements: what one transaction or read does to the file.
 
-Plain functions over a connection, run in aiosqlite's thread (`in_thread`), so each of push,
-commit, retry and pause is one hop and one transaction. They know the tables (sqlite_schema.py)
-but nothing of the in-memory host index, which the frontier (sqlite.py) keeps in step.
+Plain functions over a connection, run in aiosqlite's thread (`in_thread`): each of push,
+commit, retry and pause is one such work function, and a group commit (sqlite_batch.py) runs
+the works of many calls in one hop and one transaction (`each`). They know the tables
+(sqlite_schema.py) but nothing of the in-memory host index, which the frontier (sqlite.py)
+keeps in step.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -43,8 +46,8 @@ async def in_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection
     """Run `work` with the connection in aiosqlite's thread: one hop for many statements.
 
     `Connection._execute` is aiosqlite's own queue to that thread (every public method goes
-    through it); it is the one private name used, for one hop per transaction instead of one
-    per statement.
+    through it); with `_tx` (see `send`) it is one of the two private names used, for one hop
+    per transaction instead of one per statement.
     """
     run: Callable[[Callable[[], T]], Awaitable[T]] = db._execute
     # aiosqlite's thread keeps its last job until the next one: a box it empties lets a
@@ -53,7 +56,35 @@ async def in_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection
     return await run(lambda: box.pop()(db._conn))
 
 
-def _atomically(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+def send(
+    db: aiosqlite.Connection,
+    work: Callable[[sqlite3.Connection], T],
+    landed: Callable[[tuple[bool, Any]], None],
+) -> None:
+    """Hand `work` to aiosqlite's thread without awaiting it: the thread itself passes
+    `landed` the outcome, (True, result) or (False, the exception), on the event loop.
+
+    One turn of the loop sooner than a task awaiting `in_thread` would run again. It queues
+    the job on `Connection._tx`, the queue behind `_execute`, as `_execute` does (with a
+    future, which nobody needs to await: the job never raises).
+    """
+    loop = asyncio.get_running_loop()
+    conn = db._conn  # ValueError if the connection is closed
+    box = [work]  # emptied when run: see in_thread
+
+    def job() -> None:
+        outcome: tuple[bool, Any]
+        try:
+            outcome = (True, box.pop()(conn))
+        except BaseException as exc:
+            outcome = (False, exc)
+        loop.call_soon_threadsafe(landed, outcome)
+
+    db._tx.put_nowait((loop.create_future(), job))
+
+
+def atomically(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `work` in one transaction: committed if it returns, rolled back if it raises."""
     # IMMEDIATE takes the write lock up front, where the busy timeout applies.
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -144,6 +175,11 @@ def record_marks(conn: sqlite3.Connection, marks: list[MarkRow], delivered: int)
     conn.execute("DELETE FROM outbox WHERE seq <= ?", (delivered,))
 
 
+def each(conn: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
+    """Run the works of a group commit one after the other (in one transaction): their results."""
+    return [work(conn) for work in works]
+
+
 def statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> None:
     conn.execute(sql, args)
 
@@ -153,16 +189,12 @@ def fetch(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> list[Any
 
 
 def recount(
-    conn: sqlite3.Connection, key: str, wall: float, leased: int
+    conn: sqlite3.Connection, key: str, wall: float, limit: int
 ) -> tuple[int, float | None, list[Any]]:
-    """A host's rows still waiting at `wall` (count, earliest time) and its best ready ones."""
+    """A host's rows still waiting at `wall` (count, earliest time) and its best `limit`
+    ready ones (as READY)."""
     count, due = conn.execute(_LATER, (key, wall)).fetchone()
-    return int(count), due, conn.execute(READY, (key, wall, leased + 1)).fetchall()
-
-
-def unleased(rows: Any, leased: set[int], want: int) -> list[tuple[int, int, str]]:
-    """The first `want` of `rows` (id, priority, record) that are not leased."""
-    return [(r[0], r[1], r[2]) for r in rows if r[0] not in leased][:want]
+    return int(count), due, conn.execute(READY, (key, wall, limit)).fetchall()
 
 
 async def scalar(db: aiosqlite.Connection, sql: str) -> int:
@@ -172,5 +204,5 @@ async def scalar(db: aiosqlite.Connection, sql: str) -> int:
 
 async def transaction(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
     """Run `work` in one transaction in aiosqlite's thread, to its end even if the caller
-    is cancelled (the memory side must follow what the file did)."""
-    return await run_to_completion(in_thread(db, partial(_atomically, work=work)))
+    is cancelled (opening a frontier: before any group commit runs)."""
+    return await run_to_completion(in_thread(db, partial(atomically, work=work)))

@@ -1,0 +1,213 @@
+"""How the SQLite frontier keeps SQLite off the hot path: group commit and the read-ahead.
+
+Writes made together share a transaction and fail together; leases come from rows read ahead,
+which stay rows in the file until their commit, so a crash loses none of them. The ordering
+these must not change is in test_frontier.py (run on every backend, and with a short
+read-ahead); here is what only the SQLite frontier does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from scrapekit import Request
+from scrapekit.exceptions import FrontierError
+from scrapekit.scheduler import Scheduler
+from scrapekit.scheduler.frontier import Entry, Lease
+from scrapekit.scheduler.frontier.sqlite import SqliteFrontier
+
+
+def entry(url: str, key: str = "a.test", *, meta: dict[str, object] | None = None) -> Entry:
+    return Entry(Request(url, meta=meta), url.encode(), key)
+
+
+async def take(frontier: SqliteFrontier, now: float = 0.0) -> Lease:
+    got = await frontier.lease(now)
+    assert isinstance(got, Lease), f"nothing to lease: next at {got}"
+    return got
+
+
+async def drain(frontier: SqliteFrontier, now: float = 0.0) -> list[str]:
+    urls = []
+    while isinstance(got := await frontier.lease(now), Lease):
+        urls.append(got.request.url)
+        await frontier.commit(got, ())
+    return urls
+
+
+def rows(db: Path, where: str = "1") -> list[str]:
+    """The URLs of the file's request rows, read by another connection (in id order)."""
+    with sqlite3.connect(db) as conn:
+        found = conn.execute(f"SELECT record FROM requests WHERE {where} ORDER BY id").fetchall()
+    conn.close()
+    return [Request.from_record(json.loads(record)).url for (record,) in found]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "shop" / "frontier.db"
+
+
+async def test_commits_made_together_share_a_transaction(db: Path) -> None:
+    """Sixteen pages committed at once cost one or two transactions, not sixteen."""
+    async with SqliteFrontier(db) as frontier:
+        await frontier.push([entry(f"http://a.test/{i}") for i in range(16)])
+        leases = [await take(frontier) for _ in range(16)]
+        before = frontier.transactions
+        done = await asyncio.gather(
+            *(frontier.commit(lease, [entry(f"{lease.request.url}/n")]) for lease in leases)
+        )
+        assert done == [1] * 16
+        assert 1 <= frontier.transactions - before <= 2
+        assert (len(frontier), frontier.leased) == (16, 0)
+    assert len(rows(db)) == 16
+
+
+async def test_a_failing_batch_fails_each_of_its_writes_and_applies_none(db: Path) -> None:
+    """One write that cannot be stored fails its whole batch: every caller gets the error, no
+    row of the batch is in the file, each lease is still held and nothing is marked seen; the
+    next batch goes through."""
+    async with SqliteFrontier(db) as frontier:
+        await frontier.push([entry("http://a.test/1"), entry("http://a.test/2")])
+        first, second = await take(frontier), await take(frontier)
+        before = frontier.statistics()
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute(
+            "CREATE TRIGGER poison BEFORE INSERT ON requests WHEN NEW.record LIKE '%poison%' "
+            "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
+        )
+        results = await asyncio.gather(
+            frontier.push([entry("http://c.test/alone", "c.test")]),  # goes first, alone
+            # made while that one is in the thread: these three go together
+            frontier.commit(first, [entry("http://a.test/ok")]),
+            frontier.commit(second, [entry("http://a.test/poison")]),
+            frontier.push([entry("http://b.test/other", "b.test")]),
+            return_exceptions=True,
+        )
+        assert results[0] == 1
+        assert all(isinstance(r, FrontierError) for r in results[1:]), results
+        assert "could not be written (poisoned row)" in str(results[1])
+        assert frontier.statistics().pushed == before.pushed + 1
+        assert (frontier.leased, len(frontier)) == (2, 1)
+        assert rows(db) == ["http://a.test/1", "http://a.test/2", "http://c.test/alone"]
+        assert not frontier.seen_before(b"http://a.test/ok")
+        other.execute("DROP TRIGGER poison")
+        other.close()
+        assert await frontier.commit(first, [entry("http://a.test/ok")]) == 1
+        assert await frontier.retry(second, 5.0) is None
+        assert await frontier.push([entry("http://b.test/other", "b.test")]) == 1
+        assert await drain(frontier) == [
+            "http://c.test/alone",
+            "http://a.test/ok",
+            "http://b.test/other",
+        ]
+
+
+async def test_a_cancelled_caller_leaves_its_write_to_land(db: Path) -> None:
+    """A write belongs to the queue once made: cancelling its caller does not undo it, and
+    memory and file agree on it."""
+    async with SqliteFrontier(db) as frontier:
+        pushing = asyncio.create_task(frontier.push([entry("http://a.test/x")]))
+        await asyncio.sleep(0)  # the write is queued
+        pushing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pushing
+        assert await frontier.push([entry("http://a.test/x")]) == 0  # after it, in order
+        assert len(frontier) == 1
+        assert await drain(frontier) == ["http://a.test/x"]
+
+
+async def test_a_known_duplicate_is_dropped_before_it_is_encoded(db: Path) -> None:
+    """A link to a page already seen is dropped as a duplicate, not encoded first: here its
+    meta could not even be stored, and it still counts as a duplicate."""
+    async with SqliteFrontier(db) as frontier:
+        scheduler = Scheduler(frontier)
+        assert await scheduler.enqueue(Request("http://a.test/start"))
+        page = await scheduler.next_request()
+        assert page is not None
+        await scheduler.done(
+            page,
+            [Request("http://a.test/start", meta={"s": {1}}), Request("http://a.test/next")],
+        )
+        assert scheduler.statistics().dropped == {"duplicate": 1}
+        assert len(frontier) == 1
+
+
+async def test_the_read_ahead_is_bounded_across_hosts(db: Path) -> None:
+    """Leasing from a hundred hosts with deep queues of large requests holds about the cap of
+    rows read ahead, not a hundred hosts' worth; the order across hosts is unchanged."""
+    not_the_cache = [tracemalloc.Filter(inclusive=False, filename_pattern="*/_cache.py")]
+    blob = "x" * 5120
+    async with SqliteFrontier(db, read_ahead=8, read_ahead_cap=16) as frontier:
+        for i in range(8):  # first in, first out across hosts: one of each host in turn
+            await frontier.push(
+                [entry(f"http://h{h}.test/{i}", f"h{h}", meta={"b": blob}) for h in range(100)]
+            )
+        tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot().filter_traces(not_the_cache)
+            first = [await take(frontier) for _ in range(100)]
+            for lease in first:
+                await frontier.commit(lease, ())
+            del first, lease
+            after = tracemalloc.take_snapshot().filter_traces(not_the_cache)
+        finally:
+            tracemalloc.stop()
+        grown = sum(diff.size_diff for diff in after.compare_to(before, "filename"))
+        assert grown < 400_000, f"{grown} bytes held after leasing from 100 hosts"
+        assert await drain(frontier) == [
+            f"http://h{h}.test/{i}" for i in range(1, 8) for h in range(100)
+        ]
+
+
+_CRASH = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys
+    from scrapekit import Request
+    from scrapekit.scheduler.frontier import Entry, Lease
+    from scrapekit.scheduler.frontier.sqlite import SqliteFrontier
+
+    async def main(path):
+        frontier = SqliteFrontier(path, read_ahead=8)
+        await frontier.__aenter__()
+        urls = [f"http://a.test/{i}" for i in range(20)]
+        await frontier.push([Entry(Request(u), u.encode(), "a.test") for u in urls])
+        done = await frontier.lease(0.0)
+        await frontier.commit(done, ())
+        held = [await frontier.lease(0.0) for _ in range(3)]
+        assert all(isinstance(h, Lease) for h in held)
+        await frontier.release(held[1])
+        print("ready", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+async def test_a_crash_with_rows_read_ahead_loses_nothing(db: Path) -> None:
+    """kill -9 while rows are read ahead and leased: the next run has every request not
+    committed, in its place, and the committed one is not fetched again."""
+    process = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", _CRASH, str(db)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.returncode == -9, process.stderr
+    assert process.stdout == "ready\n"
+    async with SqliteFrontier(db) as frontier:
+        assert (len(frontier), frontier.leased, frontier.statistics().seen) == (19, 0, 20)
+        assert await drain(frontier) == [f"http://a.test/{i}" for i in range(1, 20)]
