@@ -200,7 +200,7 @@ class SqliteCookieStore(CookieStore):
         db = await aiosqlite.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         try:
             await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            await db.execute("PRAGMA journal_mode = WAL")
+            await self._enable_wal(db)
             await db.execute("PRAGMA synchronous = NORMAL")
             await self._check_schema(db)
             await self._secure_files(_tighten_side_files)
@@ -210,6 +210,20 @@ class SqliteCookieStore(CookieStore):
                 raise self._error(exc, "opened") from exc
             raise
         return db
+
+    async def _enable_wal(self, db: aiosqlite.Connection) -> None:
+        """Switch the jar to WAL. Two processes opening a new jar at once can make SQLite
+        answer "locked" at once (switching journal modes skips the busy handler), so the
+        switch is retried within the busy timeout."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                await db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(0.01)
 
     async def _secure_files(self, check: Callable[[Path], list[Path]]) -> None:
         """Run a file-system permission step in a thread and log what it had to tighten."""
