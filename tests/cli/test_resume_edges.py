@@ -103,3 +103,18 @@ def test_start_items_after_a_kill_are_delivered_once_with_stable_ids(
     assert start_ids["start:0"] == json.dumps({"n": 0})
     assert start_ids["start:3"] == json.dumps({"n": 2})  # the request was output 2
     assert len(start_ids) == 7
+
+
+@pytest.mark.parametrize("name", ["frontier.db", "run.lock"])
+def test_a_state_file_that_is_a_folder_is_one_line_saying_so(
+    start_items: Project, httpserver: HTTPServer, name: str
+) -> None:
+    """The line names the path that is a folder, not its (writable) parent."""
+    path = start_items.root / ".scrapekit" / "startitems" / name
+    path.parent.mkdir(parents=True, mode=0o700)
+    (start_items.root / ".scrapekit").chmod(0o700)
+    path.mkdir()
+    result = start_items.run("crawl", "startitems", "-a", "base=http://127.0.0.1:9")
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert f"{path} is a folder, not a file" in line
