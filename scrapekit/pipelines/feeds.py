@@ -135,6 +135,12 @@ class FeedPipeline:
                 "runs of this crawl without it delivered the items after its mark elsewhere",
                 fix="write to another file, or start the crawl over with --fresh (FRESH)",
             )
+        if state.get("format", self.format) != self.format:
+            raise FeedNotResumable(
+                os.fspath(self.path),
+                f"it holds {state['format']} and this run would add {self.format}",
+                fix=f"give it format {state['format']!r} again, or write to another file",
+            )
         written = Path(state["file"])
         target = self.path.resolve()
         identity = (state["dev"], state["ino"])
@@ -201,6 +207,7 @@ class FeedPipeline:
             return None
         state = {
             "file": os.fspath(exporter.path.resolve()),
+            "format": self.format,
             "dev": info.st_dev,
             "ino": info.st_ino,
             "tail": _tail(exporter.path, offset),
