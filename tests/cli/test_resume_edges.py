@@ -118,3 +118,14 @@ def test_a_state_file_that_is_a_folder_is_one_line_saying_so(
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
     assert f"{path} is a folder, not a file" in line
+
+
+@pytest.mark.parametrize("command", ["runs", "status"])
+def test_runs_and_status_on_a_frontier_that_is_a_folder(start_items: Project, command: str) -> None:
+    """Not SQLite's "disk I/O error": the line says what the path is."""
+    path = start_items.root / ".scrapekit" / "startitems" / "frontier.db"
+    path.mkdir(parents=True)
+    result = start_items.run(command, "startitems")
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert f"frontier {path} is a folder, not a file" in line
