@@ -335,18 +335,21 @@ class PipelineError(ScrapekitError):
 
 
 class FeedNotResumable(PipelineError, ConfigError):
-    """A resumed crawl's feed file is shorter than it wrote, or another file (exit code 2).
+    """A resumed crawl's feed file is shorter than it wrote, or another file, or runs
+    without the feed delivered items it lacks (exit code 2).
 
     Never truncated silently: the file may hold someone else's data now.
     """
 
-    def __init__(self, feed: str, problem: str) -> None:
+    def __init__(
+        self,
+        feed: str,
+        problem: str,
+        fix: str = "put the crawl's file back, or start the crawl over with --fresh (FRESH)",
+    ) -> None:
         self.feed = feed
         self.problem = problem
-        super().__init__(
-            f"feed {feed} cannot be resumed: {problem}; put the crawl's file back, or start "
-            "the crawl afresh (delete its frontier.db in the state folder)"
-        )
+        super().__init__(f"feed {feed} cannot be resumed: {problem}; {fix}")
 
 
 # -- control flow (not errors) ----------------------------------------------------------------

@@ -22,8 +22,10 @@ def current_item_id() -> str | None:
     """The stable id of the item a pipeline is processing, or None outside `process_item`.
 
     `"<page fingerprint hex>:<index of the item in the page>"` (`"start:<n>"` for start()
-    items): the same when a page is fetched again after a crash, so a pipeline that writes
-    elsewhere can dedupe on it. Pipelines get each item at least once; the feeds exactly once.
+    items, n the item's index among start()'s outputs, requests included): the same when a
+    page is fetched again after a crash or a resumed run reads start() on, so a pipeline
+    that writes elsewhere can dedupe on it. Pipelines get each item at least once; the
+    feeds exactly once.
     """
     current = _CURRENT.get()
     return None if current is None else current[1]

@@ -141,9 +141,10 @@ async def start_outputs(
     """start()'s outputs, minus those earlier runs of this crawl stored (none once it finished).
 
     Each output yielded sets `scheduler.start_read`, stored with the start request pushed for
-    it; reading to the end is recorded too. So start() must be deterministic for a resume to
-    skip the right ones. Read lazily: the next output only when fewer than `room` requests
-    could go soon (see `Scheduler.wait_for_room`); stops once the scheduler is closed.
+    it or recorded once its item is committed; reading to the end is recorded too. So start()
+    must be deterministic for a resume to skip the right ones. Read lazily: the next output
+    only when fewer than `room` requests could go soon (see `Scheduler.wait_for_room`); stops
+    once the scheduler is closed.
     """
     if run.start_done:
         return

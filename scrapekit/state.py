@@ -9,6 +9,7 @@ STATE_DIR, SESSION_NAME, COOKIES_* and STATS_FILE.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -89,7 +90,7 @@ def private_file(path: Path) -> bool:
     except FileExistsError:
         mode = path.stat().st_mode
         if not stat.S_ISREG(mode):
-            raise IsADirectoryError(f"{path} is not a regular file") from None
+            raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path)) from None
         if mode & 0o077:
             os.chmod(path, 0o600)
             return True
@@ -159,6 +160,8 @@ def _try_folder(folder: Path, what: str, path: str, setting: str, *, private: bo
 def problem(exc: OSError, folder: Path) -> str:
     """What an OSError says about `folder`, in words (the errno name, not a traceback)."""
     where = Path(exc.filename) if exc.filename else folder
+    if isinstance(exc, IsADirectoryError) and where != folder:
+        return f"{where} is a folder, not a file"
     if isinstance(exc, FileExistsError | NotADirectoryError) or (
         where.exists() and not where.is_dir()
     ):

@@ -441,7 +441,7 @@ class WorkerPool:
         """An item start() yielded: committed on its own (no page to commit it with)."""
         if self.outbox is not None:
             await self.outbox.room()
-        await self.scheduler.add_items([item])
+        await self.scheduler.add_items([item], start=self.scheduler.start_read)
 
     def count_error(self, reason: str) -> None:
         """Count an error by reason; CLOSESPIDER_ERRORCOUNT stops the crawl (the outbox

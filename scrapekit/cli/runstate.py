@@ -57,6 +57,10 @@ def read(path: Path, work: Callable[[sqlite3.Connection], T]) -> T | None:
 
     None when the file is still empty (a crawl is creating it).
     """
+    if path.is_dir():  # SQLite would only say "disk I/O error"
+        raise FrontierCorrupt(
+            str(path), "a folder, not a file", fix="remove it (a crawl creates the file)"
+        )
     try:
         with _read_only(path) as conn:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])

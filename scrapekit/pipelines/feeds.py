@@ -19,7 +19,8 @@ resumed crawl hands the feed its mark before `open()`: the feed truncates the fi
 (an overwrite's `.part`, kept for it, or the target if the last run closed) to the recorded
 size, which drops a torn tail and a JSON `]`, and skips the replayed items it already holds.
 A file that is shorter than the mark or is not the same file stops the crawl (one line,
-exit 2); it is never truncated.
+exit 2); it is never truncated. So does a feed left out of a run of the crawl that delivered
+items past its mark (they went to the other feeds, and their outbox rows are gone).
 """
 
 from __future__ import annotations
@@ -128,6 +129,18 @@ class FeedPipeline:
         the feed then opens as new. Raises FeedNotResumable if the file is not as it was left.
         """
         state = json.loads(mark.state)
+        if state.get("missed"):
+            raise FeedNotResumable(
+                os.fspath(self.path),
+                "runs of this crawl without it delivered the items after its mark elsewhere",
+                fix="write to another file, or start the crawl over with --fresh (FRESH)",
+            )
+        if state.get("format", self.format) != self.format:
+            raise FeedNotResumable(
+                os.fspath(self.path),
+                f"it holds {state['format']} and this run would add {self.format}",
+                fix=f"give it format {state['format']!r} again, or write to another file",
+            )
         written = Path(state["file"])
         target = self.path.resolve()
         identity = (state["dev"], state["ino"])
@@ -194,6 +207,7 @@ class FeedPipeline:
             return None
         state = {
             "file": os.fspath(exporter.path.resolve()),
+            "format": self.format,
             "dev": info.st_dev,
             "ino": info.st_ino,
             "tail": _tail(exporter.path, offset),
@@ -246,6 +260,19 @@ class FeedPipeline:
         lock, self._lock = self._lock, None
         if lock is not None:
             os.close(lock)  # releases the flock
+
+
+def missed(mark: FeedMark) -> bool:
+    """Whether a run without the feed delivered items past its mark (it cannot resume)."""
+    return bool(json.loads(mark.state).get("missed"))
+
+
+def mark_missed(mark: FeedMark) -> FeedMark:
+    """The mark of a feed that is not among a run's feeds, once that run's items pass it:
+    recorded with the outbox rows' deletion, so the feed never resumes with a gap."""
+    state = json.loads(mark.state)
+    state["missed"] = True
+    return FeedMark(mark.key, mark.seq, mark.offset, json.dumps(state))
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -33,7 +33,7 @@ from scrapekit.exceptions import (
     PipelineError,
     ScrapekitError,
 )
-from scrapekit.pipelines.feeds import FeedPipeline
+from scrapekit.pipelines.feeds import FeedPipeline, mark_missed, missed
 from scrapekit.scheduler.frontier.base import FeedMark
 
 log = structlog.get_logger(__name__)
@@ -145,6 +145,7 @@ class PipelineManager(AsyncResource):
         self._items_out = 0
         self._dropped: dict[str, int] = {}
         self._errors = 0
+        self._absent: list[FeedMark] = []  # marks of feeds the crawl wrote and this run does not
 
     @classmethod
     def from_crawler(cls, crawler: CrawlerLike) -> Self:
@@ -294,9 +295,30 @@ class PipelineManager(AsyncResource):
         return self._feeds()
 
     def resume_feeds(self, marks: Mapping[str, FeedMark]) -> None:
-        """Before open: each feed an unfinished crawl wrote continues its file from its mark."""
-        for feed in self._feeds():
+        """Before open: each feed an unfinished crawl wrote continues its file from its mark.
+
+        A feed it wrote that this run does not (another -o) is said once, and its mark kept
+        for `missed_marks`.
+        """
+        feeds = self._feeds()
+        for feed in feeds:
             feed.resume(marks.get(feed.key))
+        keys = {feed.key for feed in feeds}
+        self._absent = [m for key, m in marks.items() if key not in keys and not missed(m)]
+        for mark in self._absent:
+            log.warning(
+                "feed left out",
+                path=mark.key,
+                reason="the unfinished crawl wrote it and this run does not: it misses this "
+                "run's items and cannot be resumed once it has",
+            )
+
+    def missed_marks(self, delivered: int) -> list[FeedMark]:
+        """The marks of the feeds left out that the items up to `delivered` passed, each once,
+        flagged so that the feed refuses to resume (recorded as the outbox rows go)."""
+        passed = [mark for mark in self._absent if mark.seq < delivered]
+        self._absent = [mark for mark in self._absent if mark.seq >= delivered]
+        return [mark_missed(mark) for mark in passed]
 
     @property
     def error_count(self) -> int:

@@ -243,6 +243,7 @@ class OutboxReader(AsyncResource):
                     continue
                 await asyncio.to_thread(os.fsync, fd)
                 marks.append(mark)
+            marks.extend(self.pipelines.missed_marks(delivered))
             await self.frontier.record_marks(marks, delivered)
         except (OSError, ScrapekitError) as exc:
             self._broken = True

@@ -334,11 +334,26 @@ class Scheduler:
         if refused - not_due:
             self._dropped["duplicate"] += refused - not_due
 
-    async def add_items(self, items: Sequence[Any]) -> None:
-        """Commit items that start() yielded (no page: ids are `start:<n>` in yield order)."""
-        stored = self._page_items([(f"start:{next(self._start_items)}", item) for item in items])
+    async def add_items(self, items: Sequence[Any], *, start: int | None = None) -> None:
+        """Commit items that start() yielded (no page to commit them with).
+
+        `start`: how many of start()'s outputs have been read, these items (its last ones)
+        included. Each item's id is then `start:<n>`, n its index among start()'s outputs
+        (requests count too), the same in a resumed run that skips what is stored; and the
+        position is recorded, so a resumed run does not read these items again (without it
+        they would be read again, and delivered twice, up to the next start request stored).
+        Without `start` the ids number the items in the order given.
+        """
+        if start is None:
+            ids = [f"start:{next(self._start_items)}" for _ in items]
+        else:
+            ids = [f"start:{start - len(items) + n}" for n in range(len(items))]
+        stored = self._page_items(list(zip(ids, items, strict=True)))
         if stored:
             await self.frontier.commit(None, (), stored)
+        if start is not None:
+            # A separate step from the commit (Frontier.commit takes no start position yet).
+            await self.frontier.record_start(start, done=False)
 
     def _page_items(self, items: list[tuple[str, Any]]) -> list[PageItem]:
         """The items as the frontier takes them; one it cannot store is dropped alone."""

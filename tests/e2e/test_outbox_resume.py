@@ -124,3 +124,23 @@ async def test_a_resume_whose_feed_was_truncated_stops_with_one_line(
     with pytest.raises(FeedNotResumable, match=f"^feed {out} cannot be resumed: "):
         await run(url, state, out, False)
     assert out.read_text() == "{}\n"
+
+
+async def test_a_feed_left_out_of_a_run_that_delivered_items_does_not_resume_with_a_gap(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """Run 1 writes a.jsonl, run 2 (stopped too) writes b.jsonl: a.jsonl lacks run 2's
+    items, so run 3 with a.jsonl again stops with one line instead of continuing it."""
+    url = serve(httpserver)
+    a, b, state = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "state"
+    await run(url, state, a, False, CLOSESPIDER_PAGECOUNT=2)
+    held = a.read_bytes()
+    second = await run(url, state, b, False, CLOSESPIDER_PAGECOUNT=2)
+    assert second["items"] == 2 * PER_PAGE  # delivered to b only
+    with pytest.raises(FeedNotResumable, match=f"^feed {a} cannot be resumed: runs of this"):
+        await run(url, state, a, False)
+    assert a.read_bytes() == held
+    # b was in every run since it began: it goes on; the crawl can finish with it.
+    third = await run(url, state, b, False)
+    assert third["finish_reason"] == "finished"
+    assert len(b.read_text().splitlines()) == (PAGES - 2) * PER_PAGE

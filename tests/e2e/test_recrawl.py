@@ -146,6 +146,18 @@ def test_a_callback_that_accepts_304_still_runs(site: Site, tmp_path: Path) -> N
     assert second["pages_succeeded"] == 7
 
 
+def test_fresh_forgets_the_fetches_of_the_crawl_it_discards(site: Site, tmp_path: Path) -> None:
+    """--fresh after an unfinished crawl: its pages are not kept out as "not due"."""
+    first = run(site, tmp_path, RECRAWL_AFTER="1d", CONCURRENCY=1, CLOSESPIDER_PAGECOUNT=3)
+    assert first["finish_reason"] == "closespider_pagecount"
+    fresh = run(site, tmp_path, RECRAWL_AFTER="1d", FRESH=True)
+    assert fresh["finish_reason"] == "finished"
+    assert fresh["dropped"]["requests"].get("not due", 0) == 0
+    assert fresh["items"] == 6  # every page, those the discarded crawl fetched too
+    # A finished crawl's fetches are kept: the next new crawl finds nothing due.
+    assert run(site, tmp_path, RECRAWL_AFTER="1d", FRESH=True)["items"] == 0
+
+
 def test_without_recrawl_after_a_new_run_fetches_everything_again(
     site: Site, tmp_path: Path
 ) -> None:

@@ -212,3 +212,17 @@ async def test_a_replaced_feed_file_stops_the_resume(tmp_path: Path) -> None:
     with pytest.raises(FeedNotResumable, match="is not the file the unfinished crawl wrote"):
         await start(db, out, False)
     assert out.read_bytes() == data
+
+
+async def test_a_feed_resumed_in_another_format_stops_the_resume(tmp_path: Path) -> None:
+    """FEEDS now gives the same file another format: one line, no csv rows after jsonl."""
+    out = prepare(tmp_path, "jsonl", False)
+    db = tmp_path / "crawl" / "state" / "frontier.db"
+    await crash_after_four(db, out)
+    held = out.read_bytes()
+    async with SqliteFrontier(db) as frontier:
+        pipelines = PipelineManager([FeedPipeline(out, overwrite=False, format="csv")])
+        pipelines.resume_feeds(await frontier.feed_marks())
+        with pytest.raises(FeedNotResumable, match="it holds jsonl and this run would add csv"):
+            await pipelines.open()
+    assert out.read_bytes() == held

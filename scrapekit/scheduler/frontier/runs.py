@@ -6,7 +6,8 @@ working on it. A crawl is unfinished while its frontier holds pending requests (
 the pending requests and the seen fingerprints, and skips the start() outputs already stored
 (`crawl_state.start_stored`, written in the same transaction as the start requests pushed), or
 does not call start() at all once it finished. A finished crawl makes the next run a new crawl:
-`seen` is emptied. `fresh` discards an unfinished crawl's requests, fingerprints and pauses.
+`seen` is emptied. `fresh` discards an unfinished crawl's requests, fingerprints, pauses,
+undelivered items and the fetch times its runs recorded (RECRAWL_AFTER).
 
 The functions here are plain statements over a `sqlite3.Connection`: the frontier runs them in
 aiosqlite's thread (inside its transactions), the `runs` and `status` commands over a read-only
@@ -131,6 +132,14 @@ def begin(conn: sqlite3.Connection, *, fresh: bool, pid: int, wall: float, path:
         crawl = 1
         conn.execute("INSERT INTO crawl_state VALUES (1, 1, 0, 0)")
     if not resume:
+        if fresh and unfinished(conn):
+            # The abandoned crawl's fetches go with its items (RECRAWL_AFTER would keep its
+            # pages out of the new crawl, and the items they yielded are discarded).
+            conn.execute(
+                "DELETE FROM fetched WHERE fetched_at >= "
+                "(SELECT min(started) FROM runs WHERE crawl = ?)",
+                (crawl,),
+            )
         if fresh:
             conn.execute("DELETE FROM requests")
             conn.execute("DELETE FROM pauses")
