@@ -349,11 +349,9 @@ class Scheduler:
         else:
             ids = [f"start:{start - len(items) + n}" for n in range(len(items))]
         stored = self._page_items(list(zip(ids, items, strict=True)))
-        if stored:
-            await self.frontier.commit(None, (), stored)
-        if start is not None:
-            # A separate step from the commit (Frontier.commit takes no start position yet).
-            await self.frontier.record_start(start, done=False)
+        if stored or start is not None:
+            # One step: the items and how far start() is stored (a durable frontier).
+            await self.frontier.commit(None, (), stored, start=start)
 
     def _page_items(self, items: list[tuple[str, Any]]) -> list[PageItem]:
         """The items as the frontier takes them; one it cannot store is dropped alone."""

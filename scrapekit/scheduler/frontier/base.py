@@ -246,6 +246,7 @@ class Frontier(AsyncResource, ABC):
         items: Sequence[PageItem] = (),
         *,
         fetched: Fetched | None = None,
+        start: int | None = None,
     ) -> int:
         """A leased request is done (fetched, or failed for good); queue what it produced.
 
@@ -255,7 +256,8 @@ class Frontier(AsyncResource, ABC):
         never half saved; a failed commit leaves none of them (and the lease held).
         `lease=None` commits what start() produced (no acknowledgement). `fetched` (a page
         fetched, with its validators) is remembered by a durable backend for RECRAWL_AFTER
-        in later runs; the memory backend ignores it.
+        in later runs; the memory backend ignores it. `start` (with `lease=None`): how many of
+        start()'s outputs are now stored, recorded in the same step, as by `push`.
         """
 
     def deliver_to(self, sink: OutboxSink | None) -> None:

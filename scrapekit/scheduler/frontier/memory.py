@@ -126,6 +126,7 @@ class MemoryFrontier(IndexedFrontier):
         items: Sequence[PageItem] = (),
         *,
         fetched: Fetched | None = None,
+        start: int | None = None,
     ) -> int:
         # Nothing outlives the process: no fetch history to keep (`fetched` is ignored).
         if lease is not None:

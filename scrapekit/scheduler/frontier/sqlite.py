@@ -86,6 +86,7 @@ from scrapekit.scheduler.frontier.sqlite_queries import (
     atomically,
     each,
     fetch,
+    first_ready,
     in_thread,
     insert,
     record_marks,
@@ -243,12 +244,7 @@ class SqliteFrontier(IndexedFrontier):
             host.pending, host.later = int(count), int(later)
             host.due = None if due is None else max(due - self._offset, now)
             self._index.pending += host.pending
-        heads = await db.execute_fetchall(
-            "SELECT key, id, priority FROM (SELECT key, id, priority, row_number() OVER "
-            "(PARTITION BY key ORDER BY priority DESC, id) AS n FROM requests "
-            "WHERE not_before <= ?) WHERE n = 1",
-            (wall,),
-        )
+        heads = await in_thread(db, partial(first_ready, keys=list(self._index.hosts), wall=wall))
         for key, row, priority in heads:
             self._index.hosts[key].head = (-int(priority), int(row))
         for key, until in await db.execute_fetchall("SELECT key, until FROM pauses"):
@@ -415,6 +411,7 @@ class SqliteFrontier(IndexedFrontier):
         items: Sequence[PageItem] = (),
         *,
         fetched: Fetched | None = None,
+        start: int | None = None,
     ) -> int:
         rows = self._rows(new)
         texts = [p.record if p.record is not None else self.encode_item(p.item) for p in items]
@@ -429,12 +426,13 @@ class SqliteFrontier(IndexedFrontier):
             (first + i, p.id, text) for i, (p, text) in enumerate(zip(items, texts, strict=True))
         ]
         work = partial(
-            insert,
+            _commit,
             rows=rows,
             done=row,
             items=stored,
             revisits=self._revisits(new, rows),
             fetched=remember,
+            start=start,
         )
 
         def committed(result: tuple[list[Queued], int, int]) -> None:
@@ -646,6 +644,16 @@ def _push(
 ) -> tuple[list[Queued], int, int]:
     """Queue the rows and, for start requests, record how far start() is stored: one step."""
     result = insert(conn, rows, revisits=revisits)
+    if start is not None:
+        runs.record_start(conn, start, done=False)
+    return result
+
+
+def _commit(
+    conn: sqlite3.Connection, start: int | None, **page: Any
+) -> tuple[list[Queued], int, int]:
+    """A page's outcome (insert), and for start()'s items how far start() is stored: one step."""
+    result = insert(conn, **page)
     if start is not None:
         runs.record_start(conn, start, done=False)
     return result

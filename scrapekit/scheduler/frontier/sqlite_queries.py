@@ -24,10 +24,12 @@ from scrapekit.session.cookiestore_base import run_to_completion
 
 T = TypeVar("T")
 
-#: (id, priority, record) of a host's best ready rows, leased ones included.
+#: (id, priority, record) of a host's best ready rows, leased ones included. The index is
+#: named: left to itself, SQLite picks (key, not_before) for the range and then sorts the
+#: host's whole backlog (0.15 s a read with a million rows, against 40 us this way).
 READY = (
-    "SELECT id, priority, record FROM requests WHERE key = ? AND not_before <= ? "
-    "ORDER BY priority DESC, id LIMIT ?"
+    "SELECT id, priority, record FROM requests INDEXED BY requests_ready "
+    "WHERE key = ? AND not_before <= ? ORDER BY priority DESC, id LIMIT ?"
 )
 _LATER = "SELECT count(*), min(not_before) FROM requests WHERE key = ? AND not_before > ?"
 _CHUNK = 500  # fingerprints per INSERT (SQLite's variable limit is far above)
@@ -186,6 +188,17 @@ def statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> None
 
 def fetch(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> list[Any]:
     return conn.execute(sql, args).fetchall()
+
+
+def first_ready(conn: sqlite3.Connection, keys: list[str], wall: float) -> list[Any]:
+    """(key, id, priority) of each host's best ready row: one indexed lookup per host, which
+    beats ranking the whole table (a window function over a million rows takes about 1 s)."""
+    found = []
+    for key in keys:
+        row = conn.execute(READY, (key, wall, 1)).fetchone()
+        if row is not None:
+            found.append((key, row[0], row[1]))
+    return found
 
 
 def recount(

@@ -58,7 +58,13 @@ _SCHEMA = (
 _TABLES_V1 = {"requests", "seen", "pauses"}
 _TABLES = _TABLES_V1 | runs.TABLES | {"fetched", "outbox", "feeds"}
 #: What turns a version-1 file into this version: CREATE TABLE IF NOT EXISTS statements.
-_UPGRADE = (*runs.SCHEMA, *_FETCHED, *_OUTBOX)
+_UPGRADE = (
+    "CREATE INDEX IF NOT EXISTS requests_ready ON requests (key, priority DESC, id)",
+    "CREATE INDEX IF NOT EXISTS requests_later ON requests (key, not_before)",
+    *runs.SCHEMA,
+    *_FETCHED,
+    *_OUTBOX,
+)
 _TABLE_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 # Primary result codes that mean "this file is unusable", as opposed to transient trouble.
 _UNUSABLE = {"CORRUPT", "NOTADB", "CANTOPEN", "PERM", "AUTH", "READONLY"}
