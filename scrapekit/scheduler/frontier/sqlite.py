@@ -35,24 +35,23 @@ feeds' marks are recorded through the same group commit. With RECRAWL_AFTER a co
 remembers the page's fetch, and a push keeps out what an earlier crawl fetched too recently
 (recrawl.py).
 
-Parts. This module owns the `SqliteFrontier` class: the interface methods, which keep the file
-and the in-memory host index in step. The index is hosts.py (shared with the memory
-backend); a host whose requests are rows, and its read-ahead, are sqlite_ahead.py; the group
-commit is sqlite_batch.py; the file's schema, opening and error classes are sqlite_schema.py;
-the statements each transaction runs are sqlite_queries.py.
+Parts. This module owns the `SqliteFrontier` class: the interface methods of the queues,
+which keep the file and the in-memory host index in step. The file itself (opening, the group
+commit, reads, the runs and outbox records) is sqlite_store.py's `SqliteStore`, its base; the
+index is hosts.py (shared with the memory backend); a host whose requests are rows, and its
+read-ahead, are sqlite_ahead.py; the group commit is sqlite_batch.py; the schema, opening and
+error classes are sqlite_schema.py; the statements each transaction runs are sqlite_queries.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import json
 import math
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -61,43 +60,36 @@ import aiosqlite
 import structlog
 
 from scrapekit import state
-from scrapekit.exceptions import FrontierCorrupt, FrontierError
+from scrapekit.exceptions import FrontierCorrupt
 from scrapekit.items import to_dict
 from scrapekit.pipelines.exporters import json_default
 from scrapekit.request import Request
 from scrapekit.scheduler.frontier import records, runs, sqlite_ahead
 from scrapekit.scheduler.frontier.base import (
     Entry,
-    FeedMark,
     Fetched,
     Lease,
     OutboxItem,
     PageItem,
 )
-from scrapekit.scheduler.frontier.hosts import HostIndex, IndexedFrontier
+from scrapekit.scheduler.frontier.hosts import HostIndex
 from scrapekit.scheduler.frontier.recent import RecentlySeen
 from scrapekit.scheduler.frontier.recrawl import Revisits
 from scrapekit.scheduler.frontier.sqlite_ahead import Ahead, ReadAhead, RowHost
-from scrapekit.scheduler.frontier.sqlite_batch import GroupCommit, Outcome, Work
 from scrapekit.scheduler.frontier.sqlite_queries import (
     READY,
     Queued,
     Row,
-    atomically,
-    each,
     fetch,
     first_ready,
     in_thread,
     insert,
-    record_marks,
     recount,
     scalar,
-    send,
     statement,
     transaction,
 )
-from scrapekit.scheduler.frontier.sqlite_schema import open_file, sqlite_error
-from scrapekit.session.cookiestore_base import run_to_completion
+from scrapekit.scheduler.frontier.sqlite_store import SqliteStore
 
 if TYPE_CHECKING:
     from scrapekit.settings import Settings
@@ -108,7 +100,7 @@ Held = Ahead
 log = structlog.get_logger(__name__)
 
 
-class SqliteFrontier(IndexedFrontier):
+class SqliteFrontier(SqliteStore):
     """The durable frontier: a crawl's pending requests survive the process.
 
     Args:
@@ -134,18 +126,9 @@ class SqliteFrontier(IndexedFrontier):
         fresh: bool = False,
         recrawl_after: float = 0.0,
     ) -> None:
-        self.path = Path(path)
-        self.busy_timeout = busy_timeout
+        super().__init__(path, busy_timeout=busy_timeout)
         self.fresh = fresh
         self.recrawl_after = recrawl_after
-        self._run = runs.NOT_DURABLE
-        self._db: aiosqlite.Connection | None = None
-        # Held by every read and every batch while memory catches up with it, so a read sees
-        # the file as memory knows it; what needs no file (leases from the read-ahead, gates,
-        # releases) goes on meanwhile.
-        self._lock = asyncio.Lock()
-        self._batches = GroupCommit(self._lock, self._send_batch)
-        self._offset = time.time() - time.monotonic()  # wall = monotonic + offset
         self._index = HostIndex(RowHost)
         self._ahead = ReadAhead(max(read_ahead, 2), max(read_ahead_cap, 2))
         self._lease_ids = itertools.count(1)
@@ -155,7 +138,6 @@ class SqliteFrontier(IndexedFrontier):
         self._next_id = 1
         self._seen = 0
         self._pushed = 0
-        self._seq = 0  # the last item seq handed out (items are numbered in call order)
 
     @classmethod
     def from_settings(cls, settings: Settings, spider_name: str) -> Self:
@@ -178,41 +160,6 @@ class SqliteFrontier(IndexedFrontier):
 
     def seen_before(self, fingerprint: bytes) -> bool:
         return fingerprint in self._recent
-
-    @property
-    def transactions(self) -> int:
-        """Write transactions run so far: a group commit runs many writes in each."""
-        return self._batches.batches
-
-    # -- opening and closing -----------------------------------------------------------------
-
-    async def __aenter__(self) -> SqliteFrontier:
-        async with self._lock:
-            await self._connect()
-        return self
-
-    async def aclose(self) -> None:
-        await self._batches.drain()
-        async with self._lock:
-            db, self._db = self._db, None
-            if db is not None:
-                await run_to_completion(db.close())
-
-    async def _connect(self) -> aiosqlite.Connection:
-        if self._db is None:
-            self._db = await run_to_completion(self._open_db())
-        return self._db
-
-    async def _open_db(self) -> aiosqlite.Connection:
-        db = await open_file(self.path, self.busy_timeout)
-        try:
-            await self._load(db)
-        except BaseException as exc:
-            await db.close()
-            if isinstance(exc, sqlite3.Error):
-                raise sqlite_error(self.path, exc, "opened") from exc
-            raise
-        return db
 
     async def _load(self, db: aiosqlite.Connection) -> None:
         """Record this run (resuming the unfinished crawl or beginning one), then rebuild the
@@ -518,123 +465,6 @@ class SqliteFrontier(IndexedFrontier):
     async def open_gate(self, key: str) -> None:
         self._index.open_gate(key)
 
-    # -- runs --------------------------------------------------------------------------------
-
-    def run_start(self) -> runs.RunStart:
-        return self._run
-
-    async def record_start(self, stored: int, done: bool) -> None:
-        await self._run_write(partial(runs.record_start, stored=stored, done=done))
-
-    async def record_run(self, progress: runs.RunProgress) -> None:
-        if self._run.run is not None:
-            work = partial(runs.progress, run=self._run.run, counts=progress, wall=time.time())
-            await self._run_write(work)
-
-    async def end_run(self, progress: runs.RunProgress, finish_reason: str, exit_code: int) -> None:
-        if self._run.run is not None:
-            work = partial(
-                runs.end, run=self._run.run, counts=progress, wall=time.time(),
-                finish_reason=finish_reason, exit_code=exit_code,
-            )  # fmt: skip
-            await self._run_write(work)
-
-    async def _run_write(self, work: Callable[[sqlite3.Connection], None]) -> None:
-        if self._db is not None:  # closed: nothing to record into
-            await self._write(work, _nothing)
-
-    # -- the outbox and the feeds' marks -----------------------------------------------------
-
-    @property
-    def durable(self) -> bool:
-        return True
-
-    @property
-    def last_seq(self) -> int:
-        return self._seq
-
-    async def outbox_pending(self) -> int:
-        async with self._reading():
-            db = await self._connect()
-            rows = await self._read(db, partial(fetch, sql="SELECT count(*) FROM outbox", args=()))
-        return int(rows[0][0])
-
-    async def outbox_rows(self, after: int, upto: int, limit: int) -> list[OutboxItem]:
-        sql = (
-            "SELECT seq, item_id, record FROM outbox WHERE seq > ? AND seq <= ? "
-            "ORDER BY seq LIMIT ?"
-        )
-        async with self._reading():
-            db = await self._connect()
-            rows = await self._read(db, partial(fetch, sql=sql, args=(after, upto, limit)))
-        found = []
-        for seq, item_id, text in rows:
-            try:
-                item = json.loads(text)
-            except ValueError as exc:
-                raise FrontierCorrupt(
-                    str(self.path), f"holding an unreadable item (seq {seq}: {exc})"
-                ) from exc
-            found.append(OutboxItem(int(seq), str(item_id), item))
-        return found
-
-    async def feed_marks(self) -> Mapping[str, FeedMark]:
-        sql = 'SELECT path, seq, "offset", state FROM feeds'
-        async with self._reading():
-            db = await self._connect()
-            rows = await self._read(db, partial(fetch, sql=sql, args=()))
-        return {str(p): FeedMark(str(p), int(q), int(o), str(t)) for p, q, o, t in rows}
-
-    async def record_marks(self, marks: Sequence[FeedMark], delivered: int) -> None:
-        rows = [(m.key, m.seq, m.offset, m.state) for m in marks]
-        await self._write(partial(record_marks, marks=rows, delivered=delivered), _nothing)
-
-    # -- transactions ------------------------------------------------------------------------
-
-    async def _write(
-        self, work: Callable[[sqlite3.Connection], T], apply: Callable[[T], None]
-    ) -> T:
-        """Run `work` in the next group commit; `apply(result)` updates memory once durable."""
-        if self._db is None:
-            async with self._reading():
-                await self._connect()
-        return await self._batches.submit(work, apply)
-
-    def _send_batch(self, works: list[Work], landed: Callable[[Outcome], None]) -> None:
-        """Send a group commit's works to the thread as one transaction (see sqlite_batch.py)."""
-        if self._db is None:
-            raise FrontierError(f"frontier {self.path} could not be written (it is closed)")
-        path = self.path
-
-        def translated(outcome: Outcome) -> None:
-            ok, value = outcome
-            if not ok and isinstance(value, sqlite3.Error):
-                error = sqlite_error(path, value, "written")
-                error.__cause__ = value
-                outcome = (False, error)
-            landed(outcome)
-
-        send(self._db, partial(atomically, work=partial(each, works=works)), translated)
-
-    @contextlib.asynccontextmanager
-    async def _reading(self) -> AsyncIterator[None]:
-        """Hold the lock for a read: no batch is sent meanwhile (see sqlite_batch.py)."""
-        try:
-            async with self._lock:
-                yield
-        finally:
-            self._batches.kick()
-
-    async def _read(self, db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._translated("read", in_thread(db, work))
-
-    async def _translated(self, action: str, job: Awaitable[T]) -> T:
-        """The one place SQLite errors of a live frontier become FrontierError (one line)."""
-        try:
-            return await job
-        except sqlite3.Error as exc:
-            raise sqlite_error(self.path, exc, action) from exc
-
     def _seen_count(self) -> int:
         return self._seen
 
@@ -657,7 +487,3 @@ def _commit(
     if start is not None:
         runs.record_start(conn, start, done=False)
     return result
-
-
-def _nothing(_: object) -> None:
-    """A write whose success changes nothing in memory (run rows, feeds' marks)."""
