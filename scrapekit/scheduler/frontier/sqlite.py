@@ -54,7 +54,7 @@ import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self
 
 import aiosqlite
 import structlog
@@ -94,7 +94,6 @@ from scrapekit.scheduler.frontier.sqlite_store import SqliteStore
 if TYPE_CHECKING:
     from scrapekit.settings import Settings
 
-T = TypeVar("T")
 #: A lease's row as leased: (rank, id, record); the record is put back as it was on release.
 Held = Ahead
 log = structlog.get_logger(__name__)
@@ -203,7 +202,7 @@ class SqliteFrontier(SqliteStore):
 
     async def push(self, entries: Sequence[Entry], *, start: int | None = None) -> int:
         rows = self._rows(entries)
-        work = partial(_push, rows=rows, start=start, revisits=self._revisits(entries, rows))
+        work = partial(_insert, rows=rows, start=start, revisits=self._revisits(entries, rows))
         queued, _, _ = await self._write(work, lambda result: self._queued(*result, rows))
         return len(queued)
 
@@ -373,7 +372,7 @@ class SqliteFrontier(SqliteStore):
             (first + i, p.id, text) for i, (p, text) in enumerate(zip(items, texts, strict=True))
         ]
         work = partial(
-            _commit,
+            _insert,
             rows=rows,
             done=row,
             items=stored,
@@ -469,20 +468,11 @@ class SqliteFrontier(SqliteStore):
         return self._seen
 
 
-def _push(
-    conn: sqlite3.Connection, rows: list[Row], start: int | None, revisits: Revisits | None
-) -> tuple[list[Queued], int, int]:
-    """Queue the rows and, for start requests, record how far start() is stored: one step."""
-    result = insert(conn, rows, revisits=revisits)
-    if start is not None:
-        runs.record_start(conn, start, done=False)
-    return result
-
-
-def _commit(
+def _insert(
     conn: sqlite3.Connection, start: int | None, **page: Any
 ) -> tuple[list[Queued], int, int]:
-    """A page's outcome (insert), and for start()'s items how far start() is stored: one step."""
+    """A push or a page's outcome (insert) and, for what start() produced, how far start() is
+    stored: one step."""
     result = insert(conn, **page)
     if start is not None:
         runs.record_start(conn, start, done=False)

@@ -16,10 +16,10 @@ import json
 import sqlite3
 import time
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import aiosqlite
 
@@ -138,9 +138,7 @@ class SqliteStore(IndexedFrontier):
         return self._seq
 
     async def outbox_pending(self) -> int:
-        async with self._reading():
-            db = await self._connect()
-            rows = await self._read(db, partial(fetch, sql="SELECT count(*) FROM outbox", args=()))
+        rows = await self._fetch("SELECT count(*) FROM outbox")
         return int(rows[0][0])
 
     async def outbox_rows(self, after: int, upto: int, limit: int) -> list[OutboxItem]:
@@ -148,9 +146,7 @@ class SqliteStore(IndexedFrontier):
             "SELECT seq, item_id, record FROM outbox WHERE seq > ? AND seq <= ? "
             "ORDER BY seq LIMIT ?"
         )
-        async with self._reading():
-            db = await self._connect()
-            rows = await self._read(db, partial(fetch, sql=sql, args=(after, upto, limit)))
+        rows = await self._fetch(sql, (after, upto, limit))
         found = []
         for seq, item_id, text in rows:
             try:
@@ -163,10 +159,7 @@ class SqliteStore(IndexedFrontier):
         return found
 
     async def feed_marks(self) -> Mapping[str, FeedMark]:
-        sql = 'SELECT path, seq, "offset", state FROM feeds'
-        async with self._reading():
-            db = await self._connect()
-            rows = await self._read(db, partial(fetch, sql=sql, args=()))
+        rows = await self._fetch('SELECT path, seq, "offset", state FROM feeds')
         return {str(p): FeedMark(str(p), int(q), int(o), str(t)) for p, q, o, t in rows}
 
     async def record_marks(self, marks: Sequence[FeedMark], delivered: int) -> None:
@@ -210,14 +203,18 @@ class SqliteStore(IndexedFrontier):
             self._batches.kick()
 
     async def _read(self, db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._translated("read", in_thread(db, work))
-
-    async def _translated(self, action: str, job: Awaitable[T]) -> T:
-        """The one place SQLite errors of a live frontier become FrontierError (one line)."""
+        """Run `work` in the thread (the caller holds `_reading()`); SQLite errors become
+        FrontierError (one line)."""
         try:
-            return await job
+            return await in_thread(db, work)
         except sqlite3.Error as exc:
-            raise sqlite_error(self.path, exc, action) from exc
+            raise sqlite_error(self.path, exc, "read") from exc
+
+    async def _fetch(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
+        """The rows of one query, read under the lock."""
+        async with self._reading():
+            db = await self._connect()
+            return await self._read(db, partial(fetch, sql=sql, args=args))
 
 
 def _nothing(_: object) -> None:
