@@ -310,12 +310,12 @@ class Scheduler:
             if self._passes(new) and (entry := self._entry(new)) is not None
         ]
         frontier = self.frontier
-        page = _key(request) if items or validators is not None else None
-        if page is None and items:  # dont_filter: its items still need a stable page id
-            page = fingerprint(request)
-        fetched = None
-        if validators is not None and frontier.remembers_fetches and page is not None:
-            fetched = Fetched(page, *validators)
+        # The page's fingerprint only when something needs it (not on every page): its
+        # items' ids, or the fetch a frontier with RECRAWL_AFTER remembers.
+        kept = validators if frontier.remembers_fetches else None
+        needed = items or (kept is not None and not request.dont_filter)
+        page = fingerprint(request) if needed else None
+        fetched = Fetched(page, *kept) if kept is not None and page is not None else None
         prefix = page.hex() if page is not None else ""
         stored = self._page_items([(f"{prefix}:{n}", item) for n, item in enumerate(items)])
         not_due = frontier.not_due
