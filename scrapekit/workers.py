@@ -143,7 +143,7 @@ class WorkerPool:
                 self._lost_session(exc)
                 continue
             except Exception as exc:  # a bug in scrapekit or a component: keep crawling
-                self._count_error("internal")
+                self.count_error("internal")
                 self._log.error("worker error", url=request.url, error=repr(exc), exc_info=exc)
                 page = _NOTHING
             except BaseException:  # cancelled by a second signal: the page did not finish
@@ -237,7 +237,7 @@ class WorkerPool:
         try:
             callback = self.spider.resolve_callback(request.callback)
         except AttributeError as exc:
-            self._count_error("callback")
+            self.count_error("callback")
             self._log.error("unknown callback", url=request.url, error=str(exc))
             return _NOTHING
         new_requests, items, completed = await self._route(
@@ -336,12 +336,12 @@ class WorkerPool:
         reason = error.reason
         if isinstance(error, HttpStatusError) and error.response is not None:
             reason = f"http {error.response.status}"
-        self._count_error(reason)
+        self.count_error(reason)
         if request.errback is not None:
             try:
                 errback = self.spider.resolve_callback(request.errback, default=False)
             except AttributeError as exc:
-                self._count_error("callback")
+                self.count_error("callback")
                 self._log.error("unknown errback", url=request.url, error=str(exc))
                 return _NOTHING
             new_requests, items, _ = await self._route(
@@ -417,7 +417,7 @@ class WorkerPool:
                     else:
                         items.append(output)
                 else:
-                    self._count_error("bad output")
+                    self.count_error("bad output")
                     self._log.error(
                         "bad callback output",
                         callback=callback_name(callback),
@@ -431,7 +431,7 @@ class WorkerPool:
         except SessionError:
             raise
         except Exception as exc:
-            self._count_error("callback")
+            self.count_error("callback")
             error = CallbackError(callback_name(callback), url, exc)
             self._log.error("callback error", url=url, error=str(error), exc_info=exc)
             return requests, items, False
@@ -446,9 +446,6 @@ class WorkerPool:
     def count_error(self, reason: str) -> None:
         """Count an error by reason; CLOSESPIDER_ERRORCOUNT stops the crawl (the outbox
         reader counts pipeline and feed errors here too)."""
-        self._count_error(reason)
-
-    def _count_error(self, reason: str) -> None:
         self.stats.errors[reason] += 1
         if self._max_errors and self.stats.error_count >= self._max_errors:
             self.scheduler.close("closespider_errorcount")
