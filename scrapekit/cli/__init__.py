@@ -63,13 +63,6 @@ def _exit_codes_epilog() -> str:
     return "exit codes:\n" + "\n".join(rows) + "\n"
 
 
-EXIT_OK = exitcodes.OK
-EXIT_FAILED = exitcodes.FAILED_RUN
-EXIT_USAGE = exitcodes.USAGE
-EXIT_INTERRUPTED = exitcodes.INTERRUPTED_RUN
-EXIT_RUNNING = exitcodes.TEMPFAIL
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
@@ -91,17 +84,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except ConfigError as exc:
         print(f"scrapekit: error: {error_line(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+        return exitcodes.USAGE
     except CrawlRunning as exc:
         print(f"scrapekit: {error_line(exc)}", file=sys.stderr)
-        return EXIT_RUNNING
+        return exitcodes.TEMPFAIL
     except ScrapekitError as exc:
         print(f"scrapekit: crawl failed: {error_line(exc)}", file=sys.stderr)
-        return EXIT_FAILED
+        return exitcodes.FAILED_RUN
     except KeyboardInterrupt:
         print("scrapekit: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return exitcodes.INTERRUPTED_RUN
     except Exception as exc:  # a bug: keep the traceback, end with one line
         sys.stderr.write(scrub_text(traceback.format_exc()))
         print(f"scrapekit: crawl failed: {error_line(exc)}", file=sys.stderr)
-        return EXIT_FAILED
+        return exitcodes.FAILED_RUN
