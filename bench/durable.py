@@ -89,7 +89,7 @@ class Outcome:
     throughput: list[Run] = field(default_factory=list)
     known: dict[str, tuple[Ended, dict[str, object]]] = field(default_factory=dict)
     fill: tuple[Ended, int] | None = None  # the killed first crawl, and the pages it fetched
-    # per resumed run: robots.txt s, first page s, pending when reopened, pages after the first
+    # per resumed run: robots.txt s, first page s, pending when resumed, pages after the first
     resumes: list[tuple[float, float, int | None, int]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -255,7 +255,7 @@ def _frontier(stats: dict[str, object]) -> dict[str, int]:
     return frontier if isinstance(frontier, dict) else {}
 
 
-def _reopened(log: Path) -> int | None:
+def _resumed_pending(log: Path) -> int | None:
     """`pending` of the resumed run's first line ("resumed run N with P pending"), if any."""
     try:
         lines = log.read_text(errors="replace").splitlines()
@@ -309,7 +309,7 @@ def resume(args: argparse.Namespace, tmp: Path, outcome: Outcome) -> None:
             reap(proc, 0, kill=True)
             arrivals.new()
             more = arrivals.pages - before  # pages asked for in the kill_after window
-            pending = _reopened(tmp / "out" / f"{name}.err")
+            pending = _resumed_pending(tmp / "out" / f"{name}.err")
             if first is None or page is None:
                 outcome.problems.append(f"{name}: no request before exit or timeout")
                 print(tail(tmp / "out" / f"{name}.err"), file=sys.stderr)
@@ -404,7 +404,7 @@ def report(args: argparse.Namespace, outcome: Outcome) -> str:
         out += [
             "Resume after kill -9 (sqlite; seconds from the resumed process's spawn):",
             "",
-            "| run | pending when reopened | first request (robots.txt) s | first page s | "
+            "| run | pending when resumed | first request (robots.txt) s | first page s | "
             f"pages asked in the next {args.kill_after:g} s |",
             "|---:|---:|---:|---:|---:|",
         ]
