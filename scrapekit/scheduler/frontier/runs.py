@@ -1,13 +1,13 @@
 """Runs of a crawl in the frontier file: the `runs` table, how far start() was stored, status.
 
 A crawl is the work of one spider from an empty frontier to the end; a run is one process
-working on it. A crawl is unfinished while its frontier holds pending requests (see
-`UNFINISHED`) or its start() was not read to the end, and the next run resumes it: it keeps
-the pending requests and the seen fingerprints, and skips the start() outputs already stored
-(`crawl_state.start_stored`, written in the same transaction as the start requests pushed), or
-does not call start() at all once it finished. A finished crawl makes the next run a new crawl:
-`seen` is emptied. `fresh` discards an unfinished crawl's requests, fingerprints, pauses,
-undelivered items and the fetch times its runs recorded (RECRAWL_AFTER).
+working on it. A crawl is unfinished while its frontier holds pending requests or undelivered
+items (see `UNFINISHED`) or its start() was not read to the end, and the next run resumes it:
+it keeps the pending requests and the seen fingerprints, and skips the start() outputs already
+stored (`crawl_state.start_stored`, written in the same transaction as the start requests
+pushed), or does not call start() at all once it finished. A finished crawl makes the next
+run a new crawl: `seen` is emptied. `fresh` discards an unfinished crawl's requests,
+fingerprints, pauses, undelivered items and the fetch times its runs recorded (RECRAWL_AFTER).
 
 The functions here are plain statements over a `sqlite3.Connection`: the frontier runs them in
 aiosqlite's thread (inside its transactions), the `runs` and `status` commands over a read-only
@@ -37,9 +37,8 @@ SCHEMA = (
 )
 TABLES = frozenset({"runs", "crawl_state"})
 
-#: Queries counting what keeps a crawl unfinished. A table whose rows must still be delivered
-#: (an items outbox) adds its count here.
-UNFINISHED: list[str] = ["SELECT count(*) FROM requests", "SELECT count(*) FROM outbox"]
+#: Queries counting what keeps a crawl unfinished: pending requests, undelivered items.
+UNFINISHED = ("SELECT count(*) FROM requests", "SELECT count(*) FROM outbox")
 
 #: finish_reason of a run whose process died without recording its end (kill -9, a reboot).
 DIED = "died"
