@@ -283,16 +283,13 @@ class PipelineManager(AsyncResource):
 
     def crawl_failed(self) -> None:
         """The crawl failed: an overwritten feed that got no item keeps its previous file."""
-        for feed in self._feeds():
+        for feed in self.feeds:
             feed.failed = True
-
-    def _feeds(self) -> list[FeedPipeline]:
-        return [stage.obj for stage in self._stages if isinstance(stage.obj, FeedPipeline)]
 
     @property
     def feeds(self) -> list[FeedPipeline]:
         """The feed stages, in order."""
-        return self._feeds()
+        return [stage.obj for stage in self._stages if isinstance(stage.obj, FeedPipeline)]
 
     def resume_feeds(self, marks: Mapping[str, FeedMark]) -> None:
         """Before open: each feed an unfinished crawl wrote continues its file from its mark.
@@ -300,7 +297,7 @@ class PipelineManager(AsyncResource):
         A feed it wrote that this run does not (another -o) is said once, and its mark kept
         for `missed_marks`.
         """
-        feeds = self._feeds()
+        feeds = self.feeds
         for feed in feeds:
             feed.resume(marks.get(feed.key))
         keys = {feed.key for feed in feeds}
@@ -332,7 +329,7 @@ class PipelineManager(AsyncResource):
             items_out=self._items_out,
             dropped=MappingProxyType(dict(self._dropped)),
             errors=self._errors,
-            feeds=MappingProxyType({str(feed.path): feed.items_written for feed in self._feeds()}),
+            feeds=MappingProxyType({str(feed.path): feed.items_written for feed in self.feeds}),
         )
 
 
