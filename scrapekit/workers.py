@@ -20,6 +20,7 @@ Reads CONCURRENCY, HTTPERROR_ALLOWED_CODES and CLOSESPIDER_{PAGE,ERROR}COUNT
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,9 @@ class Page:
 
 _NOTHING = Page()
 
+#: Commits a worker keeps under way while it fetches its next pages (see `_work`).
+COMMITS_AHEAD = 8
+
 
 class _Refetch(Exception):
     """The request must be fetched again, through its host's gate, under the new login."""
@@ -126,32 +130,54 @@ class WorkerPool:
         try:
             async with asyncio.TaskGroup() as group:
                 for _ in range(self.concurrency):
-                    group.create_task(self._work())
+                    group.create_task(self._work(group))
         except BaseExceptionGroup as errors:
             raise errors.exceptions[0] from None
 
-    async def _work(self) -> None:
-        scheduler = self.scheduler
-        while (request := await scheduler.next_request()) is not None:
-            try:
-                page = await self.process(request)
+    async def _work(self, group: asyncio.TaskGroup) -> None:
+        """Take requests until none is left; a page's commit lands while the next are fetched.
+
+        A durable frontier's group commit takes a few ms to land a page. Waiting for it would
+        idle the worker (and its connection) for longer than a local page takes to fetch, so
+        a worker keeps up to COMMITS_AHEAD commits under way and goes on fetching. Each page
+        stays leased and in flight until its commit lands (its host slot was freed when its
+        response came), so a crash still refetches it and the end of the crawl still waits
+        for it; a failed commit still ends the crawl.
+        """
+        pending: deque[asyncio.Task[None]] = deque()
+        try:
+            while (request := await self.scheduler.next_request()) is not None:
+                page = await self._page(request)
                 if page is None:  # to be fetched again later: already handed back
                     continue
-            except SessionError as exc:
-                # The page was not processed: hand it back (a durable frontier keeps it).
-                await scheduler.release(request)
-                self._lost_session(exc)
-                continue
-            except Exception as exc:  # a bug in scrapekit or a component: keep crawling
-                self.count_error("internal")
-                self._log.error("worker error", url=request.url, error=repr(exc), exc_info=exc)
-                page = _NOTHING
-            except BaseException:  # cancelled by a second signal: the page did not finish
-                await scheduler.release(request)
-                raise
-            if page.items and self.outbox is not None:
-                await self.outbox.room()
-            await scheduler.done(request, page.requests, page.items, validators=page.validators)
+                if page.items and self.outbox is not None:
+                    await self.outbox.room()
+                while len(pending) >= COMMITS_AHEAD:
+                    await pending.popleft()
+                commit = self.scheduler.done(
+                    request, page.requests, page.items, validators=page.validators
+                )
+                pending.append(group.create_task(commit))
+        finally:
+            while pending:
+                await pending.popleft()
+
+    async def _page(self, request: Request) -> Page | None:
+        """Process one request; None when it was handed back (a retry, a lost login)."""
+        try:
+            return await self.process(request)
+        except SessionError as exc:
+            # The page was not processed: hand it back (a durable frontier keeps it).
+            await self.scheduler.release(request)
+            self._lost_session(exc)
+            return None
+        except Exception as exc:  # a bug in scrapekit or a component: keep crawling
+            self.count_error("internal")
+            self._log.error("worker error", url=request.url, error=repr(exc), exc_info=exc)
+            return _NOTHING
+        except BaseException:  # cancelled by a second signal: the page did not finish
+            await self.scheduler.release(request)
+            raise
 
     def _lost_session(self, error: SessionError) -> None:
         """Stop handing out work and let in-flight pages finish; the crawl then ends failed."""
@@ -200,6 +226,7 @@ class WorkerPool:
             pause = parse_retry_after(response.headers.get("retry-after"))
             if pause:
                 await self.scheduler.pause_host(request, min(pause, self._retry_after_max))
+        await self.scheduler.free_slot(request)  # the host may serve its next request now
         stats = self.stats
         stats.pages += 1
         stats.responses_by_status[response.status] += 1

@@ -112,6 +112,8 @@ class Scheduler:
         self._probe = probe_new_hosts and limiter is not None
         self._probing: set[str] = set()
         self._known: set[str] = set()
+        # Leases whose host slot was freed when their response came (free_slot).
+        self._slot_freed: set[int] = set()
         self.close_reason: str | None = None
         #: How many of start()'s outputs were read, set by the start feeder before it hands
         #: one on; `enqueue` stores it with the start request (a resumed crawl skips those).
@@ -389,16 +391,32 @@ class Scheduler:
             del self._leases[id(request)]
         return lease
 
+    async def free_slot(self, request: Request) -> None:
+        """The request's response came (its Retry-After, if any, already applied): free its
+        host slot for the host's next request while the page is parsed and committed, as
+        Scrapy frees a download slot when the download ends. The page stays leased and in
+        flight until `done`. Called at most once per request; `done` frees it otherwise."""
+        leases = self._leases.get(id(request))
+        if leases and (lease := leases[-1]).id not in self._slot_freed:
+            self._slot_freed.add(lease.id)
+            await self._free_slot(lease.key)
+
     async def _finish(self, lease: Lease) -> None:
         self._in_flight -= 1
-        key = lease.key
+        if lease.id in self._slot_freed:
+            self._slot_freed.discard(lease.id)
+        else:
+            await self._free_slot(lease.key)
+        self._wakeup.set()
+
+    async def _free_slot(self, key: str) -> None:
         if key in self._probing:
             self._probing.discard(key)
             self._known.add(key)
         if self.limiter is not None:
             await self.limiter.release(key, self._clock())
             await self.frontier.open_gate(key)  # a slot freed: the host may go again
-        self._wakeup.set()
+            self._wakeup.set()
 
     # -- politeness feedback -----------------------------------------------------------------
 

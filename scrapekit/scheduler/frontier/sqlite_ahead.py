@@ -1,4 +1,4 @@
-"""SQLite frontier, the read-ahead: each host's next ready rows, a few dozen at a time in RAM.
+"""SQLite frontier, the read-ahead: each host's next ready rows, a few hundred at a time in RAM.
 
 Reading the file for every lease puts a thread hop on every page. So a host that is leased
 from keeps `ahead`: its best ready rows that are not leased, in order, read in one query (as
@@ -10,7 +10,9 @@ host, so a lease from it is the lease the file would give:
 - a leased row is not in it; a retried one comes back only through a read (when it is due);
 - a pause or a closed gate leaves it as it is: the host just is not offered meanwhile.
 
-Memory stays bounded: at most PER_HOST rows per host and about CAP in all; a read that would
+Memory stays bounded: at most PER_HOST rows per host and about CAP in all (a few hundred
+rows per host: a refill is a read queued behind the group commit in flight, and every worker
+leasing from the host waits for it, so refills must be rare); a read that would
 pass CAP drops the read-ahead of the hosts that read longest ago (their heads stay known, so
 nothing is lost but the read). The rows stay rows until their commit: a crash loses only
 the copy.
@@ -23,9 +25,9 @@ import bisect
 from scrapekit.scheduler.frontier.hosts import Host, Place
 
 #: Rows read ahead per host by one query.
-PER_HOST = 32
+PER_HOST = 256
 #: Rows read ahead across all hosts, about (a read always keeps two).
-CAP = 1024
+CAP = 4096
 
 #: (rank, id, record) of a ready row: rank is -priority, id the order of arrival.
 Ahead = tuple[int, int, str]
