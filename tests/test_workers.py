@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request as WRequest
+from werkzeug import Response as WResponse
 
 from scrapekit import CloseSpider, DropItem, FetchError, Request, Response, Spider, crawl_async
+from scrapekit.scheduler.frontier.memory import MemoryFrontier
 
 LINKS = "<html><body>{}</body></html>"
 
@@ -303,3 +308,45 @@ async def test_a_feed_that_cannot_write_stops_the_crawl(httpserver: HTTPServer) 
     assert stats["finish_reason"] == "feed_error"
     assert stats["errors"]["feed"] >= 1
     assert stats["pages"] < 401
+
+
+async def test_a_worker_fetches_on_while_its_last_page_commits(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one worker, the second page is fetched while the first page's commit has not
+    landed yet (a durable frontier's group commit takes a few ms); the commit then lands,
+    and the crawl ends only once every commit has."""
+    seen_b = threading.Event()
+
+    def handle(request: WRequest) -> WResponse:
+        if request.path == "/b":
+            seen_b.set()
+        return WResponse("<p>ok</p>", content_type="text/html")
+
+    httpserver.expect_request("/a").respond_with_handler(handle)
+    httpserver.expect_request("/b").respond_with_handler(handle)
+    landed_before_b: list[bool] = []
+    commit = MemoryFrontier.commit
+
+    async def slow_commit(self: MemoryFrontier, lease: Any, *args: Any, **kwargs: Any) -> int:
+        if lease is not None and lease.request.url.endswith("/a"):
+            # Held until /b reached the server: a worker waiting for this commit never
+            # sends /b, and the wait times out.
+            landed_before_b.append(not await asyncio.to_thread(seen_b.wait, 5.0))
+        return await commit(self, lease, *args, **kwargs)
+
+    monkeypatch.setattr(MemoryFrontier, "commit", slow_commit)
+
+    class Two(Spider):
+        name = "two"
+        start_urls = [httpserver.url_for("/a"), httpserver.url_for("/b")]
+
+        def parse(self, response: Response) -> Iterator[Any]:
+            yield {"url": response.url}
+
+    stats = await crawl_async(
+        Two, {"LOG_LEVEL": "CRITICAL", "FRONTIER": "memory", "CONCURRENCY": 1}
+    )
+    assert landed_before_b == [False]
+    assert stats["items"] == 2
+    assert stats["finish_reason"] == "finished"

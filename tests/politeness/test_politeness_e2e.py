@@ -471,3 +471,38 @@ async def test_pages_fetched_again_after_a_relogin_pass_the_rate_gate(
     times = sorted(arrivals.times["localhost"])
     assert len(times) > 14  # some pages were fetched twice
     assert all(b - a >= 0.08 for a, b in itertools.pairwise(times))  # 10/s, refetches too
+
+
+async def test_a_host_slot_is_free_while_its_last_page_is_parsed(httpserver: HTTPServer) -> None:
+    """CONCURRENCY_PER_HOST counts requests on the wire, as in Scrapy: with one slot, the
+    host's next request goes out while the callback of the page before it still runs (here
+    the callback waits for that request to arrive; holding the slot through it would time
+    out)."""
+    arrivals = Arrivals()
+    second_arrived = threading.Event()
+
+    def handle(request: WRequest) -> WResponse:
+        arrivals.record(request)
+        if request.path == "/b":
+            second_arrived.set()
+        return WResponse("<p>ok</p>", content_type="text/html")
+
+    httpserver.expect_request("/a").respond_with_handler(handle)
+    httpserver.expect_request("/b").respond_with_handler(handle)
+    waited: list[bool] = []
+
+    class Slow(Spider):
+        name = "slow"
+        start_urls = [httpserver.url_for("/a"), httpserver.url_for("/b")]
+
+        async def parse(self, response: Response) -> Any:
+            if response.url.endswith("/a"):
+                waited.append(await asyncio.to_thread(second_arrived.wait, 5.0))
+            yield {"url": response.url}
+
+    stats = await crawl_async(
+        Slow, {**QUIET, "CONCURRENCY": 4, "CONCURRENCY_PER_HOST": 1, "RATE": 0}
+    )
+    assert waited == [True]
+    assert stats["items"] == 2
+    assert arrivals.paths[:2] == ["/a", "/b"]
