@@ -78,7 +78,7 @@ class Page:
 _NOTHING = Page()
 
 #: Commits a worker keeps under way while it fetches its next pages (see `_work`).
-COMMITS_AHEAD = 8
+COMMITS_AHEAD = 4
 
 
 class _Refetch(Exception):

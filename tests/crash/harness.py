@@ -30,11 +30,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scrapekit.workers import COMMITS_AHEAD
 from tests.conftest import child_env
 from tests.crash.site import GraphSite, ItemKey
 
 SPIDER = "graph"
 CONCURRENCY = 8
+#: Pages in flight at most at a kill, each refetched by the next run: those being fetched or
+#: parsed (one a worker) and those whose commit is under way (COMMITS_AHEAD a worker).
+IN_FLIGHT = CONCURRENCY * (1 + COMMITS_AHEAD)
 WAIT = 30.0  # seconds any one wait may take before the test fails as hung
 POLL = 0.002  # seconds between two looks at the site, the output and the WAL
 COMMIT_POLL = 0.0005  # the same while waiting for a commit: signal as close to it as we can
@@ -421,16 +425,16 @@ def item_problems(expected: Counter[ItemKey], got: Counter[ItemKey], limit: int 
 
 
 def fetch_problems(
-    site: GraphSite, fetches: Counter[str], interruptions: int, concurrency: int = CONCURRENCY
+    site: GraphSite, fetches: Counter[str], interruptions: int, in_flight: int = IN_FLIGHT
 ) -> list[str]:
-    """What keeps the fetch counts from "every page once, except at most `concurrency`
+    """What keeps the fetch counts from "every page once, except at most `in_flight`
     pages in flight at each interruption, each refetched once per interruption at most"."""
     problems = []
     pages = site.paths()
     never = [p for p in pages if not fetches[p]]
     unknown = sorted(p for p in fetches if p not in set(pages))
     again = {p: n - 1 for p, n in fetches.items() if n > 1 and p in set(pages)}
-    allowed = concurrency * interruptions
+    allowed = in_flight * interruptions
     if never:
         problems.append(f"{len(never)} pages never fetched, e.g. {never[:8]}")
     if unknown:
@@ -439,7 +443,7 @@ def fetch_problems(
         worst = sorted(again.items(), key=lambda kv: -kv[1])[:8]
         problems.append(
             f"{sum(again.values())} refetches (of {len(again)} pages), more than "
-            f"{concurrency} in flight x {interruptions} interruptions = {allowed}; e.g. {worst}"
+            f"{in_flight} in flight x {interruptions} interruptions = {allowed}; e.g. {worst}"
         )
     if too_often := {p: n for p, n in again.items() if n > interruptions}:
         problems.append(

@@ -10,8 +10,8 @@ after items were written), runs it again after each, then once more to the end, 
 - the feed's items equal the uninterrupted baseline's (test_harness.py proves that baseline
   equals the site's model): none missing, none twice, nothing else;
 - every page was fetched, and refetched only if it may have been in flight at an
-  interruption: at most CONCURRENCY refetches per interruption, each page at most once per
-  interruption.
+  interruption: at most IN_FLIGHT refetches per interruption (the pages being fetched or
+  parsed, and those whose commit is under way), each page at most once per interruption.
 
 Set CRASH_SEED to replay other schedules. Run with `make crash` (or `pytest -m crash`).
 """
@@ -28,7 +28,7 @@ import pytest
 
 from tests.crash.conftest import Baseline, MakeProject, MakeSite
 from tests.crash.harness import (
-    CONCURRENCY,
+    IN_FLIGHT,
     Moment,
     Outcome,
     commit_schedule,
@@ -135,17 +135,17 @@ def test_kill_9_during_group_commit_gives_every_item_once(
 ) -> None:
     """Eight kill -9s among fast commits leave every item once.
 
-    How a kill lands in a commit: the site has 300 tiny pages answered at once, so pages
+    How a kill lands in a commit: the site has 400 tiny pages answered at once, so pages
     complete (and their outcomes are committed, in groups) back to back; each kill lets the
     run fetch up to 15 % of the pages left, then waits until the crawl's SQLite write-ahead
     log has changed 1-4 more times and signals at once (polling every 0.5 ms), i.e. while the
     next group is most likely being written.
     """
     moments = commit_schedule(_rng("commit"), 8)
-    site = make_site(300, delay=0.0)
+    site = make_site(400, delay=0.0)
     outcome = run_scenario(make_project(site, ".jsonl", "-o"), moments, signal.SIGKILL)
     judge(outcome, site, site.expected_items(), moments, signal.SIGKILL)
     assert len({hit.fetches for hit in outcome.interruptions}) >= 3, (
         f"harness: the kills did not land at varied points:\n{outcome.story()}"
     )
-    assert CONCURRENCY * len(moments) < len(site.paths())  # the refetch bound means something
+    assert IN_FLIGHT * len(moments) < len(site.paths())  # the refetch bound means something

@@ -19,7 +19,7 @@ import pytest
 
 from tests.crash.conftest import Baseline, MakeProject
 from tests.crash.harness import (
-    CONCURRENCY,
+    IN_FLIGHT,
     Moment,
     commit_schedule,
     feed_problem,
@@ -87,15 +87,15 @@ def test_item_problems_name_missing_duplicated_and_unexpected_items() -> None:
 
 
 def test_fetch_problems_allow_in_flight_refetches_per_interruption_only() -> None:
-    """Up to CONCURRENCY refetches per interruption pass; more, a page refetched more often
+    """Up to IN_FLIGHT refetches per interruption pass; more, a page refetched more often
     than there were interruptions, a page never fetched or an unknown path each fail."""
-    site = GraphSite(40)
+    site = GraphSite(IN_FLIGHT + 10)
     once = Counter(site.paths())
     assert fetch_problems(site, once, 0) == []
-    refetched = once + Counter(site.paths()[:CONCURRENCY])
+    refetched = once + Counter(site.paths()[:IN_FLIGHT])
     assert fetch_problems(site, refetched, 1) == []
     [too_many] = fetch_problems(site, refetched + Counter(site.paths()[-1:]), 1)
-    assert too_many.startswith(f"{CONCURRENCY + 1} refetches (of {CONCURRENCY + 1} pages)")
+    assert too_many.startswith(f"{IN_FLIGHT + 1} refetches (of {IN_FLIGHT + 1} pages)")
     [twice] = fetch_problems(site, once + Counter({site.paths()[0]: 2}), 1)
     assert twice.startswith("1 pages refetched more often than there were interruptions")
     missing = once - Counter(site.paths()[:1])
