@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scrapekit.exceptions import FrontierCorrupt
+from scrapekit.exceptions import FrontierCorrupt, FrontierError
 from scrapekit.request import Request
 from scrapekit.scheduler.fingerprint import fingerprint
 from scrapekit.scheduler.frontier import Entry, Lease
@@ -148,3 +148,24 @@ async def test_a_file_without_its_runs_table_is_refused(db: Path) -> None:
     with pytest.raises(FrontierCorrupt, match="wrong schema"):
         async with SqliteFrontier(db):
             pass
+
+
+async def test_a_run_whose_opening_fails_is_ended_as_a_configuration_error(db: Path) -> None:
+    """The run row is written first; if reading the rest of the file then fails, the row
+    says so (config_error, exit 2) instead of looking like a run that died."""
+    async with SqliteFrontier(db) as frontier:
+        await frontier.push([entry("https://a.test/1")])
+    conn = read(db)
+    conn.execute("DROP INDEX requests_ready")  # the ready query names it: reading fails
+    conn.commit()
+    conn.close()
+    with pytest.raises(FrontierError, match="requests_ready"):
+        async with SqliteFrontier(db):
+            pass
+    conn = read(db)
+    try:
+        last = all_runs(conn)[-1]
+    finally:
+        conn.close()
+    assert (last.finish_reason, last.exit_code) == ("config_error", 2)
+    assert last.ended is not None

@@ -45,6 +45,7 @@ error classes are sqlite_schema.py; the statements each transaction runs are sql
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -59,7 +60,7 @@ from typing import TYPE_CHECKING, Any, Self
 import aiosqlite
 import structlog
 
-from scrapekit import state
+from scrapekit import exitcodes, state
 from scrapekit.exceptions import FrontierCorrupt
 from scrapekit.items import to_dict
 from scrapekit.pipelines.exporters import json_default
@@ -164,7 +165,6 @@ class SqliteFrontier(SqliteStore):
         """Record this run (resuming the unfinished crawl or beginning one), then rebuild the
         host index from the file."""
         wall = time.time()
-        now = wall - self._offset
         begin = partial(
             runs.begin, fresh=self.fresh, pid=os.getpid(), wall=wall, path=str(self.path)
         )
@@ -174,6 +174,15 @@ class SqliteFrontier(SqliteStore):
             return begin(conn)
 
         self._run = await transaction(db, start)
+        try:
+            await self._rebuild(db, wall)
+        except BaseException:
+            await self._abandon_run(db)
+            raise
+
+    async def _rebuild(self, db: aiosqlite.Connection, wall: float) -> None:
+        """The host index, counters and pauses from the file (after the run is recorded)."""
+        now = wall - self._offset
         self._next_id = await scalar(db, "SELECT coalesce(max(id), 0) + 1 FROM requests") or 1
         self._seen = await scalar(db, "SELECT count(*) FROM seen")
         self._seq = await scalar(
@@ -197,6 +206,19 @@ class SqliteFrontier(SqliteStore):
             self._index.host(key).paused_until = until - self._offset
         for host in list(self._index.hosts.values()):
             self._index.settle(host, 0)
+
+    async def _abandon_run(self, db: aiosqlite.Connection) -> None:
+        """Opening failed after the run was recorded: end its row as a configuration error
+        (exit 2, as the crawl will), rather than leave it to look like a run that died."""
+        if self._run.run is None:
+            return
+        counts = runs.RunProgress(pages=0, items=0, errors=0, in_flight=0, pending=0)
+        work = partial(
+            runs.end, run=self._run.run, counts=counts, wall=time.time(),
+            finish_reason="config_error", exit_code=exitcodes.USAGE,
+        )  # fmt: skip
+        with contextlib.suppress(sqlite3.Error):
+            await transaction(db, work)
 
     # -- queueing ----------------------------------------------------------------------------
 
