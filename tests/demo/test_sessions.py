@@ -276,12 +276,15 @@ def test_session_for_another_user_is_rejected() -> None:
 def tamper(token: str, how: str) -> str:
     """`token` with one part changed as `how` says."""
     user, issued, nonce, signature = token.split(".")
-    flip = {"A": "B"}.get(signature[0], "A")
+
+    def flip(text: str) -> str:  # a different first character, always
+        return ("B" if text[0] == "A" else "A") + text[1:]
+
     changed = {
         "user": f"root.{issued}.{nonce}.{signature}",
         "issued-at": f"{user}.{int(issued) + 3_600_000}.{nonce}.{signature}",  # outlive max_age
-        "nonce": f"{user}.{issued}.{flip}{nonce[1:]}.{signature}",
-        "signature": f"{user}.{issued}.{nonce}.{flip}{signature[1:]}",
+        "nonce": f"{user}.{issued}.{flip(nonce)}.{signature}",
+        "signature": f"{user}.{issued}.{nonce}.{flip(signature)}",
         "unsigned": f"{user}.{issued}.{nonce}",
         "longer-signature": f"{token}A",
         "not-a-token": "forged",
