@@ -23,6 +23,8 @@ from scrapekit.scheduler.frontier.sqlite_queries import scalar
 log = structlog.get_logger(__name__)
 
 SCHEMA_VERSION = 2
+#: WAL pages (4 KiB) between automatic checkpoints: 64 MiB.
+WAL_CHECKPOINT_PAGES = 16384
 # Pages fetched for good (RECRAWL_AFTER): when, and the validators a revisit sends. Kept
 # across runs, unlike `seen`.
 _FETCHED = (
@@ -89,6 +91,9 @@ async def open_file(path: Path, busy_timeout: float) -> aiosqlite.Connection:
         await _check_schema(db, path)  # first: a foreign file is left as it was
         await db.execute("PRAGMA journal_mode = WAL")
         await db.execute("PRAGMA synchronous = NORMAL")
+        # Checkpoint the WAL every 64 MB rather than every 4 MB: each checkpoint copies pages
+        # and fsyncs in the commit thread, and a crawl commits many small transactions.
+        await db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
     except BaseException as exc:
         await db.close()
         if isinstance(exc, sqlite3.Error):
