@@ -15,6 +15,7 @@ from scrapekit.scheduler.fingerprint import fingerprint
 from scrapekit.scheduler.frontier import Entry, Lease
 from scrapekit.scheduler.frontier.runs import DIED, RunProgress, all_runs, crawl_status
 from scrapekit.scheduler.frontier.sqlite import SqliteFrontier
+from tests.scheduler.schema_v1 import create_v1
 
 
 def entry(url: str) -> Entry:
@@ -116,17 +117,7 @@ async def test_rows_record_progress_end_and_a_death(db: Path) -> None:
 
 
 async def test_a_version_1_file_is_upgraded_in_place_and_resumed(db: Path) -> None:
-    db.parent.mkdir(parents=True, mode=0o700)
-    conn = sqlite3.connect(db)
-    conn.executescript(
-        """
-        CREATE TABLE requests (id INTEGER PRIMARY KEY, key TEXT NOT NULL,
-            priority INTEGER NOT NULL, not_before REAL NOT NULL, record TEXT NOT NULL);
-        CREATE TABLE seen (fingerprint BLOB PRIMARY KEY) WITHOUT ROWID;
-        CREATE TABLE pauses (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
-        PRAGMA user_version = 1;
-        """
-    )
+    conn = create_v1(db)
     async with SqliteFrontier(db) as frontier:
         await frontier.push([entry("http://a.test/1")])
     conn.execute("PRAGMA user_version = 1")

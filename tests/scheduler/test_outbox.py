@@ -19,6 +19,7 @@ from scrapekit.exceptions import FrontierError
 from scrapekit.scheduler.frontier import Entry, Frontier, Lease, MemoryFrontier
 from scrapekit.scheduler.frontier.base import FeedMark, OutboxItem, PageItem
 from scrapekit.scheduler.frontier.sqlite import SqliteFrontier
+from tests.scheduler.schema_v1 import create_v1
 
 BACKENDS = ["memory", "sqlite"]
 
@@ -189,21 +190,7 @@ async def test_undelivered_items_make_the_next_run_a_resume(tmp_path: Path) -> N
 async def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     """A frontier file of schema version 1 gains the outbox tables and keeps its requests."""
     path = db_path(tmp_path)
-    path.parent.mkdir(parents=True, mode=0o700)
-    conn = sqlite3.connect(path)
-    conn.executescript(
-        """
-        CREATE TABLE requests (id INTEGER PRIMARY KEY, key TEXT NOT NULL,
-            priority INTEGER NOT NULL, not_before REAL NOT NULL, record TEXT NOT NULL);
-        CREATE INDEX requests_ready ON requests (key, priority DESC, id);
-        CREATE INDEX requests_later ON requests (key, not_before);
-        CREATE TABLE seen (fingerprint BLOB PRIMARY KEY) WITHOUT ROWID;
-        CREATE TABLE pauses (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
-        PRAGMA user_version = 1;
-        """
-    )
-    conn.close()
-    path.chmod(0o600)
+    create_v1(path).close()
     async with SqliteFrontier(path) as frontier:
         await frontier.push([entry("a")])
         lease = await take(frontier)

@@ -31,6 +31,7 @@ from scrapekit.scheduler.frontier import BACKENDS, Entry, Lease, open_frontier
 from scrapekit.scheduler.frontier.base import Fetched
 from scrapekit.scheduler.frontier.sqlite import SqliteFrontier
 from scrapekit.settings import Settings
+from tests.scheduler.schema_v1 import create_v1
 
 
 class Shop(Spider):
@@ -411,18 +412,7 @@ async def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_requests(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "frontier.db"
-    db = sqlite3.connect(path)
-    db.executescript(
-        """
-        CREATE TABLE requests (id INTEGER PRIMARY KEY, key TEXT NOT NULL,
-            priority INTEGER NOT NULL, not_before REAL NOT NULL, record TEXT NOT NULL);
-        CREATE INDEX requests_ready ON requests (key, priority DESC, id);
-        CREATE INDEX requests_later ON requests (key, not_before);
-        CREATE TABLE seen (fingerprint BLOB PRIMARY KEY) WITHOUT ROWID;
-        CREATE TABLE pauses (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
-        PRAGMA user_version = 1;
-        """
-    )
+    db = create_v1(path)
     record = json.dumps(Request("https://a.test/kept").to_record())
     db.execute("INSERT INTO requests VALUES (1, 'a.test', 0, 0, ?)", (record,))
     db.commit()
