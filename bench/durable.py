@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from results import Run
+from results import Run, median_range
 from run import (
     PROJECT,
     VARIANTS,
@@ -325,15 +325,6 @@ def resume(args: argparse.Namespace, tmp: Path, outcome: Outcome) -> None:
         stop_site(site)
 
 
-def _spread(values: list[float], fmt: str) -> str:
-    if not values:
-        return "n/a"
-    median = format(statistics.median(values), fmt)
-    if len(values) == 1:
-        return median
-    return f"{median} ({format(min(values), fmt)}-{format(max(values), fmt)})"
-
-
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
@@ -355,7 +346,7 @@ def report(args: argparse.Namespace, outcome: Outcome) -> str:
             if runs:
                 rss = statistics.median(r.rss_mib for r in runs) * 1024 * 1024 / MB
                 out.append(
-                    f"| {label} | {_spread([r.pages_per_second for r in runs], '.0f')} | "
+                    f"| {label} | {median_range([r.pages_per_second for r in runs], '.0f')} | "
                     f"{statistics.median(r.cpu_ms_per_page for r in runs):.2f} | {rss:.0f} |"
                 )
         memory = {r.round: r for r in good if r.variant == "scrapekit-memory"}
@@ -368,7 +359,7 @@ def report(args: argparse.Namespace, outcome: Outcome) -> str:
             ratio = statistics.median(ratios)
             out += [
                 "",
-                f"- sqlite/memory pages/s, paired by round: {_spread(ratios, '.2f')}; "
+                f"- sqlite/memory pages/s, paired by round: {median_range(ratios, '.2f')}; "
                 f"target at least {TARGET_RATIO:.2f}: {_verdict(ratio >= TARGET_RATIO)}",
             ]
         out.append("")
@@ -420,7 +411,7 @@ def report(args: argparse.Namespace, outcome: Outcome) -> str:
                 f"asked for {pages} pages (peak RSS {ended.rss / MB:.0f} MB)",
             ]
         out += [
-            f"- first page after {_spread(firsts, '.2f')} s (median, min-max); target within "
+            f"- first page after {median_range(firsts, '.2f')} s (median, min-max); target within "
             f"{TARGET_RESUME_S:.0f} s: {_verdict(worst <= TARGET_RESUME_S)} (worst run "
             f"{worst:.2f} s)",
             "",

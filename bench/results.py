@@ -67,7 +67,8 @@ def describe(run: Run, label: str) -> str:
     )
 
 
-def _median_range(values: list[float], fmt: str) -> str:
+def median_range(values: list[float], fmt: str) -> str:
+    """ "median (min-max)" of `values` in `fmt`; just the value for one, "n/a" for none."""
     if not values:
         return "n/a"
     median = format(statistics.median(values), fmt)
@@ -120,7 +121,7 @@ def tables(runs: list[Run]) -> str:
         def cell(group: list[Run]) -> str:
             if group[0].variant == BASELINE:
                 return "1.00"
-            return _median_range(_ratios(group, baseline(group), measure), ".2f")
+            return median_range(_ratios(group, baseline(group), measure), ".2f")
 
         return cell
 
@@ -128,7 +129,7 @@ def tables(runs: list[Run]) -> str:
         return lambda group: format(statistics.median(measure(r) for r in group), fmt)
 
     def spread(measure: Callable[[Run], float], fmt: str) -> Callable[[list[Run]], str]:
-        return lambda group: _median_range([measure(r) for r in group], fmt)
+        return lambda group: median_range([measure(r) for r in group], fmt)
 
     whole = _rows(
         runs,
@@ -175,7 +176,7 @@ def tables(runs: list[Run]) -> str:
             group = [r for r in runs if r.variant == variant and r.concurrency == c]
             if ratios := _ratios(group, plain, lambda r: r.pages_per_second):
                 summary.append(
-                    f"- concurrency {c}: {variant} runs at {_median_range(ratios, '.2f')} of "
+                    f"- concurrency {c}: {variant} runs at {median_range(ratios, '.2f')} of "
                     f"{FULL}'s pages/s, whole process, paired by round"
                 )
     return "\n".join(
