@@ -45,6 +45,7 @@ error classes are sqlite_schema.py; the statements each transaction runs are sql
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
@@ -77,14 +78,12 @@ from scrapekit.scheduler.frontier.hosts import HostIndex
 from scrapekit.scheduler.frontier.recent import RecentlySeen
 from scrapekit.scheduler.frontier.recrawl import Revisits
 from scrapekit.scheduler.frontier.sqlite_ahead import Ahead, ReadAhead, RowHost
+from scrapekit.scheduler.frontier.sqlite_pages import PageWrite, Queued, Row
 from scrapekit.scheduler.frontier.sqlite_queries import (
     READY,
-    Queued,
-    Row,
     fetch,
     first_ready,
     in_thread,
-    insert,
     recount,
     scalar,
     statement,
@@ -135,6 +134,10 @@ class SqliteFrontier(SqliteStore):
         self._leases: dict[int, Held] = {}  # lease id -> (rank, row id, record)
         self._ending: set[int] = set()  # leases whose commit or retry is under way
         self._recent = RecentlySeen()
+        # A host's next rows are read once its read-ahead is down to this many (in a task of
+        # `_early`), so its leases rarely find it empty.
+        self._low_water = max(self._ahead.per_host // 4, 1)
+        self._early: set[asyncio.Task[None]] = set()
         self._next_id = 1
         self._seen = 0
         self._pushed = 0
@@ -220,11 +223,17 @@ class SqliteFrontier(SqliteStore):
         with contextlib.suppress(sqlite3.Error):
             await transaction(db, work)
 
+    async def aclose(self) -> None:
+        for task in list(self._early):
+            task.cancel()
+        await asyncio.gather(*self._early, return_exceptions=True)
+        await super().aclose()
+
     # -- queueing ----------------------------------------------------------------------------
 
     async def push(self, entries: Sequence[Entry], *, start: int | None = None) -> int:
         rows = self._rows(entries)
-        work = partial(_insert, rows=rows, start=start, revisits=self._revisits(entries, rows))
+        work = PageWrite(rows, revisits=self._revisits(entries, rows), start=start)
         queued, _, _ = await self._write(work, lambda result: self._queued(*result, rows))
         return len(queued)
 
@@ -276,7 +285,7 @@ class SqliteFrontier(SqliteStore):
             if due := self._fire(now):
                 await self._recount(due, now)
                 continue
-            got = self._take()
+            got = self._take(now)
             if not isinstance(got, RowHost):
                 return got
             await self._refill(got, now)
@@ -289,7 +298,7 @@ class SqliteFrontier(SqliteStore):
             self._index.settle(host, before)
         return [host for host, _ in fired if host.due is not None and host.due <= now]
 
-    def _take(self) -> Lease | float | RowHost:
+    def _take(self, now: float) -> Lease | float | RowHost:
         """Lease from memory: the best open host's head, when its read-ahead holds it.
 
         Otherwise return that host (still offered), whose next rows must be read first; or,
@@ -309,6 +318,8 @@ class SqliteFrontier(SqliteStore):
             index.advertise(host)  # offered again next call
             raise
         self._ahead.take(host)
+        if len(host.ahead) == self._low_water and not host.complete and host.reading is None:
+            self._read_early(host, now)
         host.leased.add(row)
         host.pending -= 1
         index.taken(host)
@@ -317,16 +328,43 @@ class SqliteFrontier(SqliteStore):
         return lease
 
     async def _refill(self, host: RowHost, now: float) -> None:
-        """Read the host's next ready rows into its read-ahead."""
-        async with self._reading():  # the file says what memory says
-            if host.can_take() or self._index.hosts.get(host.key) is not host:
-                return  # another lease read them, or the host is gone
-            db = await self._connect()
-            limit = len(host.leased) + self._ahead.per_host
-            args = (host.key, now + self._offset, limit)
-            rows = await self._read(db, partial(fetch, sql=READY, args=args))
-            if self._index.hosts.get(host.key) is host:
-                self._fill(host, rows, limit, host.waits())
+        """Read the host's next ready rows into its read-ahead.
+
+        One read per host at a time: the other workers leasing from the host wait for that
+        read to land and then all lease from it, rather than queueing on the lock one loop
+        turn each (a dozen workers made that a 50 ms stall).
+        """
+        if host.reading is not None:
+            await host.reading.wait()
+            return
+        landed = host.reading = asyncio.Event()
+        try:
+            async with self._reading():  # the file says what memory says
+                if self._index.hosts.get(host.key) is not host:
+                    return  # the host is gone
+                if host.complete or (host.can_take() and len(host.ahead) > self._low_water):
+                    return  # another lease read them
+                db = await self._connect()
+                limit = len(host.leased) + self._ahead.per_host
+                args = (host.key, now + self._offset, limit)
+                rows = await self._read(db, partial(fetch, sql=READY, args=args))
+                if self._index.hosts.get(host.key) is host:
+                    self._fill(host, rows, limit, host.waits())
+        finally:
+            host.reading = None
+            landed.set()
+
+    def _read_early(self, host: RowHost, now: float) -> None:
+        """Start reading the host's next rows while it still has some read ahead, so that
+        its leases do not wait for the read when the last of them is taken."""
+        task = asyncio.get_running_loop().create_task(self._refill(host, now))
+        self._early.add(task)
+        task.add_done_callback(self._early_done)
+
+    def _early_done(self, task: asyncio.Task[None]) -> None:
+        self._early.discard(task)
+        if not task.cancelled():
+            task.exception()  # a failed read fails again, and is raised, in the lease that needs it
 
     def _fill(self, host: RowHost, rows: list[Any], limit: int, before: int) -> None:
         """Hold the ready rows a read gave (`limit` asked for), then settle the host (`before`:
@@ -393,9 +431,8 @@ class SqliteFrontier(SqliteStore):
         stored = [
             (first + i, p.id, text) for i, (p, text) in enumerate(zip(items, texts, strict=True))
         ]
-        work = partial(
-            _insert,
-            rows=rows,
+        work = PageWrite(
+            rows,
             done=row,
             items=stored,
             revisits=self._revisits(new, rows),
@@ -488,14 +525,3 @@ class SqliteFrontier(SqliteStore):
 
     def _seen_count(self) -> int:
         return self._seen
-
-
-def _insert(
-    conn: sqlite3.Connection, start: int | None, **page: Any
-) -> tuple[list[Queued], int, int]:
-    """A push or a page's outcome (insert) and, for what start() produced, how far start() is
-    stored: one step."""
-    result = insert(conn, **page)
-    if start is not None:
-        runs.record_start(conn, start, done=False)
-    return result

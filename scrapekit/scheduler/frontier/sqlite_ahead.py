@@ -20,6 +20,7 @@ the copy.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 
 from scrapekit.scheduler.frontier.hosts import Host, Place
@@ -36,7 +37,7 @@ Ahead = tuple[int, int, str]
 class RowHost(Host):
     """One host's counts, best ready row and read-ahead; its requests are rows in the file."""
 
-    __slots__ = ("ahead", "complete", "due", "head", "later", "leased", "pending")
+    __slots__ = ("ahead", "complete", "due", "head", "later", "leased", "pending", "reading")
 
     head: Place | None  # (rank, id) of the best ready row that is not leased
 
@@ -49,6 +50,7 @@ class RowHost(Host):
         self.leased: set[int] = set()
         self.ahead: list[Ahead] = []  # its best ready rows not leased, in order; [0] is head
         self.complete = False  # `ahead` holds all of them
+        self.reading: asyncio.Event | None = None  # set when the read under way has landed
 
     def next_due(self) -> float | None:
         return self.due if self.later else None

@@ -18,8 +18,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from scrapekit.scheduler.frontier import recrawl
-from scrapekit.scheduler.frontier.recrawl import Revisits
+from scrapekit.scheduler.frontier.sqlite_pages import PageWrite, write_pages
 from scrapekit.session.cookiestore_base import run_to_completion
 
 T = TypeVar("T")
@@ -32,14 +31,7 @@ READY = (
     "WHERE key = ? AND not_before <= ? ORDER BY priority DESC, id LIMIT ?"
 )
 _LATER = "SELECT count(*), min(not_before) FROM requests WHERE key = ? AND not_before > ?"
-_CHUNK = 500  # fingerprints per INSERT (SQLite's variable limit is far above)
 
-#: (id, fingerprint, key, priority, record) of a request to queue.
-Row = tuple[int, bytes | None, str, int, str]
-#: (id, key, priority) of a request queued.
-Queued = tuple[int, str, int]
-#: (seq, item_id, record) of an outbox row.
-ItemRow = tuple[int, str, str]
 #: (path, seq, offset, state) of a feed's mark.
 MarkRow = tuple[str, int, int, str]
 
@@ -100,73 +92,6 @@ def atomically(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]
     return result
 
 
-def insert(
-    conn: sqlite3.Connection,
-    rows: list[Row],
-    done: int | None = None,
-    revisits: Revisits | None = None,
-    fetched: tuple[bytes, float, str | None, str | None] | None = None,
-    items: list[ItemRow] | None = None,
-) -> tuple[list[Queued], int, int]:
-    """Delete request `done` if given (remembering its fetch); queue the rows not seen yet;
-    append `items` to the outbox.
-
-    With `revisits` (RECRAWL_AFTER), a row an earlier run fetched too recently is kept out,
-    and one fetched long enough ago is queued as a conditional revisit. Return (id, key,
-    priority) of the rows queued, how many fingerprints were new, and how many were not due.
-    """
-    if done is not None:
-        conn.execute("DELETE FROM requests WHERE id = ?", (done,))
-    if fetched is not None:
-        conn.execute(recrawl.REMEMBER, fetched)
-    if items:
-        conn.executemany("INSERT INTO outbox (seq, item_id, record) VALUES (?, ?, ?)", items)
-    fingerprints = [r[1] for r in rows if r[1] is not None]
-    new: set[bytes] = set()
-    for start in range(0, len(fingerprints), _CHUNK):
-        chunk = fingerprints[start : start + _CHUNK]
-        sql = (
-            f"INSERT INTO seen (fingerprint) VALUES {', '.join(['(?)'] * len(chunk))} "
-            "ON CONFLICT DO NOTHING RETURNING fingerprint"
-        )
-        new.update(found for (found,) in conn.execute(sql, chunk).fetchall())
-    seen = len(new)
-    queued = []
-    for row in rows:
-        fingerprint = row[1]
-        if fingerprint is not None:
-            if fingerprint not in new:
-                continue
-            new.discard(fingerprint)  # a second copy in the batch is a duplicate
-        queued.append(row)
-    not_due = 0
-    if revisits is not None:
-        queued, not_due = _due(conn, queued, revisits)
-    conn.executemany(
-        "INSERT INTO requests (id, key, priority, not_before, record) VALUES (?, ?, ?, 0, ?)",
-        [(row, key, priority, text) for row, _, key, priority, text in queued],
-    )
-    return [(row, key, priority) for row, _, key, priority, _ in queued], seen, not_due
-
-
-def _due(conn: sqlite3.Connection, rows: list[Row], revisits: Revisits) -> tuple[list[Row], int]:
-    """The rows RECRAWL_AFTER lets through (revisits rewritten), and how many it kept out."""
-    eligible = [r[1] for r in rows if r[0] in revisits.rows and r[1] is not None]
-    if not eligible:
-        return rows, 0
-    known = recrawl.history(conn, eligible)
-    if not known:
-        return rows, 0
-    kept: list[Row] = []
-    for row in rows:
-        past = known.get(row[1]) if row[0] in revisits.rows and row[1] is not None else None
-        if past is None:
-            kept.append(row)
-        elif past[0] <= revisits.cutoff:
-            kept.append((row[0], row[1], row[2], row[3], recrawl.revisit(row[4], *past)))
-    return kept, len(rows) - len(kept)
-
-
 def record_marks(conn: sqlite3.Connection, marks: list[MarkRow], delivered: int) -> None:
     """Upsert the feeds' marks and delete the outbox rows up to `delivered`."""
     conn.executemany(
@@ -178,8 +103,23 @@ def record_marks(conn: sqlite3.Connection, marks: list[MarkRow], delivered: int)
 
 
 def each(conn: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
-    """Run the works of a group commit one after the other (in one transaction): their results."""
-    return [work(conn) for work in works]
+    """Run the works of a group commit in order (in one transaction): their results.
+
+    Consecutive page writes run together (sqlite_pages.py): a few statements for all of them.
+    """
+    results: list[Any] = []
+    pages: list[PageWrite] = []
+    for work in works:
+        if isinstance(work, PageWrite):
+            pages.append(work)
+            continue
+        if pages:
+            results.extend(write_pages(conn, pages))
+            pages = []
+        results.append(work(conn))
+    if pages:
+        results.extend(write_pages(conn, pages))
+    return results
 
 
 def statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> None:
