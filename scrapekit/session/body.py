@@ -207,4 +207,6 @@ def gunzip(data: bytes, limit: int, url: str) -> bytes:
                 "(raise MAX_RESPONSE_BYTES to accept it)"
             )
         parts.append(out)
+    if not parts and not (inflater._obj is not None and inflater._obj.eof):
+        raise DecodingError(f"{url}: the gzip file is corrupt or truncated (nothing inflated)")
     return b"".join(parts)

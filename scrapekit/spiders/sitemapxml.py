@@ -9,7 +9,6 @@ inflated by `session.body.gunzip` in bounded steps within the same limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +24,8 @@ class Sitemap:
 
     Each entry is a dict of the <url>/<sitemap> children by local name ("loc", "lastmod",
     "changefreq", "priority"...), plus "alternate": the hrefs of its
-    <xhtml:link rel="alternate"> links. `errors` is lxml's first complaint when the XML was
-    broken and only partly read ("" when it was well-formed).
+    <xhtml:link rel="alternate"> links. `errors` is lxml's complaint when the XML broke off
+    and only the entries before the fault were read ("" when it was well-formed).
     """
 
     type: str
@@ -44,59 +43,72 @@ def is_gzip(body: bytes) -> bool:
 
 
 def _parser() -> Any:
-    return etree.XMLParser(
+    return etree.XMLPullParser(
+        events=("start", "end"),
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         huge_tree=False,
-        recover=True,  # a truncated or sloppy sitemap still gives the entries before the fault
         remove_comments=True,
         remove_pis=True,
     )
 
 
 def parse_sitemap(body: bytes) -> Sitemap:
-    """The sitemap in `body`; MalformedSitemap when it is not one."""
+    """The sitemap in `body`; MalformedSitemap when it is not one.
+
+    XML that breaks off (truncated, or broken further on) keeps the entries completed
+    before the fault, and `errors` says where it broke.
+    """
     parser = _parser()
+    sitemap: Sitemap | None = None
+    depth = 0
+    errors = ""
     try:
-        root = etree.fromstring(body, parser)
+        parser.feed(body)
+        parser.close()
     except etree.XMLSyntaxError as exc:
-        raise MalformedSitemap(f"not XML ({exc})") from None
-    errors = _first_error(parser)
-    if root is None:
-        raise MalformedSitemap(f"not XML ({errors or 'empty document'})")
-    kind = _local(root.tag)
-    if kind not in _TYPES:
-        raise MalformedSitemap(f"the root element is <{kind}>, not <urlset> or <sitemapindex>")
-    return Sitemap(kind, list(_entries(root)), errors)
-
-
-def _entries(root: Any) -> Iterator[dict[str, Any]]:
-    for element in root:
-        if not isinstance(element.tag, str):  # an entity reference left unresolved
+        errors = str(exc)
+    for event, element in parser.read_events():
+        if event == "start":
+            depth += 1
+            if depth == 1:
+                kind = _local(element.tag)
+                if kind not in _TYPES:
+                    raise MalformedSitemap(
+                        f"the root element is <{kind}>, not <urlset> or <sitemapindex>"
+                    )
+                sitemap = Sitemap(kind)
             continue
-        entry: dict[str, Any] = {}
-        alternate: list[str] = []
-        for child in element:
-            if not isinstance(child.tag, str):
-                continue
-            name = _local(child.tag)
-            if name == "link":
-                if child.get("rel") == "alternate" and (href := (child.get("href") or "").strip()):
-                    alternate.append(href)
-            else:
-                entry[name] = "".join(child.itertext()).strip()
-        if entry.get("loc"):
-            entry["alternate"] = alternate
-            yield entry
+        depth -= 1
+        if depth == 1 and sitemap is not None:
+            if (entry := _entry(element)) is not None:
+                sitemap.entries.append(entry)
+            element.clear()  # the entries are kept as dicts; the tree need not grow
+    if sitemap is None:
+        raise MalformedSitemap(f"not XML ({errors or 'no root element'})")
+    sitemap.errors = errors
+    return sitemap
+
+
+def _entry(element: Any) -> dict[str, Any] | None:
+    """A <url> or <sitemap> element as a dict, or None if it has no <loc>."""
+    entry: dict[str, Any] = {}
+    alternate: list[str] = []
+    for child in element:
+        if not isinstance(child.tag, str):  # an entity reference left unresolved
+            continue
+        name = _local(child.tag)
+        if name == "link":
+            if child.get("rel") == "alternate" and (href := (child.get("href") or "").strip()):
+                alternate.append(href)
+        else:
+            entry[name] = "".join(child.itertext()).strip()
+    if not entry.get("loc"):
+        return None
+    entry["alternate"] = alternate
+    return entry
 
 
 def _local(tag: Any) -> str:
     return str(tag).rpartition("}")[2]
-
-
-def _first_error(parser: Any) -> str:
-    for entry in parser.error_log:
-        if entry.level >= etree.ErrorLevels.ERROR:
-            return f"line {entry.line}: {entry.message}"
-    return ""
