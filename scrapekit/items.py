@@ -8,6 +8,7 @@ call `to_dict()`. While a pipeline processes an item, `current_item_id()` names 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -40,7 +41,8 @@ def current_seq() -> int | None:
 
 def is_item(obj: object) -> bool:
     """Whether a callback output is an item (a Mapping, dataclass, attrs or pydantic instance)."""
-    return type(obj) is dict or ItemAdapter.is_item(obj)
+    # itemadapter takes only dicts among Mappings; scrapekit has always taken any Mapping.
+    return isinstance(obj, Mapping) or ItemAdapter.is_item(obj)
 
 
 def to_dict(item: ItemLike) -> dict[str, Any]:
@@ -48,6 +50,8 @@ def to_dict(item: ItemLike) -> dict[str, Any]:
     they are: the exporters' json_default turns them into objects)."""
     if type(item) is dict:
         return item
+    if isinstance(item, Mapping):
+        return dict(item)
     if not ItemAdapter.is_item(item):
         raise TypeError(
             f"{type(item).__name__} is not an item: yield a dict, a Mapping, a dataclass, "
