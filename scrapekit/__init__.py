@@ -20,30 +20,37 @@ from scrapekit.exceptions import (
     SpiderNotFound,
 )
 from scrapekit.items import current_item_id
+from scrapekit.links import Link, LinkExtractor
 from scrapekit.pipelines import Pipeline
 from scrapekit.request import Request
 from scrapekit.response import Response
 from scrapekit.session import Session
 from scrapekit.settings import Settings
 from scrapekit.spider import Spider
+from scrapekit.spiders import CrawlSpider, Rule, SitemapSpider
 
 __all__ = [
     "CloseSpider",
     "ConfigError",
     "CrawlRunning",
+    "CrawlSpider",
     "DropItem",
     "FetchError",
     "HttpStatusError",
+    "Link",
+    "LinkExtractor",
     "LoginFailed",
     "NotConfigured",
     "Pipeline",
     "Request",
     "Response",
+    "Rule",
     "ScrapekitError",
     "Session",
     "SessionError",
     "Settings",
     "SettingsError",
+    "SitemapSpider",
     "Spider",
     "SpiderNotFound",
     "__version__",

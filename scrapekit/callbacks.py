@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 from scrapekit._types import Output
+from scrapekit.items import is_item
 from scrapekit.request import Request
 
 
@@ -21,7 +22,8 @@ async def iterate_output(result: Any) -> AsyncIterator[Output]:
         result = await result
     if result is None:
         return
-    if isinstance(result, Request | Mapping | str | bytes):
+    # A pydantic model is iterable (its field pairs): a returned item is one output.
+    if isinstance(result, Request | Mapping | str | bytes) or is_item(result):
         yield result
     elif hasattr(result, "__aiter__"):
         async for output in result:

@@ -1,16 +1,18 @@
 """Items: what callbacks yield besides requests, and their plain-dict form for exporters.
 
-An item is a dict, any other Mapping, or a dataclass instance. Pipelines receive it as the
+An item is whatever `itemadapter` (Scrapy's item layer) adapts: a dict or any other Mapping, a
+dataclass, an attrs class or a pydantic model instance. Pipelines receive it as the
 callback yielded it (or, replayed after a crash, as its stored dict); exporters and storage
 call `to_dict()`. While a pipeline processes an item, `current_item_id()` names it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
+
+from itemadapter import ItemAdapter
 
 from scrapekit._types import ItemLike
 
@@ -38,18 +40,21 @@ def current_seq() -> int | None:
 
 
 def is_item(obj: object) -> bool:
-    """Whether a callback output is an item (a Mapping or a dataclass instance)."""
-    return isinstance(obj, Mapping) or (dataclasses.is_dataclass(obj) and not isinstance(obj, type))
+    """Whether a callback output is an item (a Mapping, dataclass, attrs or pydantic instance)."""
+    # itemadapter takes only dicts among Mappings; scrapekit has always taken any Mapping.
+    return isinstance(obj, Mapping) or ItemAdapter.is_item(obj)
 
 
 def to_dict(item: ItemLike) -> dict[str, Any]:
-    """A shallow dict of the item's fields, in their declared order."""
-    if isinstance(item, dict):
+    """A shallow dict of the item's fields, in their declared order (nested items stay as
+    they are: the exporters' json_default turns them into objects)."""
+    if type(item) is dict:
         return item
     if isinstance(item, Mapping):
         return dict(item)
-    if dataclasses.is_dataclass(item) and not isinstance(item, type):
-        return {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
-    raise TypeError(
-        f"{type(item).__name__} is not an item: yield a dict, a Mapping or a dataclass instance"
-    )
+    if not ItemAdapter.is_item(item):
+        raise TypeError(
+            f"{type(item).__name__} is not an item: yield a dict, a Mapping, a dataclass, "
+            "an attrs or a pydantic instance"
+        )
+    return dict(ItemAdapter(item).items())

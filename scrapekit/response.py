@@ -226,6 +226,22 @@ class Response:
         raise, so one odd link cannot lose a page.
         """
         href = url if isinstance(url, str) else _node_href(url)
+        target = self.link_url(href)
+        if target is None:
+            return None
+        try:
+            return Request(target, callback=callback, **kwargs)
+        except (InvalidURL, ValueError):  # a bad kwarg value (params...) on a good link
+            self.dropped_links["link malformed"] += 1
+            return None
+
+    def link_url(self, href: str | None) -> str | None:
+        """The absolute http(s) URL a link's href leads to, or None to skip it.
+
+        The checks `follow()` makes (and LinkExtractor reuses): empty hrefs, non-http(s)
+        schemes, malformed URLs and URLs longer than URL_LENGTH_LIMIT in a crawl give None and
+        are counted in `dropped_links`; nothing raises.
+        """
         if href is None or not (href := href.strip()):
             self.dropped_links["link empty"] += 1
             return None
@@ -249,7 +265,7 @@ class Response:
             self._too_long(url, length.limit)
             return None
         try:
-            return Request(url, callback=callback, **kwargs)
+            return check_url(url)
         except (InvalidURL, ValueError):
             self.dropped_links["link malformed"] += 1
             return None

@@ -26,3 +26,12 @@ def test_public_classes_present_as_scrapekit_names() -> None:
     """Exported classes report scrapekit.X in reprs, whatever module defines them."""
     assert scrapekit.Request.__module__ == "scrapekit"
     assert repr(scrapekit.Spider).startswith("<class 'scrapekit.Spider'")
+
+
+def test_scrapy_style_spiders_are_public() -> None:
+    """CrawlSpider, Rule, LinkExtractor, Link and SitemapSpider import from scrapekit."""
+    for name in ("CrawlSpider", "Link", "LinkExtractor", "Rule", "SitemapSpider"):
+        assert name in scrapekit.__all__
+        assert getattr(scrapekit, name).__module__ == "scrapekit"
+    assert issubclass(scrapekit.CrawlSpider, scrapekit.Spider)
+    assert issubclass(scrapekit.SitemapSpider, scrapekit.Spider)

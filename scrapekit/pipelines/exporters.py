@@ -14,7 +14,6 @@ crawl would have left it.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import enum
 import json
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import structlog
+from itemadapter import ItemAdapter
 
 from scrapekit.exceptions import ComponentError, PipelineError
 
@@ -58,10 +58,10 @@ def json_default(value: object) -> Any:
         return list(value)
     if isinstance(value, enum.Enum):
         return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
     if isinstance(value, Mapping):
         return dict(value)
+    if ItemAdapter.is_item(value):  # a nested dataclass, attrs or pydantic item
+        return ItemAdapter(value).asdict()
     return str(value)
 
 

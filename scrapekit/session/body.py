@@ -190,3 +190,23 @@ def _zlib_header(data: bytes) -> bool:
     """Whether `data` opens with a zlib header (RFC 1950), rather than raw deflate."""
     cmf, flg = data[0], data[1]
     return cmf & 0x0F == 8 and cmf >> 4 <= 7 and (cmf << 8 | flg) % 31 == 0
+
+
+def gunzip(data: bytes, limit: int, url: str) -> bytes:
+    """A gzip file's content (a `.xml.gz` sitemap, not a Content-Encoding), inflated in the
+    same bounded steps as a body; ResponseTooLarge once it passes `limit` bytes (0: none)."""
+    inflater = _Inflater("gzip", url)
+    step = min(limit + 1, _CHUNK) if limit else _CHUNK
+    parts: list[bytes] = []
+    size = 0
+    for out in inflater.inflate(data, step):
+        size += len(out)
+        if limit and size > limit:
+            raise ResponseTooLarge(
+                f"{url}: the gzip file passed MAX_RESPONSE_BYTES={limit} once decompressed "
+                "(raise MAX_RESPONSE_BYTES to accept it)"
+            )
+        parts.append(out)
+    if not parts and not (inflater._obj is not None and inflater._obj.eof):
+        raise DecodingError(f"{url}: the gzip file is corrupt or truncated (nothing inflated)")
+    return b"".join(parts)
