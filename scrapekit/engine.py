@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -48,9 +49,9 @@ from typing import Any
 
 import structlog
 
+from scrapekit import feedpaths, runlog, state
 from scrapekit import log as logsetup
-from scrapekit import runlog, state
-from scrapekit.exceptions import ConfigError
+from scrapekit.exceptions import ConfigError, SettingsError
 from scrapekit.finish import Built, failure, report
 from scrapekit.pipelines import PipelineManager
 from scrapekit.pipelines.outbox import OutboxReader
@@ -59,6 +60,7 @@ from scrapekit.progress import ProgressReporter
 from scrapekit.request import Request
 from scrapekit.scheduler import DepthFilter, OffsiteFilter, Scheduler, UrlLengthFilter
 from scrapekit.scheduler.frontier import Frontier
+from scrapekit.scheduler.frontier.runs import RunStart
 from scrapekit.session import Session
 from scrapekit.session.cookiestore import CookieSync
 from scrapekit.session.login import LoginManager, has_login, login_running
@@ -183,6 +185,7 @@ async def _build(
     )
     built.cookies = cookies
     spider.session = session
+    _expand_feed_paths(settings, spider.name, frontier.run_start())
     pipelines = PipelineManager.from_crawler(crawler)
     pipelines.resume_feeds(await frontier.feed_marks())  # an unfinished crawl's feeds go on
     await stack.enter_async_context(pipelines)
@@ -234,6 +237,24 @@ async def _build(
         )
     )
     return pool
+
+
+def _expand_feed_paths(settings: Settings, spider: str, run: RunStart) -> None:
+    """Fill in FEEDS' {spider}, {time} and {run} with the crawl's first run's time and number,
+    so a resumed crawl goes on writing the files it started (feedpaths.py)."""
+    feeds = settings["FEEDS"]
+    try:
+        expanded = feedpaths.expand_feeds(
+            feeds,
+            spider=spider,
+            started=run.crawl_started if run.crawl_started is not None else time.time(),
+            run=run.first_run,
+        )
+    except feedpaths.PlaceholderError as exc:
+        raise SettingsError("FEEDS", str(exc), settings.source("FEEDS")) from None
+    if expanded != feeds:
+        source = settings.source("FEEDS")
+        settings.set("FEEDS", expanded, priority=settings.priority("FEEDS"), source=source)
 
 
 def _before_pipelines_close(

@@ -13,7 +13,18 @@ import traceback
 from collections.abc import Sequence
 
 from scrapekit import exitcodes
-from scrapekit.cli import crawl, listing, runs, session, status, version
+from scrapekit.cli import (
+    crawl,
+    genspider,
+    listing,
+    runs,
+    runspider,
+    session,
+    showsettings,
+    startproject,
+    status,
+    version,
+)
 from scrapekit.exceptions import ConfigError, CrawlRunning, ScrapekitError
 from scrapekit.log import error_line, scrub_text
 
@@ -72,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (crawl, listing, runs, status, session, version):
+    for module in (crawl, runspider, listing, runs, status, session, version):
+        module.register(commands)
+    for module in (startproject, genspider, showsettings):
         module.register(commands)
     return parser
 

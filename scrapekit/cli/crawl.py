@@ -1,5 +1,7 @@
-"""`scrapekit crawl NAME [-o|-O FILE] [-a K=V]... [-s K=V]... [--log-level L] [--log-format F]
-[--fresh] [--wait] [--max-pages N] [--max-items N] [--max-duration D]`."""
+"""`scrapekit crawl NAME [-o|-O FILE]... [-a K=V]... [-s K=V]... [--log-level L] [--log-format F]
+[--fresh] [--wait] [--max-pages N] [--max-items N] [--max-duration D]`.
+
+`runspider` shares the run options and the run itself (`add_run_options`, `run_crawl`)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from scrapekit.engine import crawl
 from scrapekit.exceptions import UsageError
 from scrapekit.log import scrub_text
 from scrapekit.scheduler.frontier.runs import NOT_DURABLE, RunStart
-from scrapekit.settings import validators
+from scrapekit.settings import Settings, validators
+from scrapekit.spider import Spider
 from scrapekit.stats import FAILED
 
 
@@ -22,12 +25,46 @@ def register(commands: Any) -> None:
     """Add the `crawl` subcommand."""
     parser = commands.add_parser("crawl", help="run a spider")
     parser.add_argument("name", help="the spider's name (see `scrapekit list`)")
-    output = parser.add_mutually_exclusive_group()
-    output.add_argument(
-        "-o", "--output", metavar="FILE", help="append items to FILE (.jsonl, .json or .csv)"
+    add_run_options(parser)
+    parser.set_defaults(run=run)
+
+
+class _FeedAction(argparse.Action):
+    """-o and -O append (flag, FILE) to one list, in the order given."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        feeds = [*(getattr(namespace, self.dest, None) or []), (self.const, str(values))]
+        setattr(namespace, self.dest, feeds)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a crawl run, shared by `crawl` and `runspider`."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        dest="feeds",
+        action=_FeedAction,
+        const="-o",
+        default=[],
+        metavar="FILE",
+        help="append items to FILE (.jsonl, .json or .csv; may be repeated; {spider}, {time} "
+        "and {run} in FILE are filled in)",
     )
-    output.add_argument(
-        "-O", "--overwrite-output", metavar="FILE", help="write items to FILE, replacing it"
+    parser.add_argument(
+        "-O",
+        "--overwrite-output",
+        dest="feeds",
+        action=_FeedAction,
+        const="-O",
+        default=[],
+        metavar="FILE",
+        help="write items to FILE, replacing it (may be repeated, and mixed with -o)",
     )
     parser.add_argument(
         "-a",
@@ -68,7 +105,6 @@ def register(commands: Any) -> None:
     limits.add_argument(
         "--max-duration", metavar="D", help="stop after D: seconds, or 90s, 30m, 2h"
     )
-    parser.set_defaults(run=run)
 
 
 def parse_duration(text: str) -> float:
@@ -103,7 +139,8 @@ def _limits(args: argparse.Namespace) -> list[str]:
     return cmdline
 
 
-def _spider_kwargs(pairs: list[str]) -> dict[str, str]:
+def spider_arguments(pairs: list[str]) -> dict[str, str]:
+    """The `-a NAME=VALUE` spider arguments as keyword arguments."""
     kwargs = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -113,25 +150,42 @@ def _spider_kwargs(pairs: list[str]) -> dict[str, str]:
     return kwargs
 
 
-def run(args: argparse.Namespace) -> int:
-    """Load the project, find the spider, run the crawl; exit 3 if a signal stopped it."""
+def cmdline_settings(args: argparse.Namespace) -> list[str]:
+    """The cmdline layer of a run: `-s` and the flags that stand for settings."""
     cmdline = list(args.settings) + _limits(args)
     if args.log_level:
         cmdline.append(f"LOG_LEVEL={args.log_level}")
     if args.log_format:
         cmdline.append(f"LOG_FORMAT={args.log_format}")
-    spider_kwargs = _spider_kwargs(args.spider_args)
-    _root, settings = load_project_settings(cmdline)
-    spider_cls = spider_loader(settings).load(args.name)
-    _, settings = load_project_settings(cmdline, spider_cls=spider_cls)
-    if feed := args.output or args.overwrite_output:
-        # -o/-O add a feed to those already configured (settings.toml, custom_settings).
-        feeds = dict(settings["FEEDS"])
-        # Absolute but not resolved: the format follows the name given, even for a symlink.
-        feeds[os.path.abspath(feed)] = {"overwrite": bool(args.overwrite_output)}
-        flag = "-O" if args.overwrite_output else "-o"
-        settings.set("FEEDS", feeds, priority="cmdline", source=f"{flag} {feed}")
-        settings.validate()
+    return cmdline
+
+
+def add_feeds(settings: Settings, feeds: list[tuple[str, str]]) -> None:
+    """Add the -o/-O files to the feeds already configured (settings.toml, custom_settings).
+
+    Paths are made absolute but not resolved: the format follows the name given, even for a
+    symlink. The same file twice on one command line is a usage error.
+    """
+    if not feeds:
+        return
+    merged = dict(settings["FEEDS"])
+    given: dict[str, str] = {}
+    for flag, feed in feeds:
+        path = os.path.abspath(feed)
+        if path in given:
+            raise UsageError(f"{flag} {feed}: this run already writes that file ({given[path]})")
+        given[path] = f"{flag} {feed}"
+        merged[path] = {"overwrite": flag == "-O"}
+    settings.set("FEEDS", merged, priority="cmdline", source=", ".join(given.values()))
+    settings.validate()
+
+
+def run_crawl(
+    spider_cls: type[Spider], settings: Settings, args: argparse.Namespace, **spider_kwargs: Any
+) -> int:
+    """Run one crawl with the run options in `args`; print the failure or early stop; the exit
+    code (3 if a signal stopped it)."""
+    add_feeds(settings, args.feeds)
     stats = crawl(spider_cls, settings, **spider_kwargs)
     reason = stats["finish_reason"]
     if reason in FAILED:
@@ -141,6 +195,16 @@ def run(args: argparse.Namespace) -> int:
     elif early := runlog.stopped_early(str(reason), settings, _run_of(stats)):
         print(f"scrapekit: {early}", file=sys.stderr)
     return exitcodes.for_reason(str(reason))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the project, find the spider, run the crawl."""
+    cmdline = cmdline_settings(args)
+    spider_kwargs = spider_arguments(args.spider_args)
+    _root, settings = load_project_settings(cmdline)
+    spider_cls = spider_loader(settings).load(args.name)
+    _, settings = load_project_settings(cmdline, spider_cls=spider_cls)
+    return run_crawl(spider_cls, settings, args, **spider_kwargs)
 
 
 def _run_of(stats: dict[str, Any]) -> RunStart:

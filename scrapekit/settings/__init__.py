@@ -102,6 +102,17 @@ class Settings(Mapping[str, Any]):
         """Where the current value of `key` came from, e.g. "settings.toml" or "-s RATE=2"."""
         return self._entries[key].source
 
+    def priority(self, key: str) -> int:
+        """The priority the current value of `key` was set at (see PRIORITIES)."""
+        return self._entries[key].priority
+
+    def layer(self, key: str) -> str:
+        """The name of the layer the current value of `key` came from: "default", "project",
+        "spider", "env" or "cmdline" (a value set in code at another priority: the nearest
+        named layer below it)."""
+        level = self._entries[key].priority
+        return max((p, name) for name, p in PRIORITIES.items() if p <= level)[1]
+
     def validate(self) -> None:
         """Convert every value to its key's type; raise SettingsError for the first bad one."""
         for key, entry in self._entries.items():

@@ -17,6 +17,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from scrapekit import feedpaths
+
 
 class Invalid(ValueError):
     """A value a validator rejects; the message is a phrase such as "expected …, got …"."""
@@ -347,6 +349,10 @@ class FeedMap(Validator):
             path = os.fspath(path) if isinstance(path, os.PathLike) else path
             if not isinstance(path, str) or not path:
                 raise Invalid(f"expected a feed path, got {shown(path)}")
+            try:
+                feedpaths.used(path)
+            except feedpaths.PlaceholderError as error:
+                raise Invalid(f"feed {path!r}: {error}") from None
             if not isinstance(options, Mapping):
                 raise Invalid(
                     f"expected a table of options for feed {path!r}, got {shown(options)}"

@@ -101,6 +101,8 @@ class CrawlProject:
         (root / "settings.toml").write_text(textwrap.dedent(_SETTINGS))
         self.runs = 0
         self.children: list[subprocess.Popen[bytes]] = []
+        #: More feeds of every run, (flag, file name in the output folder): `-o a -O b`.
+        self.extra_feeds: list[tuple[str, str]] = []
 
     @property
     def state_folder(self) -> Path:
@@ -108,9 +110,11 @@ class CrawlProject:
         return self.state / SPIDER
 
     def command(self) -> list[str]:
-        """`scrapekit crawl graph -o|-O FILE` with the SQLite frontier under tmp."""
+        """`scrapekit crawl graph -o|-O FILE` (and the extra feeds) with the SQLite frontier
+        under tmp."""
+        extra = [arg for flag, name in self.extra_feeds for arg in (flag, str(self.out_dir / name))]
         return [
-            sys.executable, "-m", "scrapekit", "crawl", SPIDER, self.flag, str(self.out),
+            sys.executable, "-m", "scrapekit", "crawl", SPIDER, self.flag, str(self.out), *extra,
             "-a", f"start_url={self.site.url(0)}",
             "-s", "FRONTIER=sqlite", "-s", f"STATE_DIR={self.state}",
             "--log-format", "json",

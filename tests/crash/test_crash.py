@@ -36,6 +36,7 @@ from tests.crash.harness import (
     fetch_problems,
     item_problems,
     kill_schedule,
+    read_feed,
     run_scenario,
 )
 from tests.crash.site import GraphSite, ItemKey
@@ -113,6 +114,21 @@ def test_kill_9_at_five_moments_then_resume_gives_every_item_once(
     moments = kill_schedule(_rng(f"kill{feed}{flag}"))
     outcome = run_scenario(make_project(site, feed, flag), moments, signal.SIGKILL)
     judge(outcome, site, baselines(feed).items, moments, signal.SIGKILL)
+
+
+def test_kill_9_with_two_feeds_gives_every_item_once_in_each(
+    site: GraphSite, make_project: MakeProject, baselines: Callable[[str], Baseline]
+) -> None:
+    """One crawl, two feeds (`-o items.jsonl -O items.csv`), killed five times and resumed:
+    each feed keeps its own mark, so each ends with every item once."""
+    moments = kill_schedule(_rng("kill-two-feeds"))
+    project = make_project(site, ".jsonl", "-o")
+    project.extra_feeds = [("-O", "items.csv")]
+    outcome = run_scenario(project, moments, signal.SIGKILL)
+    judge(outcome, site, baselines(".jsonl").items, moments, signal.SIGKILL)
+    second = project.out_dir / "items.csv"
+    problems = item_problems(baselines(".csv").items, Counter(read_feed(second)))
+    assert not problems, f"items.csv (CRASH_SEED={SEED}):\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize(("feed", "flag"), FEEDS[:3])

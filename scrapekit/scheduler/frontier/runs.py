@@ -61,6 +61,10 @@ class RunStart:
     """start() was read to the end by an earlier run: a resumed run does not call it."""
     state: str | None
     """Where the crawl's state lives (the frontier file); None: in memory, lost at exit."""
+    first_run: int | None = None
+    """The id of the crawl's first run (this one for a new crawl): feed paths' `{run}`."""
+    crawl_started: float | None = None
+    """When the crawl's first run began (wall clock): feed paths' `{time}`."""
 
 
 #: What a frontier that keeps no runs reports (memory).
@@ -159,7 +163,12 @@ def begin(conn: sqlite3.Connection, *, fresh: bool, pid: int, wall: float, path:
         (crawl, int(resume), pid, wall, wall, pending),
     )
     assert cursor.lastrowid is not None
-    return RunStart(cursor.lastrowid, crawl, resume, pending, stored, done, path)
+    first, started = conn.execute(
+        "SELECT id, started FROM runs WHERE crawl = ? ORDER BY id LIMIT 1", (crawl,)
+    ).fetchone()
+    return RunStart(
+        cursor.lastrowid, crawl, resume, pending, stored, done, path, int(first), float(started)
+    )
 
 
 def record_start(conn: sqlite3.Connection, stored: int, done: bool) -> None:
