@@ -384,5 +384,6 @@ def test_a_bad_proxy_names_the_setting_never_the_password(url: str, problem: str
     message = str(caught.value)
     assert message.startswith("PROXY (-s PROXY=...): expected an http:// or https:// proxy URL")
     assert problem in message
-    assert "s3" not in message and "cret" not in message
+    assert "s3" not in message
+    assert "cret" not in message
     assert "\n" not in message
