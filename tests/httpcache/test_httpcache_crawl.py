@@ -273,3 +273,25 @@ def test_a_corrupt_cache_stops_the_crawl_before_a_request(site: DemoSite, tmp_pa
     assert str(path) in str(caught.value)
     assert "--no-cache" in str(caught.value)
     assert site.stats.requests == 0
+
+
+class DistrustsReplays(DemoSpider):
+    """Judges every replayed page logged out: a replay must never be judged at all."""
+
+    def is_logged_in(self, response: Response) -> bool | None:
+        return False if response.cached else super().is_logged_in(response)
+
+
+def test_a_replayed_page_is_not_judged_by_is_logged_in(site: DemoSite, tmp_path: Path) -> None:
+    """Replayed pages never reach the login lifecycle: no re-login, although is_logged_in
+    would call every one of them logged out."""
+    run(DemoSpider, tmp_path, site.url)
+    site.reset_stats()
+
+    stats, items = run(DistrustsReplays, tmp_path, site.url)
+
+    assert stats["finish_reason"] == "finished"
+    assert stats["login"]["relogins"] == 0
+    assert stats["httpcache"]["hits"] == PAGES
+    assert len(items) == PRODUCTS
+    assert site.stats.logins == 0
