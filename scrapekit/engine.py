@@ -10,9 +10,10 @@ The flow of one crawl:
 3. The spider's `start()` yields the first requests, pulled lazily as the frontier drains.
 4. The scheduler filters every request (off-site, depth, duplicates) into the frontier.
 5. The scheduler hands a request to a worker once its host's politeness gate is open (rate,
-   delay, per-host concurrency, Retry-After); workers check robots.txt and fetch it through
-   the one shared session (logging in again, once for all workers, when a page shows the
-   login was lost); failures go back to the scheduler to be retried after a backoff ...
+   delay, per-host concurrency, Retry-After), or at once when the HTTP cache (if on) holds
+   its response; workers check robots.txt and fetch it through the one shared session
+   (logging in again, once for all workers, when a page shows the login was lost), or take
+   it from the cache; failures go back to the scheduler to be retried after a backoff ...
 6. ... and run the request's callback on the response (its errback on failure).
 7. Callbacks yield items and new requests, committed with the page's acknowledgement in
    one frontier step (new requests: back to step 4). Committed items leave the frontier's
@@ -53,6 +54,7 @@ from scrapekit import feedpaths, runlog, state
 from scrapekit import log as logsetup
 from scrapekit.exceptions import ConfigError, SettingsError
 from scrapekit.finish import Built, failure, report
+from scrapekit.httpcache import ResponseCache
 from scrapekit.pipelines import PipelineManager
 from scrapekit.pipelines.outbox import OutboxReader
 from scrapekit.politeness import LocalRateLimiter, RetryPolicy, RobotsCache
@@ -169,6 +171,10 @@ async def _build(
     """Open the crawl's components in order (each closes on `stack`, in reverse), logging
     in before the first page; record each in `built` as soon as it exists."""
     settings, spider, stats = crawler.settings, crawler.spider, crawler.stats
+    # First: a corrupt cache file stops the crawl (exit code 2) before anything is fetched.
+    cache = ResponseCache.from_settings(settings, spider.name)
+    if cache is not None:
+        built.cache = await stack.enter_async_context(cache)
     session = await stack.enter_async_context(Session.from_settings(settings))
     built.session = session
     session.headers.update(spider.headers)
@@ -206,11 +212,13 @@ async def _build(
         probe_new_hosts=bool(settings["ROBOTSTXT_OBEY"]),
         url_length=url_length,
         readahead=int(settings["START_READAHEAD"]),
+        cache=cache,
     )
     robots = None
     if settings["ROBOTSTXT_OBEY"]:
+        fetch = session.fetch if cache is None else cache.through(session.fetch)
         robots = built.robots = RobotsCache.from_settings(
-            settings, session.fetch, on_crawl_delay=_crawl_delay_to(limiter)
+            settings, fetch, on_crawl_delay=_crawl_delay_to(limiter)
         )
     session.redirect_check = _redirect_check(scheduler, robots, login)
     retry = built.retry = RetryPolicy.from_settings(settings)
@@ -223,6 +231,7 @@ async def _build(
         login=login,
         retry=retry,
         robots=robots,
+        cache=cache,
     )
     # Entered last, so it closes first: the committed items reach the feeds, and their marks
     # are recorded, before the feeds close.

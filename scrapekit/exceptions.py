@@ -10,6 +10,7 @@ The error tree::
     │   ├── ProjectError            no settings.toml found, or a spider module that fails to import
     │   ├── PathNotWritable         STATS_FILE, the state folder or the cookie jar cannot be written
     │   ├── FrontierCorrupt         the frontier's file is corrupt or foreign (names it and the fix)
+    │   ├── HttpCacheCorrupt        the HTTP cache's file is corrupt or foreign (names the fix)
     │   ├── FeedNotResumable        a resumed crawl's feed file is not as the crawl left it
     │   └── UsageError              bad command-line arguments
     ├── FetchError                  a request could not be fetched (.request, maybe .response)
@@ -28,6 +29,8 @@ The error tree::
     │   └── CookieJarCorrupt        the persisted cookie jar cannot be read (names the fix)
     ├── FrontierError               the durable frontier's file could not be read or written
     │   └── FrontierCorrupt         (also a ConfigError, above)
+    ├── HttpCacheError              the HTTP cache's file could not be read or written
+    │   └── HttpCacheCorrupt        (also a ConfigError, above)
     ├── CrawlRunning                the spider's run lock is held by a running crawl (exit code 75)
     ├── UnstorableRequest           a request a durable frontier cannot store (names the field)
     ├── NotHTMLError                .css() on a response that is not HTML or XML (an image, a PDF)
@@ -269,6 +272,26 @@ class FrontierCorrupt(FrontierError, ConfigError):
         self.problem = problem
         fix = fix or "delete it (and its -wal/-shm files) to start this crawl's state afresh"
         super().__init__(f"frontier {path} is {problem}; {fix}")
+
+
+class HttpCacheError(ScrapekitError):
+    """The HTTP cache's file could not be read or written (busy, disk full)."""
+
+
+class HttpCacheCorrupt(HttpCacheError, ConfigError):
+    """The HTTP cache's file is corrupt, foreign or unreadable (exit code 2).
+
+    Never reset silently, like the other state files, though nothing in it is lost for good:
+    the fix is to delete it (the next run with the cache on fills a new one) or --no-cache.
+    """
+
+    def __init__(self, path: str, problem: str, *, fix: str = "") -> None:
+        self.path = path
+        self.problem = problem
+        fix = fix or (
+            "delete it (and its -wal/-shm files) to start an empty cache, or crawl with --no-cache"
+        )
+        super().__init__(f"HTTP cache {path} is {problem}; {fix}")
 
 
 class CrawlRunning(ScrapekitError):

@@ -25,6 +25,7 @@ from scrapekit.stats import (
 )
 
 if TYPE_CHECKING:
+    from scrapekit.httpcache import ResponseCache
     from scrapekit.pipelines import PipelineManager, PipelineStatistics
     from scrapekit.politeness import LocalRateLimiter, RetryPolicy, RobotsCache
     from scrapekit.scheduler import Scheduler
@@ -48,6 +49,7 @@ class Built:
     scheduler: Scheduler | None = None
     robots: RobotsCache | None = None
     retry: RetryPolicy | None = None
+    cache: ResponseCache | None = None
 
 
 def failure(
@@ -113,6 +115,7 @@ def report(
         session=session,
         cookie_jar=_statistics(built.cookies),
         login=_statistics(built.login),
+        httpcache=_statistics(built.cache),
         pipelines=pipelines,
         run=run,
     )

@@ -75,6 +75,22 @@ def scrub_text(text: str) -> str:
     return text
 
 
+def hide_userinfo(url: str) -> str:
+    """`url` with its credentials hidden: `http://user:***@host:3128`, or `http://***@host`
+    when the userinfo is a lone name (often a token). For proxy URLs, which carry them.
+
+    Unlike `scrub_text` it reads everything before the last "@" as the userinfo, so a
+    password with characters a URL cannot hold unescaped ("/", "#", spaces) stays hidden too.
+    """
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at:
+        return url if "@" not in url else REDACTED
+    user, colon, _password = userinfo.partition(":")
+    plain = colon and user and not any(char in user for char in "/?# \t")
+    return f"{scheme}://{user}:{REDACTED}@{host}" if plain else f"{scheme}://{REDACTED}@{host}"
+
+
 # Names whose numbers are secrets too (a numeric PIN or password); other secret-looking
 # names holding a number hold a count ("cookies": 3, "cookies_saved": 2), which is not secret.
 _CREDENTIAL_NAME = re.compile(

@@ -96,6 +96,7 @@ class Response:
         "_text",
         "_tree",
         "body",
+        "cached",
         "dropped_links",
         "elapsed",
         "headers",
@@ -117,6 +118,7 @@ class Response:
         elapsed: float = 0.0,
         http_version: str = "HTTP/1.1",
         redirect_urls: tuple[str, ...] = (),
+        cached: bool = False,
     ) -> None:
         self.url = url
         self.status = status
@@ -127,6 +129,8 @@ class Response:
         self.http_version = http_version
         #: The URLs redirected from, in order, when the body came from a redirect target.
         self.redirect_urls = redirect_urls
+        #: Whether the response was replayed from the HTTP cache (HTTPCACHE_ENABLED), not fetched.
+        self.cached = cached
         #: Links follow()/follow_all() skipped, by reason ("link scheme mailto", "link malformed").
         self.dropped_links: Counter[str] = Counter()
         self._text: str | None = None

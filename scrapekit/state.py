@@ -1,7 +1,8 @@
 """The state folder: `STATE_DIR/<name>/` under the project, owner-only, holding a crawl's state.
 
-It holds the persisted login session (`session.db`) and the SQLite frontier (`frontier.db`,
-FRONTIER = "sqlite"): separate files, so clearing one keeps the other.
+It holds the persisted login session (`session.db`), the SQLite frontier (`frontier.db`,
+FRONTIER = "sqlite") and the HTTP cache (`httpcache.db`, HTTPCACHE_ENABLED): separate files,
+so clearing one keeps the others.
 `check_writable` finds, before the first request, a state folder, jar or STATS_FILE that
 could not be written (the SQLite frontier checks its own file as it opens it). Reads
 STATE_DIR, SESSION_NAME, COOKIES_* and STATS_FILE.
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 SESSION_DB = "session.db"
 FRONTIER_DB = "frontier.db"
+HTTPCACHE_DB = "httpcache.db"
 log = structlog.get_logger(__name__)
 
 
@@ -77,6 +79,11 @@ def frontier_path(settings: Settings, spider_name: str) -> Path:
             "use letters, digits, '.', '_' and '-'"
         ) from None
     return state_root(settings) / name / FRONTIER_DB
+
+
+def httpcache_path(settings: Settings, spider_name: str) -> Path:
+    """Where the HTTP cache of spider `spider_name` lives (beside its frontier)."""
+    return frontier_path(settings, spider_name).with_name(HTTPCACHE_DB)
 
 
 def private_file(path: Path) -> bool:

@@ -12,7 +12,10 @@ the crawl rather than growing memory). A worker never sleeps: every wait happens
 scheduler. A callback's exception is logged and counted; it never stops the crawl. Only a
 lost login (LoginFailed) or an unwritable feed ends it early, and both end it gracefully: the
 scheduler is closed, the pages already in flight finish (callbacks and items complete), then
-the crawl reports failure.
+the crawl reports failure. With the HTTP cache on (httpcache/policy.py), a request the
+scheduler found in the cache is answered from it: nothing is sent, the response is not
+judged by the login lifecycle and gives the host's politeness no feedback; a response
+fetched for real is stored once it passed the login check.
 Reads CONCURRENCY, HTTPERROR_ALLOWED_CODES and CLOSESPIDER_{PAGE,ERROR}COUNT
 (CLOSESPIDER_ITEMCOUNT is the outbox reader's, where items are counted).
 """
@@ -46,6 +49,7 @@ from scrapekit.scheduler.frontier import recrawl
 from scrapekit.scheduler.scheduler import Validators
 
 if TYPE_CHECKING:
+    from scrapekit.httpcache import ResponseCache
     from scrapekit.pipelines.outbox import OutboxReader
     from scrapekit.politeness.robots import RobotsCache
     from scrapekit.response import Response
@@ -100,6 +104,7 @@ class WorkerPool:
         retry: RetryPolicy | None = None,
         robots: RobotsCache | None = None,
         outbox: OutboxReader | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.spider = spider
         self.scheduler = scheduler
@@ -109,6 +114,7 @@ class WorkerPool:
         self.login = login
         self.retry = retry or RetryPolicy(enabled=False)
         self.robots = robots
+        self.cache = cache
         self.concurrency = int(settings["CONCURRENCY"])
         self._allowed_codes = frozenset(settings["HTTPERROR_ALLOWED_CODES"])
         self._max_pages = int(settings["CLOSESPIDER_PAGECOUNT"])
@@ -197,8 +203,13 @@ class WorkerPool:
 
         Return None when the request was handed back to the scheduler for a retry.
         """
+        cache = self.cache
         if self.robots is not None and not await self.robots.allowed(request):
+            if cache is not None:
+                cache.forget(request)
             return await self._robots_refused(request)
+        if cache is not None and (response := cache.take(request)) is not None:
+            return await self._respond(request, response)
         try:
             response = await self._fetch(request)
         except _Refetch:
@@ -226,6 +237,12 @@ class WorkerPool:
             pause = parse_retry_after(response.headers.get("retry-after"))
             if pause:
                 await self.scheduler.pause_host(request, min(pause, self._retry_after_max))
+        if cache is not None:
+            await cache.store(request, response)  # it passed the login check in _fetch
+        return await self._respond(request, response)
+
+    async def _respond(self, request: Request, response: Response) -> Page | None:
+        """Count the response and run its callback (or errback); None if it is retried."""
         await self.scheduler.free_slot(request)  # the host may serve its next request now
         stats = self.stats
         stats.pages += 1
@@ -236,6 +253,7 @@ class WorkerPool:
             url=response.url,
             status=response.status,
             elapsed=round(response.elapsed, 6),
+            **({"cached": True} if response.cached else {}),
         )
         if self._max_pages and stats.pages >= self._max_pages:
             self.scheduler.close("closespider_pagecount")

@@ -1,5 +1,5 @@
 """`scrapekit crawl NAME [-o|-O FILE]... [-a K=V]... [-s K=V]... [--log-level L] [--log-format F]
-[--fresh] [--wait] [--max-pages N] [--max-items N] [--max-duration D]`.
+[--fresh] [--no-cache] [--wait] [--max-pages N] [--max-items N] [--max-duration D]`.
 
 `runspider` shares the run options and the run itself (`add_run_options`, `run_crawl`)."""
 
@@ -93,6 +93,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="discard the unfinished crawl's state (not the login) and start over (FRESH)",
     )
     parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither replay nor store responses in this run (HTTPCACHE_ENABLED=false)",
+    )
+    parser.add_argument(
         "--wait",
         action="store_true",
         help="if the spider is already running, wait for it to end instead of exiting 75",
@@ -124,7 +129,7 @@ def _count(flag: str, text: str) -> int:
 
 
 def _limits(args: argparse.Namespace) -> list[str]:
-    """The -s settings behind the flags: the limits, --fresh, --wait."""
+    """The -s settings behind the flags: the limits, --fresh, --wait, --no-cache."""
     cmdline = []
     if args.max_pages is not None:
         cmdline.append(f"CLOSESPIDER_PAGECOUNT={_count('--max-pages', args.max_pages)}")
@@ -136,6 +141,8 @@ def _limits(args: argparse.Namespace) -> list[str]:
         cmdline.append("FRESH=true")
     if args.wait:
         cmdline.append("RUN_LOCK_WAIT=true")
+    if args.no_cache:
+        cmdline.append("HTTPCACHE_ENABLED=false")
     return cmdline
 
 

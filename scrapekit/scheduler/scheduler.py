@@ -8,7 +8,9 @@ Stage 2 of the flow. The scheduler keeps three jobs and no queue of its own:
   rate limiter then grants it a slot, or the lease goes back and the frontier keeps that
   host's gate shut for as long as the limiter says (see frontier/base.py for the split). So a
   request the scheduler takes is one it sends: a throttled host's backlog stays in the
-  frontier, and waiting for it costs nothing;
+  frontier, and waiting for it costs nothing. A request the HTTP cache will answer
+  (`cache.lookup`) goes without a slot: a replay sends nothing, so politeness does not
+  apply (it still waits behind a gate that a live request of its host shut);
 - the end of the crawl: nothing pending or in flight, and no producer (the spider's `start()`)
   still running.
 
@@ -33,7 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -63,6 +65,14 @@ Validators = tuple[str | None, str | None]
 _YIELD_EVERY = 0.005
 
 
+class CacheLookup(Protocol):
+    """What the scheduler asks the HTTP cache (httpcache/policy.py `ResponseCache`)."""
+
+    async def lookup(self, request: Request) -> bool:
+        """Whether a stored response will answer `request` (held for the worker)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SchedulerStatistics:
     """Requests admitted, dropped (by reason), in flight, and the frontier's own counters."""
@@ -87,9 +97,11 @@ class Scheduler:
         clock: Callable[[], float] = time.monotonic,
         url_length: UrlLengthFilter | None = None,
         readahead: int = 0,
+        cache: CacheLookup | None = None,
     ) -> None:
         self.frontier = frontier
         self.limiter = limiter
+        self.cache = cache
         self._url_length = url_length or UrlLengthFilter(0)
         self._offsite = offsite or OffsiteFilter(())
         self._depth = depth or DepthFilter(0)
@@ -114,6 +126,8 @@ class Scheduler:
         self._known: set[str] = set()
         # Leases whose host slot was freed when their response came (free_slot).
         self._slot_freed: set[int] = set()
+        # Leases that took no host slot: answered by the HTTP cache.
+        self._no_slot: set[int] = set()
         self.close_reason: str | None = None
         #: How many of start()'s outputs were read, set by the start feeder before it hands
         #: one on; `enqueue` stores it with the start request (a resumed crawl skips those).
@@ -237,10 +251,14 @@ class Scheduler:
 
         Returns whether the request may go now.
         """
+        key = lease.key
+        cache = self.cache
+        if cache is not None and key not in self._probing and await cache.lookup(lease.request):
+            self._no_slot.add(lease.id)
+            return True
         limiter = self.limiter
         if limiter is None:
             return True
-        key = lease.key
         frontier = self.frontier
         # On a refusal the gate is shut before the lease goes back: the frontier applies calls
         # in the order they are made, so a slot freed meanwhile (open_gate) reopens it after.
@@ -399,14 +417,16 @@ class Scheduler:
         leases = self._leases.get(id(request))
         if leases and (lease := leases[-1]).id not in self._slot_freed:
             self._slot_freed.add(lease.id)
-            await self._free_slot(lease.key)
+            if lease.id not in self._no_slot:
+                await self._free_slot(lease.key)
 
     async def _finish(self, lease: Lease) -> None:
         self._in_flight -= 1
         if lease.id in self._slot_freed:
             self._slot_freed.discard(lease.id)
-        else:
+        elif lease.id not in self._no_slot:
             await self._free_slot(lease.key)
+        self._no_slot.discard(lease.id)
         self._wakeup.set()
 
     async def _free_slot(self, key: str) -> None:

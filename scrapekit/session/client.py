@@ -1,6 +1,8 @@
 """Builds the crawl's one httpx2.AsyncClient from settings.
 
-Reads CONCURRENCY (pool size), DOWNLOAD_TIMEOUT, HTTP2, USER_AGENT and DEFAULT_REQUEST_HEADERS.
+Reads CONCURRENCY (pool size), DOWNLOAD_TIMEOUT, HTTP2, USER_AGENT, DEFAULT_REQUEST_HEADERS and
+PROXY: one proxy for every request of the session, the login's included, since a site often
+binds a login to the address it came from.
 Redirects and cookies are the session's job (hop by hop, with scrapekit's own jar), so the
 client neither follows redirects nor keeps cookies: httpx2's jar is one jar for every host and
 loses per-request cookies across redirects. A custom transport (any httpx2.AsyncBaseTransport)
@@ -59,6 +61,7 @@ def build_client(
         ),
         follow_redirects=False,
         cookies=_NoCookies(),
+        proxy=str(settings["PROXY"]) or None,
         transport=transport,
     )
 

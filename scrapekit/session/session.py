@@ -9,9 +9,12 @@ a stale keep-alive connection is sent again (`keepalive.py`). The session keeps 
 scrapekit's `FetchError` tree, with the request attached. Reads MAX_RESPONSE_BYTES,
 WARN_RESPONSE_BYTES, REDIRECT_ENABLED, REDIRECT_MAX_TIMES, COOKIES_ENABLED,
 PERSIST_SESSION_COOKIES and CONCURRENCY (the pool size), and the client settings (see
-`client.py`); `meta["download_timeout"]` overrides DOWNLOAD_TIMEOUT for one request,
+`client.py`; PROXY is named, without its credentials, in the errors it causes);
+`meta["download_timeout"]` overrides DOWNLOAD_TIMEOUT for one request,
 `meta["max_response_bytes"]` MAX_RESPONSE_BYTES, and `meta["truncate_body"]` keeps the first
-that many bytes of a larger body instead of failing with ResponseTooLarge.
+that many bytes of a larger body instead of failing with ResponseTooLarge. The HTTP cache
+(httpcache/) is not here but in front of it, for the crawl's pages only: what the session
+fetches for the login lifecycle or the spider's own code is always fetched for real.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from scrapekit.exceptions import (
     TooManyRedirects,
     TransportError,
 )
+from scrapekit.log import hide_userinfo
 from scrapekit.request import Request
 from scrapekit.response import Response
 from scrapekit.session.body import read_body
@@ -63,6 +67,8 @@ class SessionStatistics:
     bytes_received: int
     cookies: int
     errors: Mapping[str, int]
+    proxy: str | None = None
+    """The PROXY requests go through, its credentials hidden; None: none."""
 
 
 class Session(AsyncResource):
@@ -81,8 +87,11 @@ class Session(AsyncResource):
         cookies_enabled: bool = True,
         pool_size: int = 100,
         fresh_client: Callable[[], httpx2.AsyncClient] | None = None,
+        proxy: str | None = None,
     ) -> None:
         self._client = client
+        #: The proxy the client goes through, as errors and statistics show it (no password).
+        self._proxy = hide_userinfo(proxy) if proxy else None
         self._cookies_enabled = cookies_enabled and jar is not None
         # With cookies off, user code may still read `cookies`: it gets a jar the session
         # never reads from nor writes to.
@@ -126,6 +135,7 @@ class Session(AsyncResource):
             follow_redirects=bool(settings["REDIRECT_ENABLED"]),
             max_redirects=int(settings["REDIRECT_MAX_TIMES"]),
             timeout=float(settings["DOWNLOAD_TIMEOUT"]),
+            proxy=str(settings["PROXY"]) or None,
         )
 
     async def aclose(self) -> None:
@@ -226,7 +236,7 @@ class Session(AsyncResource):
             self._errors[exc.reason] += 1
             raise
         except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
-            error = _translate(exc, request)
+            error = _translate(exc, request, self._proxy)
             self._errors[error.reason] += 1
             raise error from exc
         self._bytes += len(body)
@@ -278,14 +288,25 @@ class Session(AsyncResource):
             bytes_received=self._bytes,
             cookies=len(self._jar) if self._cookies_enabled else 0,
             errors=dict(self._errors),
+            proxy=self._proxy,
         )
 
 
-def _translate(exc: httpx2.HTTPError | httpx2.InvalidURL, request: Request) -> FetchError:
-    """The scrapekit error for an httpx2 error; the only place this mapping lives."""
-    detail = (
-        f"{request.url}: {type(exc).__name__}: {exc}" if str(exc) else f"{request.url}: {exc!r}"
-    )
+def _translate(
+    exc: httpx2.HTTPError | httpx2.InvalidURL, request: Request, proxy: str | None = None
+) -> FetchError:
+    """The scrapekit error for an httpx2 error; the only place this mapping lives.
+
+    With a proxy, an error reaching it names it (`proxy`: credentials already hidden), since
+    the connection went to the proxy, not to the request's host.
+    """
+    cause = f"{type(exc).__name__}: {exc}" if str(exc) else repr(exc)
+    detail = f"{request.url}: {cause}"
+    if proxy is not None:
+        if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout):
+            detail = f"{request.url}: cannot connect to proxy {proxy} (PROXY): {cause}"
+        elif isinstance(exc, httpx2.ProxyError):
+            detail = f"{request.url}: proxy {proxy} (PROXY) refused the request: {cause}"
     # Connect errors and connect/pool timeouts happen before a byte of the request was sent.
     sent = not isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
     if isinstance(exc, httpx2.TimeoutException):

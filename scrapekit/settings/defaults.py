@@ -150,6 +150,9 @@ HTTPERROR_ALLOWED_CODES: list[int] = []
 MAX_RESPONSE_BYTES = 33554432
 """Largest (decompressed) response body in bytes; larger ones fail (0 = no limit; 32 MiB)."""
 
+PROXY = ""
+"""One proxy for every request of the session, http:// or https://, may hold user:password@."""
+
 REDIRECT_ENABLED = True
 """Follow HTTP redirects (3xx with a Location header)."""
 
@@ -187,6 +190,17 @@ PERSIST_SESSION_COOKIES = True
 
 SESSION_NAME = ""
 """Name of the persisted login session; spiders naming one share it (empty: the spider name)."""
+
+# -- HTTP cache (development) ----------------------------------------------------------------
+
+HTTPCACHE_ENABLED = False
+"""Store responses in STATE_DIR/<spider>/httpcache.db and replay them (--no-cache: off)."""
+
+HTTPCACHE_EXPIRATION_SECS = 0.0
+"""Age after which a cached response is fetched again (0 = never expires; 3600, 12h, 1d)."""
+
+HTTPCACHE_IGNORE_HTTP_CODES: list[int] = []
+"""Statuses never stored, besides 5xx, 408, 429 and RETRY_HTTP_CODES (always refetched)."""
 
 # -- pipelines and feeds ----------------------------------------------------------------------
 

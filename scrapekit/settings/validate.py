@@ -23,6 +23,7 @@ from scrapekit.settings.validators import (
     Int,
     IntList,
     Invalid,
+    ProxyUrl,
     Str,
     StrList,
     StrMap,
@@ -80,6 +81,7 @@ VALIDATORS: dict[str, Validator] = {
     "HTTP2": Bool(),
     "HTTPERROR_ALLOWED_CODES": IntList(min=100, max=599, unit="HTTP status codes"),
     "MAX_RESPONSE_BYTES": Int(min=0, unit="bytes"),
+    "PROXY": ProxyUrl(),
     "REDIRECT_ENABLED": Bool(),
     "REDIRECT_MAX_TIMES": Int(min=0),
     "USER_AGENT": Str(),
@@ -93,6 +95,10 @@ VALIDATORS: dict[str, Validator] = {
     "MAX_RELOGINS": Int(min=0),
     "PERSIST_SESSION_COOKIES": Bool(),
     "SESSION_NAME": Str(),
+    # -- HTTP cache (development)
+    "HTTPCACHE_ENABLED": Bool(),
+    "HTTPCACHE_EXPIRATION_SECS": Duration(),
+    "HTTPCACHE_IGNORE_HTTP_CODES": IntList(min=100, max=599, unit="HTTP status codes"),
     # -- pipelines and feeds
     "FEEDS": FeedMap(),
     "FEED_EXPORT_FIELDS": StrList(),

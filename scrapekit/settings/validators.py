@@ -16,6 +16,9 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from scrapekit.log import hide_userinfo
 
 from scrapekit import feedpaths
 
@@ -212,6 +215,40 @@ class Choice(Validator):
                 if value == choice or (self.ignore_case and value.lower() == choice.lower()):
                     return choice
         raise self.reject(value)
+
+
+class ProxyUrl(Validator):
+    """One proxy URL, http:// or https://, with optional `user:password@`; "" for none.
+
+    Messages never show the credentials (see `log.hide_userinfo`).
+    """
+
+    describe = "an http:// or https:// proxy URL such as http://user:password@proxy:3128"
+
+    def convert(self, value: object) -> str:
+        if not isinstance(value, str):
+            raise self.reject(value)
+        if value and (problem := proxy_problem(value)):
+            raise Invalid(f"expected {self.describe}, got {shown(hide_userinfo(value))}: {problem}")
+        return value
+
+
+def proxy_problem(url: str) -> str:
+    """What is wrong with a proxy URL, in words; "" when nothing is."""
+    if any(char.isspace() for char in url):
+        return "it contains whitespace"
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return "the scheme must be http or https"
+    try:
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number
+    except ValueError:
+        return "the port is not a number (percent-encode ':', '/', '@' in the password)"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "a proxy URL has no path (percent-encode '/', '?', '#' in the password)"
+    if not parts.hostname:
+        return "it names no host"
+    return ""
 
 
 def _text_list(validator: Validator, text: str) -> Any:

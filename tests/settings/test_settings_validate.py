@@ -246,6 +246,10 @@ BAD_VALUES: dict[str, tuple[object, str]] = {
     "ROBOTSTXT_RETRY_SECONDS": (-1, "a number of seconds >= 0"),
     "ROBOTSTXT_TIMEOUT": (0, "a number of seconds > 0"),
     "ROBOTSTXT_USER_AGENT": (1, "a string"),
+    "PROXY": ("socks5://proxy:1080", "an http:// or https:// proxy URL"),
+    "HTTPCACHE_ENABLED": ("on", "true or false"),
+    "HTTPCACHE_EXPIRATION_SECS": ("1 day", "a duration >= 0"),
+    "HTTPCACHE_IGNORE_HTTP_CODES": ([99], "a list of HTTP status codes from 100 to 599"),
     "COOKIES_ENABLED": ("yes", "true or false"),
     "COOKIES_FLUSH_SECONDS": (0, "a number of seconds > 0"),
     "COOKIES_PERSIST": (1, "true or false"),
@@ -344,3 +348,42 @@ def test_durations_take_a_unit(text: str, seconds: float) -> None:
 def test_a_bad_duration_names_the_forms(text: str) -> None:
     with pytest.raises(SettingsError, match=r"RECRAWL_AFTER.*90s, 30m, 2h, 7d"):
         check_text("RECRAWL_AFTER", text, "-s")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("http://alice:s3cret@proxy:3128", id="credentials"),
+        pytest.param("https://proxy.example", id="https-no-port"),
+        pytest.param("http://token@proxy:8080/", id="user-only-trailing-slash"),
+        pytest.param("", id="none"),
+    ],
+)
+def test_proxy_accepts_http_and_https_urls(url: str) -> None:
+    """PROXY takes an http:// or https:// URL with optional credentials, or "" for none."""
+    assert check("PROXY", url, "settings.toml") == url
+    assert check_text("PROXY", url, "-s") == url
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        pytest.param("socks5://alice:s3cret@proxy:1080", "scheme", id="socks"),
+        pytest.param("proxy:3128", "scheme", id="no-scheme"),
+        pytest.param("http://alice:s3cret@proxy:port", "port", id="bad-port"),
+        pytest.param("http://alice:s3/cret@proxy:3128", "port", id="slash-in-password"),
+        pytest.param("http://alice:s3cret@proxy:3128/path", "no path", id="path"),
+        pytest.param("http://alice:s3 cret@proxy:3128", "whitespace", id="space-in-password"),
+        pytest.param("http://alice:s3cret@:3128", "no host", id="no-host"),
+    ],
+)
+def test_a_bad_proxy_names_the_setting_never_the_password(url: str, problem: str) -> None:
+    """A bad PROXY fails with one line naming the setting and the problem, password hidden."""
+    with pytest.raises(SettingsError) as caught:
+        check("PROXY", url, "-s PROXY=...")
+    message = str(caught.value)
+    assert message.startswith("PROXY (-s PROXY=...): expected an http:// or https:// proxy URL")
+    assert problem in message
+    assert "s3" not in message
+    assert "cret" not in message
+    assert "\n" not in message
