@@ -231,10 +231,16 @@ class Scheduler:
             now = self._clock()
             got = await self.frontier.lease(now)
             if isinstance(got, Lease):
+                if self._closed():  # closed while this lease was read
+                    await self.frontier.release(got)
+                    break
                 if await self._admit(got, now):
                     self._in_flight += 1
                     self._leases.setdefault(id(got.request), []).append(got)
                     self._room.set()
+                    if self._closed():  # closed while it was admitted
+                        await self.release(got.request)
+                        break
                     return got.request
                 # Refused: that host's gate is now shut in the frontier, so the next lease
                 # comes from another host (each host is refused at most once per opening).
@@ -283,6 +289,10 @@ class Scheduler:
             self._probing.add(key)
             await frontier.close_gate(key, math.inf)
         return True
+
+    def _closed(self) -> bool:
+        """Whether close() was called: a method, since any await may have called it."""
+        return self.close_reason is not None
 
     def _finished(self) -> bool:
         return not (len(self.frontier) or self._in_flight or self._producers)

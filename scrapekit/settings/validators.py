@@ -18,9 +18,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from scrapekit.log import hide_userinfo
-
 from scrapekit import feedpaths
+from scrapekit.log import hide_userinfo
 
 
 class Invalid(ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from structlog.testing import capture_logs
 
@@ -14,6 +15,7 @@ from scrapekit.scheduler import (
     Scheduler,
     UrlLengthFilter,
 )
+from scrapekit.scheduler.frontier.sqlite import SqliteFrontier
 
 
 def make(allowed: list[str] | None = None, depth: int = 0) -> Scheduler:
@@ -235,3 +237,17 @@ async def test_readahead_bounds_what_start_may_pile_up_behind_a_paused_host() ->
     assert not room.done()
     scheduler.close("shutdown")
     assert await asyncio.wait_for(room, 1) is False
+
+
+async def test_a_lease_read_while_the_scheduler_closes_is_handed_back(tmp_path: Path) -> None:
+    """A worker whose lease was being read when a limit closed the scheduler gets no request:
+    `--max-pages 1` fetches one page, not one per worker, and the lease stays pending."""
+    async with SqliteFrontier(tmp_path / "frontier.db") as frontier:
+        scheduler = Scheduler(frontier)
+        for i in range(3):
+            assert await scheduler.enqueue(Request(f"http://a.test/{i}"))
+        reading = asyncio.create_task(scheduler.next_request())  # reads the file: suspends
+        await asyncio.sleep(0)
+        scheduler.close("closespider_pagecount")
+        assert await reading is None
+        assert (len(frontier), frontier.leased) == (3, 0)
