@@ -23,6 +23,7 @@ from scrapekit.items import current_item_id
 from scrapekit.pipelines import Pipeline
 from scrapekit.request import Request
 from scrapekit.response import Response
+from scrapekit.selector import Selector, SelectorList
 from scrapekit.session import Session
 from scrapekit.settings import Settings
 from scrapekit.spider import Spider
@@ -40,6 +41,8 @@ __all__ = [
     "Request",
     "Response",
     "ScrapekitError",
+    "Selector",
+    "SelectorList",
     "Session",
     "SessionError",
     "Settings",

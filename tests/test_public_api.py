@@ -26,3 +26,12 @@ def test_public_classes_present_as_scrapekit_names() -> None:
     """Exported classes report scrapekit.X in reprs, whatever module defines them."""
     assert scrapekit.Request.__module__ == "scrapekit"
     assert repr(scrapekit.Spider).startswith("<class 'scrapekit.Spider'")
+
+
+def test_selectors_exported_for_isinstance_checks() -> None:
+    """What `Response.css()` returns is public, so spiders can type and check it."""
+    assert scrapekit.Selector.__module__ == "scrapekit"
+    assert issubclass(scrapekit.SelectorList, list)
+    selected = scrapekit.Selector(text="<p>x</p>").css("p")
+    assert isinstance(selected, scrapekit.SelectorList)
+    assert all(isinstance(s, scrapekit.Selector) for s in selected)
