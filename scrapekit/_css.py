@@ -130,12 +130,18 @@ def _texts(node: LexborNode, deep: bool) -> list[str]:
     return joined.split(_SEP) if joined else []
 
 
-def _attr(node: LexborNode, name: str) -> str | None:
-    attrs = node.attributes
-    if name not in attrs:
-        return None
-    value = attrs[name]
-    return "" if value is None else value  # <input disabled>: lxml reads ""
+_MISSING: Any = object()
+
+
+def _attrs(nodes: list[LexborNode], name: str) -> list[str]:
+    """Each node's `name` attribute, skipping nodes without it; "" for a valueless one."""
+    out = []
+    for node in nodes:
+        # node.attrs.get is lexbor's lookup; node.attributes would build a dict per node.
+        value = node.attrs.get(name, _MISSING)
+        if value is not _MISSING:
+            out.append("" if value is None else value)  # <input disabled>: lxml reads ""
+    return out
 
 
 def _tops(nodes: list[LexborNode]) -> list[LexborNode]:
@@ -172,19 +178,21 @@ def _contexts(context: LexborHTMLParser | LexborNode) -> list[LexborNode]:
 
 def _evaluate(context: LexborHTMLParser | LexborNode, part: _Part) -> list[Any]:
     """One part's results, in document order: nodes, or strings for a pseudo-element."""
-    nodes = _contexts(context) if part.css is None else context.css(part.css)
-    if part.text:
-        if part.deep:
+    css, text, attr, deep = part
+    nodes = _contexts(context) if css is None else context.css(css)
+    if text:
+        if deep:
             return [t for node in _tops(nodes) for t in _texts(node, True)]
-        if len(nodes) > 1 and len(_tops(nodes)) < len(nodes):
+        if len(nodes) == 1:
+            return _texts(nodes[0], False)
+        if len(_tops(nodes)) < len(nodes):
             # A matched node inside another: their text nodes interleave in document order.
             return [value for _, value in _ordered(context, [part])]
         return [t for node in nodes for t in _texts(node, False)]
-    if part.attr is not None:
-        name = part.attr
-        if part.deep:
+    if attr is not None:
+        if deep:
             nodes = [el for node in _tops(nodes) for el in node.css("*")]
-        return [v for node in nodes if (v := _attr(node, name)) is not None]
+        return _attrs(nodes, attr)
     return nodes
 
 

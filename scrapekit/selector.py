@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from html.entities import name2codepoint
+from operator import attrgetter
 from re import Pattern
 from typing import TYPE_CHECKING, Any, SupportsIndex, overload
 
@@ -39,6 +40,7 @@ def select(context: LexborHTMLParser | LexborNode, query: str) -> SelectorList:
 
 
 _new = object.__new__
+_ROOT = attrgetter("root")
 
 
 def _wrap(roots: list[Any]) -> SelectorList:
@@ -228,53 +230,69 @@ class Selector:
             )
         return root
 
-    def text(
-        self, deep: bool = True, separator: str = "", strip: bool = False, **kwargs: Any
-    ) -> str:
-        """selectolax's `text()` of the element."""
-        value: str = self._node("text").text(deep, separator, strip, **kwargs)
-        return value
+    # The hot part of the node API is forwarded by C-level getters (`attrgetter`): an element
+    # Selector costs almost nothing over the node. On a string Selector they raise
+    # AttributeError, and Python then calls __getattr__ below, which says why.
+    if TYPE_CHECKING:
 
-    @property
-    def attributes(self) -> dict[str, str | None]:
-        """selectolax's attributes (None for a valueless one)."""
-        value: dict[str, str | None] = self._node("attributes").attributes
-        return value
+        def text(
+            self,
+            deep: bool = True,
+            separator: str = "",
+            strip: bool = False,
+            skip_empty: bool = False,
+        ) -> str:
+            """selectolax's `text()` of the element."""
 
-    @property
-    def attrs(self) -> Any:
-        """selectolax's editable attribute mapping."""
-        return self._node("attrs").attrs
+        def iter(self, include_text: bool = False, skip_empty: bool = False) -> Iterator[Any]:
+            """selectolax's `iter()`: the element's children."""
 
-    @property
-    def html(self) -> str | None:
-        """The element's outer HTML (selectolax's serialization)."""
-        value: str | None = self._node("html").html
-        return value
+        def css_matches(self, selector: str) -> bool:
+            """Whether the element matches a CSS selector (selectolax)."""
 
-    @property
-    def tag(self) -> str | None:
-        """The element's tag name."""
-        value: str | None = self._node("tag").tag
-        return value
+        @property
+        def attributes(self) -> dict[str, str | None]:
+            """selectolax's attributes of the element (None for a valueless one)."""
 
-    @property
-    def parent(self) -> LexborNode | None:
-        """The parent selectolax node."""
-        return self._node("parent").parent
+        @property
+        def attrs(self) -> Any:
+            """selectolax's editable attribute mapping."""
+
+        @property
+        def html(self) -> str | None:
+            """The element's outer HTML (selectolax's serialization)."""
+
+        @property
+        def tag(self) -> str | None:
+            """The element's tag name."""
+
+        @property
+        def parent(self) -> LexborNode | None:
+            """The parent selectolax node."""
+
+        @property
+        def id(self) -> str | None:
+            """The element's id attribute."""
+
+    else:
+        text = property(attrgetter("root.text"))
+        iter = property(attrgetter("root.iter"))
+        css_matches = property(attrgetter("root.css_matches"))
+        attributes = property(attrgetter("root.attributes"))
+        attrs = property(attrgetter("root.attrs"))
+        html = property(attrgetter("root.html"))
+        tag = property(attrgetter("root.tag"))
+        parent = property(attrgetter("root.parent"))
+        id = property(attrgetter("root.id"))
 
     def css_first(self, query: str, default: Any = None, strict: bool = False) -> Any:
         """selectolax's `css_first()`: the first matching node, or `default`."""
         check_no_pseudo(query)
         return self._node("css_first").css_first(query, default, strict)
 
-    def iter(self, include_text: bool = False, **kwargs: Any) -> Iterator[LexborNode]:
-        """selectolax's `iter()`: the element's children."""
-        children: Iterator[LexborNode] = self._node("iter").iter(include_text, **kwargs)
-        return children
-
     def __getattr__(self, name: str) -> Any:
-        # Only called for names not defined above: the rest of the selectolax node API.
+        # Called for names not defined above (the rest of the selectolax node API), and when a
+        # forwarded getter above raised AttributeError (a string Selector).
         if name.startswith("__"):
             raise AttributeError(name)
         return getattr(self._node(name), name)
@@ -320,13 +338,16 @@ class SelectorList(list[Selector]):
 
     def get(self, default: str | None = None) -> str | None:
         """The first Selector's `get()`, or `default` when the list is empty."""
-        return self[0].get() if self else default
+        for sel in self:  # list iteration, not the Python-level __getitem__
+            root = sel.root
+            return root if isinstance(root, str) else root.html or ""
+        return default
 
     extract_first = get
 
     def getall(self) -> list[str]:
         """Every Selector's `get()`."""
-        return [sel.get() for sel in self]
+        return [root if type(root) is str else root.html or "" for root in map(_ROOT, self)]
 
     extract = getall
 
