@@ -131,6 +131,19 @@ def _texts(node: LexborNode, deep: bool) -> list[str]:
 
 
 _MISSING: Any = object()
+# What a valueless attribute reads as: lxml (libxml2) gives HTML's boolean attributes their own
+# name as value (<input disabled> -> "disabled") and any other valueless attribute "".
+_BOOLEAN = frozenset(
+    {
+        "checked", "compact", "declare", "defer", "disabled", "ismap", "multiple", "nohref",
+        "noresize", "noshade", "nowrap", "readonly", "selected",
+    }
+)  # fmt: skip
+
+
+def valueless(name: str) -> str:
+    """The value parsel reads for attribute `name` written without one."""
+    return name if name in _BOOLEAN else ""
 
 
 def _attrs(nodes: list[LexborNode], name: str) -> list[str]:
@@ -140,7 +153,7 @@ def _attrs(nodes: list[LexborNode], name: str) -> list[str]:
         # node.attrs.get is lexbor's lookup; node.attributes would build a dict per node.
         value = node.attrs.get(name, _MISSING)
         if value is not _MISSING:
-            out.append("" if value is None else value)  # <input disabled>: lxml reads ""
+            out.append(valueless(name) if value is None else value)
     return out
 
 
@@ -223,7 +236,9 @@ def _ordered(
                 attrs = list(el.attributes.items())
                 for index, (name, value) in enumerate(attrs):
                     if name == part.attr:
-                        found[(position[el.mem_id], 1, index)] = value or ""
+                        found[(position[el.mem_id], 1, index)] = (
+                            valueless(name) if value is None else value
+                        )
         else:
             for node in nodes:
                 found[(position[node.mem_id], 0, 0)] = node

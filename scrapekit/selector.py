@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, SupportsIndex, overload
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scrapekit._css import check_no_pseudo, query_css
+from scrapekit._css import check_no_pseudo, query_css, valueless
 
 if TYPE_CHECKING:
     import parsel
@@ -213,11 +213,15 @@ class Selector:
 
     @property
     def attrib(self) -> dict[str, str]:
-        """The element's attributes (valueless ones as ""); {} for a string."""
+        """The element's attributes as parsel reads them; {} for a string.
+
+        A valueless attribute reads as lxml reads it: a boolean one (``disabled``) as its own
+        name, any other as "" (`.attributes`, selectolax's, gives None for both).
+        """
         root = self.root
         if isinstance(root, str):
             return {}
-        return {k: "" if v is None else v for k, v in root.attributes.items()}
+        return {k: valueless(k) if v is None else v for k, v in root.attributes.items()}
 
     # -- the selectolax node API, forwarded ------------------------------------------------
 
