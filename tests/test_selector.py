@@ -410,3 +410,10 @@ def test_css_does_not_import_parsel_or_lxml() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert json.loads(out.stdout) == [[], True, True]
+
+
+def test_chained_selector_may_reach_ancestors_outside_the_element() -> None:
+    """Documented difference: lexbor matches `body p` inside an element through outer ancestors."""
+    html = "<body><div><p>x</p></div></body>"
+    assert Selector(text=html).css("div")[0].css("body p::text").getall() == ["x"]
+    assert parsel.Selector(text=html).css("div")[0].css("body p::text").getall() == []
