@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test crash check lint typecheck bench bench-durable clean
+.PHONY: demo test crash check lint typecheck bench bench-durable bench-selectors clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench: $(STAMP)
 
 bench-durable: $(STAMP)
 	$(BIN)/python bench/durable.py
+
+bench-selectors: $(STAMP)
+	$(BIN)/python bench/selector_cost.py
 
 clean:
 	rm -rf $(VENV) .scrapekit demo.jsonl .pytest_cache .mypy_cache .ruff_cache

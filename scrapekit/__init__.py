@@ -24,6 +24,7 @@ from scrapekit.links import Link, LinkExtractor
 from scrapekit.pipelines import Pipeline
 from scrapekit.request import Request
 from scrapekit.response import Response
+from scrapekit.selector import Selector, SelectorList
 from scrapekit.session import Session
 from scrapekit.settings import Settings
 from scrapekit.spider import Spider
@@ -46,6 +47,8 @@ __all__ = [
     "Response",
     "Rule",
     "ScrapekitError",
+    "Selector",
+    "SelectorList",
     "Session",
     "SessionError",
     "Settings",

@@ -4,7 +4,8 @@ Text is decoded once, on first use, as browsers decode it (WHATWG Encoding): a b
 mark, else the Content-Type charset, else a ``<meta>`` declaration, else UTF-8 if the body is
 valid UTF-8, else windows-1252; labels are read with the WHATWG table, and undecodable bytes
 become U+FFFD instead of raising. The HTML tree (selectolax's lexbor backend) is built once,
-on first `css()`.
+on first `css()`; `css()` returns Scrapy-style selectors (scrapekit/selector.py). `xpath()`
+goes through parsel, imported and parsed once, on the first `xpath()` call only.
 Links that cannot be followed (``mailto:``, ``javascript:``, malformed) never raise from
 `follow()`/`follow_all()`: they are skipped and counted in `dropped_links` by reason. So are
 links longer than URL_LENGTH_LIMIT, as the scheduler's `UrlLengthFilter` would drop them: within
@@ -19,21 +20,29 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import urljoin
 
 import httpx2
 import structlog
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from scrapekit._css import check_no_pseudo
 from scrapekit._encodings import codec_for_label, decode
 from scrapekit._types import CallbackRef
 from scrapekit.exceptions import InvalidURL, NotHTMLError
 from scrapekit.request import Request, check_url, shorten_url
 from scrapekit.scheduler.filters import UrlLengthFilter
+from scrapekit.selector import Selector, SelectorList, select
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    import parsel
+
+#: What follow() takes: an href, a selectolax node, or a Selector (ours or parsel's) holding an
+#: <a>/<link>/<img> element or an ::attr(href) / @href string.
+Link: TypeAlias = "str | LexborNode | Selector | parsel.Selector"
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +55,9 @@ _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_XML_TYPES = frozenset(
+    {"text/xml", "application/xml", "application/rss+xml", "application/atom+xml"}
 )
 _NOT_MARKUP = (
     "image/",
@@ -93,6 +105,7 @@ class Response:
 
     __slots__ = (
         "_base_url",
+        "_parsel",
         "_text",
         "_tree",
         "body",
@@ -136,6 +149,7 @@ class Response:
         self._text: str | None = None
         self._tree: LexborHTMLParser | None = None
         self._base_url: str | None = None
+        self._parsel: parsel.Selector | None = None
 
     def __repr__(self) -> str:
         return f"<{self.status} {self.url}>"
@@ -186,13 +200,33 @@ class Response:
             self._tree = LexborHTMLParser(self.text)
         return self._tree
 
-    def css(self, selector: str) -> list[LexborNode]:
-        """All nodes matching a CSS selector."""
-        return self.tree.css(selector)
+    def css(self, selector: str) -> SelectorList:
+        """Everything matching a CSS selector, Scrapy-style (``::text``, ``::attr(name)``).
+
+        A `SelectorList` (a list) of `Selector`s; an element Selector also acts as the
+        selectolax node it wraps (`.text()`, `.attributes` ...).
+        """
+        return select(self.tree, selector)
 
     def css_first(self, selector: str) -> LexborNode | None:
-        """The first node matching a CSS selector, or None."""
+        """The first selectolax node matching a CSS selector (no pseudo-elements), or None."""
+        check_no_pseudo(selector)
         return self.tree.css_first(selector)
+
+    def xpath(self, query: str, namespaces: Mapping[str, str] | None = None, **kwargs: Any) -> Any:
+        """parsel's `xpath()` on the page: a `parsel.SelectorList` (`.get()`, `.getall()` ...).
+
+        The page is parsed by lxml once, on the first call (XML for XML content types); `kwargs`
+        are XPath variables (``response.xpath("//a[@id=$id]", id="next")``).
+        """
+        if self._parsel is None:
+            if not self.is_html:
+                raise NotHTMLError(self.url, self.content_type)
+            import parsel
+
+            kind = "xml" if self.content_type in _XML_TYPES else "html"
+            self._parsel = parsel.Selector(text=self.text, type=kind, base_url=self.url)
+        return self._parsel.xpath(query, namespaces=namespaces, **kwargs)
 
     # -- links -----------------------------------------------------------------------------
 
@@ -220,16 +254,17 @@ class Response:
         """Resolve a (possibly relative) URL against this page."""
         return urljoin(self.base_url, url.strip())
 
-    def follow(
-        self, url: str | LexborNode, callback: CallbackRef = None, **kwargs: Any
-    ) -> Request | None:
-        """A Request for a link (an href string or an <a>/<link>/<img> node), or None to skip it.
+    def follow(self, url: Link, callback: CallbackRef = None, **kwargs: Any) -> Request | None:
+        """A Request for a link, or None to skip it.
+
+        `url` is an href string, an <a>/<link>/<img> node or element Selector, or a Selector
+        holding a URL string (``css("a::attr(href)")``, ``xpath("//a/@href")``).
 
         Unfollowable links (no href, non-http(s) schemes, malformed URLs, URLs longer than
         URL_LENGTH_LIMIT in a crawl) give None and are counted in `dropped_links`; they never
         raise, so one odd link cannot lose a page.
         """
-        href = url if isinstance(url, str) else _node_href(url)
+        href = url if isinstance(url, str) else _link_href(url)
         target = self.link_url(href)
         if target is None:
             return None
@@ -281,14 +316,15 @@ class Response:
 
     def follow_all(
         self,
-        urls: Iterable[str | LexborNode] | None = None,
+        urls: Iterable[Link] | None = None,
         callback: CallbackRef = None,
         *,
         css: str | None = None,
         **kwargs: Any,
     ) -> list[Request]:
-        """Requests for every followable link in `urls` and/or the nodes matching `css`."""
-        targets: list[str | LexborNode] = list(urls) if urls is not None else []
+        """Requests for every followable link in `urls` and/or what `css` selects (elements or
+        ``::attr(href)`` strings)."""
+        targets: list[Link] = list(urls) if urls is not None else []
         if css is not None:
             targets.extend(self.css(css))
         out = []
@@ -299,9 +335,13 @@ class Response:
         return out
 
 
-def _node_href(node: LexborNode) -> str | None:
-    attrs = node.attributes
-    href = attrs.get("href")
+def _link_href(link: Any) -> str | None:
+    """The URL in a node or Selector: a string root as is, else the href (or src) attribute."""
+    root = getattr(link, "root", None)  # a Selector, ours or parsel's; a node has no .root
+    if isinstance(root, str):
+        return root
+    attrs = link.attrib if root is not None else link.attributes
+    href: str | None = attrs.get("href")
     if href is None:
         href = attrs.get("src")
     return href

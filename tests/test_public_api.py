@@ -35,3 +35,12 @@ def test_scrapy_style_spiders_are_public() -> None:
         assert getattr(scrapekit, name).__module__ == "scrapekit"
     assert issubclass(scrapekit.CrawlSpider, scrapekit.Spider)
     assert issubclass(scrapekit.SitemapSpider, scrapekit.Spider)
+
+
+def test_selectors_exported_for_isinstance_checks() -> None:
+    """What `Response.css()` returns is public, so spiders can type and check it."""
+    assert scrapekit.Selector.__module__ == "scrapekit"
+    assert issubclass(scrapekit.SelectorList, list)
+    selected = scrapekit.Selector(text="<p>x</p>").css("p")
+    assert isinstance(selected, scrapekit.SelectorList)
+    assert all(isinstance(s, scrapekit.Selector) for s in selected)

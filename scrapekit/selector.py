@@ -1,0 +1,390 @@
+"""Scrapy-style selectors on selectolax: `Selector`, `SelectorList` and the CSS they accept.
+
+`Response.css()` returns a `SelectorList` (a list) of `Selector`s with parsel's conveniences:
+`::text` and `::attr(name)` at the end of a selector (comma groups included), `.get()`,
+`.getall()`, `.re()`, `.re_first()`, `.attrib` and chained `.css()`. Results equal parsel's,
+with the differences listed in docs/selectors.md (HTML serialization, HTML5 vs libxml2 parsing).
+
+selectolax stays the engine: a selector without a pseudo-element goes straight to lexbor, and
+an element `Selector` forwards every selectolax node method it does not define itself
+(`.text()`, `.attributes`, `.html`, `.css_first()`, `.parent`, `.iter()` ...), so code written
+against the nodes `css()` used to return keeps working. Pseudo-elements are read by
+scrapekit/_css.py: lexbor cannot select text or attribute nodes.
+
+XPath goes through parsel, imported on first use only (`Selector.xpath()`,
+`Response.xpath()`), so a crawl that only uses CSS never loads lxml.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from html.entities import name2codepoint
+from operator import attrgetter
+from re import Pattern
+from typing import TYPE_CHECKING, Any, SupportsIndex, overload
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from scrapekit._css import check_no_pseudo, query_css, valueless
+
+if TYPE_CHECKING:
+    import parsel
+
+__all__ = ["Selector", "SelectorList", "select"]
+
+
+def select(context: LexborHTMLParser | LexborNode, query: str) -> SelectorList:
+    """The `SelectorList` for a CSS selector (with ``::text``/``::attr()``) on a tree or node."""
+    return _wrap(query_css(context, query))
+
+
+_new = object.__new__
+_ROOT = attrgetter("root")
+
+
+def _wrap(roots: list[Any]) -> SelectorList:
+    out = SelectorList()
+    append = out.append
+    for root in roots:
+        sel = _new(Selector)
+        sel.root = root
+        append(sel)
+    return out
+
+
+# -- regular expressions (parsel's rules) ---------------------------------------------------
+
+_ENTITY = re.compile(
+    r"&((?P<named>[a-z0-9]+)|#(?P<dec>[0-9]+)|#x(?P<hex>[a-f0-9]+))(?P<semicolon>;?)",
+    re.IGNORECASE,
+)
+
+
+def _entity(match: re.Match[str]) -> str:
+    named, dec, hexa, semicolon = match.group("named", "dec", "hex", "semicolon")
+    if named is not None:
+        if named.lower() in ("lt", "amp"):  # kept, so the result still reads as markup
+            return match.group(0)
+        number = name2codepoint.get(named) or name2codepoint.get(named.lower())
+    else:
+        number = int(dec, 10) if dec is not None else int(hexa, 16)
+    if number is not None:
+        if number == 0 or 0xD800 <= number <= 0xDFFF:
+            return "\ufffd"
+        if 0x80 <= number <= 0x9F:  # browsers read these as windows-1252 bytes
+            return bytes((number,)).decode("cp1252", errors="replace")
+        if number <= 0x10FFFF:
+            return chr(number)
+    return "" if semicolon else match.group(0)
+
+
+def _regex(regex: str | Pattern[str], text: str, replace_entities: bool) -> list[str]:
+    """parsel's `.re()` on one string: the "extract" group, else every group, else the match."""
+    pattern = re.compile(regex) if isinstance(regex, str) else regex
+    if "extract" in pattern.groupindex:
+        match = pattern.search(text)
+        value = match.group("extract") if match is not None else None
+        strings = [value] if value is not None else []
+    else:
+        strings = []
+        for found in pattern.findall(text):
+            if isinstance(found, tuple):
+                strings.extend(found)
+            else:
+                strings.append(found)
+    if replace_entities:
+        return [_ENTITY.sub(_entity, s) if "&" in s else s for s in strings]
+    return strings
+
+
+# -- the public classes ---------------------------------------------------------------------
+
+
+class Selector:
+    """One selected element (wrapping a selectolax node) or one string (``::text``, ``::attr``).
+
+    An element Selector is also the selectolax node it wraps: every node method or property it
+    does not define is forwarded (`.text()`, `.attributes`, `.html`, `.css_first()` ...).
+    `Selector(text=html)` parses a page of your own.
+    """
+
+    __slots__ = ("root",)
+
+    root: LexborNode | str
+    """The selectolax node, or the string a pseudo-element selected."""
+
+    def __init__(self, text: str | None = None, *, root: LexborNode | str | None = None) -> None:
+        if (text is None) == (root is None):
+            raise TypeError("Selector() takes text= (an HTML page) or root= (a node), not both")
+        if text is not None:
+            tree = LexborHTMLParser(text)
+            if tree.root is None:
+                raise ValueError("Selector(text=...): the text parsed to no document")
+            root = tree.root
+        self.root = root  # type: ignore[assignment]  # one of the two is set (checked above)
+
+    def __repr__(self) -> str:
+        data = self.get()
+        return f"<Selector data={data[:40] + '...' if len(data) > 40 else data!r}>"
+
+    def __bool__(self) -> bool:
+        """True for an element; for a string, whether it is non-empty (as parsel)."""
+        root = self.root
+        return bool(root) if isinstance(root, str) else True
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Selector):
+            other = other.root
+        elif not isinstance(other, LexborNode):
+            return NotImplemented
+        return bool(self.root == other)
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    # -- parsel's API ------------------------------------------------------------------------
+
+    def css(self, query: str) -> SelectorList:
+        """Elements (or strings, with ``::text``/``::attr()``) matching `query` in this element.
+
+        As in parsel the element itself can match (descendant-or-self). A string Selector has
+        nothing inside: the result is empty.
+        """
+        root = self.root
+        if isinstance(root, str):
+            return SelectorList()
+        return select(root, query)
+
+    def xpath(self, query: str, namespaces: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        """parsel's `xpath()` run on this element's own HTML (parsed by lxml on each call).
+
+        Axes that leave the element (``..``, ``following-sibling::``) find nothing here: use
+        `Response.xpath()` on the whole page for those. Returns a `parsel.SelectorList`.
+        """
+        import parsel
+
+        root = self.root
+        if isinstance(root, str):
+            return parsel.SelectorList([])
+        fragment = parsel.Selector(text=root.html)
+        found = fragment.xpath("(//*[name()=$tag])[1]", tag=root.tag)
+        if not found:
+            return parsel.SelectorList([])
+        return found[0].xpath(query, namespaces=namespaces, **kwargs)
+
+    def get(self) -> str:
+        """The string, or the element's outer HTML (selectolax's serialization)."""
+        root = self.root
+        if isinstance(root, str):
+            return root
+        return root.html or ""
+
+    def getall(self) -> list[str]:
+        """`[self.get()]`, as parsel."""
+        return [self.get()]
+
+    extract = get
+
+    def re(self, regex: str | Pattern[str], replace_entities: bool = True) -> list[str]:
+        """Every match of `regex` in `get()`: the "extract" group, else all groups, else the
+        whole match. Entities other than ``&lt;`` and ``&amp;`` are replaced (parsel's rule)."""
+        return _regex(regex, self.get(), replace_entities)
+
+    @overload
+    def re_first(
+        self, regex: str | Pattern[str], default: None = None, replace_entities: bool = True
+    ) -> str | None: ...
+
+    @overload
+    def re_first(
+        self, regex: str | Pattern[str], default: str, replace_entities: bool = True
+    ) -> str: ...
+
+    def re_first(
+        self,
+        regex: str | Pattern[str],
+        default: str | None = None,
+        replace_entities: bool = True,
+    ) -> str | None:
+        """The first of `re()`, or `default` when nothing matches."""
+        found = self.re(regex, replace_entities)
+        return found[0] if found else default
+
+    @property
+    def attrib(self) -> dict[str, str]:
+        """The element's attributes as parsel reads them; {} for a string.
+
+        A valueless attribute reads as lxml reads it: a boolean one (``disabled``) as its own
+        name, any other as "" (`.attributes`, selectolax's, gives None for both).
+        """
+        root = self.root
+        if isinstance(root, str):
+            return {}
+        return {k: valueless(k) if v is None else v for k, v in root.attributes.items()}
+
+    # -- the selectolax node API, forwarded ------------------------------------------------
+
+    def _node(self, name: str) -> LexborNode:
+        root = self.root
+        if isinstance(root, str):
+            raise AttributeError(
+                f"{name!r}: this Selector holds a string from ::text or ::attr(), not an "
+                "element; use .get()"
+            )
+        return root
+
+    # The hot part of the node API is forwarded by C-level getters (`attrgetter`): an element
+    # Selector costs almost nothing over the node. On a string Selector they raise
+    # AttributeError, and Python then calls __getattr__ below, which says why.
+    if TYPE_CHECKING:
+
+        def text(
+            self,
+            deep: bool = True,
+            separator: str = "",
+            strip: bool = False,
+            skip_empty: bool = False,
+        ) -> str:
+            """selectolax's `text()` of the element."""
+
+        def iter(self, include_text: bool = False, skip_empty: bool = False) -> Iterator[Any]:
+            """selectolax's `iter()`: the element's children."""
+
+        def css_matches(self, selector: str) -> bool:
+            """Whether the element matches a CSS selector (selectolax)."""
+
+        @property
+        def attributes(self) -> dict[str, str | None]:
+            """selectolax's attributes of the element (None for a valueless one)."""
+
+        @property
+        def attrs(self) -> Any:
+            """selectolax's editable attribute mapping."""
+
+        @property
+        def html(self) -> str | None:
+            """The element's outer HTML (selectolax's serialization)."""
+
+        @property
+        def tag(self) -> str | None:
+            """The element's tag name."""
+
+        @property
+        def parent(self) -> LexborNode | None:
+            """The parent selectolax node."""
+
+        @property
+        def id(self) -> str | None:
+            """The element's id attribute."""
+
+    else:
+        text = property(attrgetter("root.text"))
+        iter = property(attrgetter("root.iter"))
+        css_matches = property(attrgetter("root.css_matches"))
+        attributes = property(attrgetter("root.attributes"))
+        attrs = property(attrgetter("root.attrs"))
+        html = property(attrgetter("root.html"))
+        tag = property(attrgetter("root.tag"))
+        parent = property(attrgetter("root.parent"))
+        id = property(attrgetter("root.id"))
+
+    def css_first(self, query: str, default: Any = None, strict: bool = False) -> Any:
+        """selectolax's `css_first()`: the first matching node, or `default`."""
+        check_no_pseudo(query)
+        return self._node("css_first").css_first(query, default, strict)
+
+    def __getattr__(self, name: str) -> Any:
+        # Called for names not defined above (the rest of the selectolax node API), and when a
+        # forwarded getter above raised AttributeError (a string Selector).
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._node(name), name)
+
+
+class SelectorList(list[Selector]):
+    """A list of `Selector`s with parsel's list methods (`get`, `getall`, `re`, `css` ...)."""
+
+    __slots__ = ()
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> Selector: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> SelectorList: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> Selector | SelectorList:
+        if isinstance(index, slice):
+            return SelectorList(list.__getitem__(self, index))
+        return list.__getitem__(self, index)
+
+    def css(self, query: str) -> SelectorList:
+        """`css()` of every Selector, one flat list."""
+        out = SelectorList()
+        for sel in self:
+            out.extend(sel.css(query))
+        return out
+
+    def xpath(self, query: str, namespaces: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        """`xpath()` of every Selector, one flat `parsel.SelectorList`."""
+        import parsel
+
+        out: parsel.SelectorList[parsel.Selector] = parsel.SelectorList()
+        for sel in self:
+            out.extend(sel.xpath(query, namespaces=namespaces, **kwargs))
+        return out
+
+    @overload
+    def get(self, default: None = None) -> str | None: ...
+
+    @overload
+    def get(self, default: str) -> str: ...
+
+    def get(self, default: str | None = None) -> str | None:
+        """The first Selector's `get()`, or `default` when the list is empty."""
+        for sel in self:  # list iteration, not the Python-level __getitem__
+            root = sel.root
+            return root if isinstance(root, str) else root.html or ""
+        return default
+
+    extract_first = get
+
+    def getall(self) -> list[str]:
+        """Every Selector's `get()`."""
+        return [root if type(root) is str else root.html or "" for root in map(_ROOT, self)]
+
+    extract = getall
+
+    def re(self, regex: str | Pattern[str], replace_entities: bool = True) -> list[str]:
+        """Every Selector's `re()`, one flat list ([] when nothing matches)."""
+        pattern = re.compile(regex) if isinstance(regex, str) else regex
+        return [s for sel in self for s in sel.re(pattern, replace_entities)]
+
+    @overload
+    def re_first(
+        self, regex: str | Pattern[str], default: None = None, replace_entities: bool = True
+    ) -> str | None: ...
+
+    @overload
+    def re_first(
+        self, regex: str | Pattern[str], default: str, replace_entities: bool = True
+    ) -> str: ...
+
+    def re_first(
+        self,
+        regex: str | Pattern[str],
+        default: str | None = None,
+        replace_entities: bool = True,
+    ) -> str | None:
+        """The first match over the Selectors in order, or `default`."""
+        pattern = re.compile(regex) if isinstance(regex, str) else regex
+        for sel in self:
+            found = sel.re(pattern, replace_entities)
+            if found:
+                return found[0]
+        return default
+
+    @property
+    def attrib(self) -> dict[str, str]:
+        """The first Selector's attributes, or {} when the list is empty."""
+        return self[0].attrib if self else {}
