@@ -7,13 +7,14 @@ as the logs, so a password in a login URL never reaches the terminal or a cron m
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 import traceback
 from collections.abc import Sequence
 
 from scrapekit import exitcodes
-from scrapekit.cli import crawl, listing, runs, session, status, version
+from scrapekit.cli import check, crawl, fetch, listing, parse, runs, session, shell, status, version
 from scrapekit.exceptions import ConfigError, CrawlRunning, ScrapekitError
 from scrapekit.log import error_line, scrub_text
 
@@ -71,8 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_exit_codes_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "-C",
+        "--project",
+        metavar="DIR",
+        help="run as if started in DIR (the project folder), so cron needs no cd",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (crawl, listing, runs, status, session, version):
+    for module in (crawl, listing, runs, status, session, fetch, shell, parse, check, version):
         module.register(commands)
     return parser
 
@@ -80,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `scrapekit` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    if args.project is not None:
+        try:
+            os.chdir(args.project)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            print(f"scrapekit: error: -C {args.project}: {reason}", file=sys.stderr)
+            return exitcodes.USAGE
     try:
         return int(args.run(args))
     except ConfigError as exc:
