@@ -89,7 +89,8 @@ def header_lines(response: Response, *, values: bool = False) -> str:
     except ValueError:
         phrase = ""
     lines = [f"{response.http_version} {response.status}{phrase}"]
-    for name, value in response.headers.multi_items():
+    for raw_name, raw_value in response.headers.raw:  # as the server spelled them
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
         if name.lower() == "set-cookie" and not values:
             cookie, sep, attributes = value.partition(";")
             value = f"{cookie.partition('=')[0]}=<hidden>{sep}{attributes}"

@@ -111,6 +111,8 @@ class SqliteCookieStore(CookieStore):
         return str(self.path)
 
     async def __aenter__(self) -> SqliteCookieStore:
+        if self.read_only:
+            return self  # nothing to open: each load() is one short read
         async with self._lock:
             await self._connect()
         return self
