@@ -52,12 +52,12 @@ class Demo:
         self.cwd = cwd
 
     def run(
-        self, command: str, *args: str, stdin: str | None = None
+        self, command: str, *args: str, stdin: str | None = None, spider: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """`scrapekit -C REPO COMMAND ARGS --spider demo` from a folder outside the project."""
-        spider = [] if command == "check" else ["--spider", "demo"]
+        flag = ["--spider", "demo"] if spider and command != "check" else []
         return scrapekit(
-            "-C", str(REPO), command, *args, *spider, "-a", f"base_url={self.site.url}",
+            "-C", str(REPO), command, *args, *flag, "-a", f"base_url={self.site.url}",
             "-s", f"STATE_DIR={self.state}", "--log-level", "WARNING",
             cwd=self.cwd, stdin=stdin,
         )  # fmt: skip
@@ -248,9 +248,12 @@ def test_parse_depth_2_follows_requests_with_their_callbacks(logged_in: Demo) ->
 
 
 def test_parse_named_callback_with_meta(demo: Demo) -> None:
-    """-c names the callback; outside the login the product still parses (no stock)."""
+    """-c names the callback; without --spider the one spider allowing the host is used;
+    outside the login the product still parses (no stock)."""
     site = demo.site
-    result = demo.run("parse", product_url(site), "-c", "parse_product", "--meta", '{"x": 1}')
+    result = demo.run(
+        "parse", product_url(site), "-c", "parse_product", "--meta", '{"x": 1}', spider=False
+    )
     assert result.returncode == 0, result.stderr
     (line,) = [json.loads(x) for x in result.stdout.splitlines()]
     assert line["type"] == "item"
@@ -273,6 +276,16 @@ def test_parse_404_skips_the_callback_and_exits_1(demo: Demo) -> None:
     assert result.returncode == 1
     assert result.stdout == ""
     assert "HTTP 404 is not handled" in result.stderr
+
+
+# -- check -------------------------------------------------------------------------------------
+
+
+def test_check_demo_contracts_pass(logged_in: Demo) -> None:
+    """The demo spider's docstring contracts ({base_url} from -a) all pass, exit 0."""
+    result = logged_in.run("check", "demo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "checked 1 spider: 6 passed, 0 failed"
 
 
 # -- -C DIR ------------------------------------------------------------------------------------
