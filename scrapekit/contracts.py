@@ -122,7 +122,7 @@ def _prepare(spider: Spider, callback: str, contracts: list[Contract]) -> Callba
             problems.append(f"unknown contract @{contract.name} (known: @{', @'.join(KNOWN)})")
         elif contract.name == "url":
             try:
-                prepared.url = contract.text.format_map(vars(spider))
+                prepared.url = contract.text.format_map(_Attributes(spider))
             except (KeyError, ValueError, IndexError) as exc:
                 problems.append(f"@url {contract.text}: cannot fill in {exc}")
         elif contract.name in ("cb_kwargs", "meta"):
@@ -144,6 +144,20 @@ def _prepare(spider: Spider, callback: str, contracts: list[Contract]) -> Callba
     if problems:
         prepared.problem = "; ".join(problems)
     return prepared
+
+
+class _Attributes(dict[str, Any]):
+    """The spider's attributes, instance and class ones, for `str.format_map`."""
+
+    def __init__(self, spider: Spider) -> None:
+        super().__init__()
+        self._spider = spider
+
+    def __missing__(self, key: str) -> Any:
+        try:
+            return getattr(self._spider, key)
+        except AttributeError:
+            raise KeyError(key) from None
 
 
 def _bounds(contract: Contract) -> tuple[str, int, float]:
