@@ -63,9 +63,8 @@ from scrapekit.request import Request
 from scrapekit.scheduler import DepthFilter, OffsiteFilter, Scheduler, UrlLengthFilter
 from scrapekit.scheduler.frontier import Frontier
 from scrapekit.scheduler.frontier.runs import RunStart
-from scrapekit.session import Session
-from scrapekit.session.cookiestore import CookieSync
 from scrapekit.session.login import LoginManager, has_login, login_running
+from scrapekit.session.opener import open_jar, open_session
 from scrapekit.session.redirects import RedirectCheck
 from scrapekit.settings import Settings
 from scrapekit.shutdown import StopSignals
@@ -175,22 +174,8 @@ async def _build(
     cache = ResponseCache.from_settings(settings, spider.name)
     if cache is not None:
         built.cache = await stack.enter_async_context(cache)
-    session = await stack.enter_async_context(Session.from_settings(settings))
-    built.session = session
-    session.headers.update(spider.headers)
-    if spider.auth is not None:
-        session.auth = spider.auth
-        session.auth_domain = spider.auth_domain
-    cookies = await stack.enter_async_context(
-        CookieSync(
-            session.cookies,
-            state.cookie_store(settings, session_name),
-            interval=float(settings["COOKIES_FLUSH_SECONDS"]),
-            enabled=bool(settings["COOKIES_ENABLED"]),
-        )
-    )
-    built.cookies = cookies
-    spider.session = session
+    session = built.session = await open_session(stack, settings, spider)
+    cookies = built.cookies = await open_jar(stack, session, settings, session_name)
     _expand_feed_paths(settings, spider.name, frontier.run_start())
     pipelines = PipelineManager.from_crawler(crawler)
     pipelines.resume_feeds(await frontier.feed_marks())  # an unfinished crawl's feeds go on

@@ -117,13 +117,18 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def cookie_store(settings: Settings, name: str) -> CookieStore:
-    """The persisted jar of session `name` (COOKIES_PERSIST), or one that forgets at exit."""
+def cookie_store(settings: Settings, name: str, *, read_only: bool = False) -> CookieStore:
+    """The persisted jar of session `name` (COOKIES_PERSIST), or one that forgets at exit.
+
+    `read_only`: the persisted jar is only read, and nothing is created if it is missing.
+    """
     from scrapekit.session.cookiestore import MemoryCookieStore, SqliteCookieStore
 
     if not settings["COOKIES_ENABLED"] or not settings["COOKIES_PERSIST"]:
         return MemoryCookieStore()
     path = jar_path(settings, name)
+    if read_only:
+        return SqliteCookieStore(path, name=name, read_only=True)
     private_dir(path.parent)
     return SqliteCookieStore(path, name=name)
 

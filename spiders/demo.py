@@ -6,6 +6,7 @@ starts logged in, and when the shop expires the session mid-crawl, scrapekit log
 once and carries on. Run it against a demo site started with `python -m scrapekit.demo serve`:
 
     scrapekit crawl demo -a base_url=http://127.0.0.1:PORT -O demo.jsonl
+    scrapekit check demo -a base_url=http://127.0.0.1:PORT   # the contracts in the docstrings
 """
 
 from __future__ import annotations
@@ -51,14 +52,24 @@ class DemoSpider(Spider):
         return False if response.css_first("a.login") is not None else None
 
     def parse(self, response: Response) -> Iterator[Request | None]:
-        """A listing page: every product, then the next page."""
+        """A listing page: every product, then the next page.
+
+        @url {base_url}/catalogue/page-1.html
+        @returns requests 21 21
+        @returns items 0 0
+        """
         yield from response.follow_all(css="article.product h3 a", callback=self.parse_product)
         next_link = response.css_first("ul.pager li.next a")
         if next_link is not None:
             yield response.follow(next_link, callback=self.parse)
 
     def parse_product(self, response: Response) -> Iterator[dict[str, Any]]:
-        """A product page: one item."""
+        """A product page: one item.
+
+        @url {base_url}/catalogue/product/the-frozen-fjord-1/index.html
+        @returns items 1 1
+        @scrapes title price upc category stock url
+        """
 
         def text(selector: str) -> str | None:
             node = response.css_first(selector)

@@ -7,6 +7,7 @@ as the logs, so a password in a login URL never reaches the terminal or a cron m
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 import traceback
@@ -14,12 +15,16 @@ from collections.abc import Sequence
 
 from scrapekit import exitcodes
 from scrapekit.cli import (
+    check,
     crawl,
+    fetch,
     genspider,
     listing,
+    parse,
     runs,
     runspider,
     session,
+    shell,
     showsettings,
     startproject,
     status,
@@ -82,10 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_exit_codes_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "-C",
+        "--project",
+        metavar="DIR",
+        help="run as if started in DIR (the project folder), so cron needs no cd",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (crawl, runspider, listing, runs, status, session, version):
-        module.register(commands)
-    for module in (startproject, genspider, showsettings):
+    commands_in_help_order = (
+        crawl, runspider, listing, runs, status, session,
+        startproject, genspider, fetch, shell, parse, check, showsettings, version,
+    )  # fmt: skip
+    for module in commands_in_help_order:
         module.register(commands)
     return parser
 
@@ -93,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `scrapekit` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    if args.project is not None:
+        try:
+            os.chdir(args.project)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            print(f"scrapekit: error: -C {args.project}: {reason}", file=sys.stderr)
+            return exitcodes.USAGE
     try:
         return int(args.run(args))
     except ConfigError as exc:

@@ -41,3 +41,10 @@ def load_project_settings(
 def spider_loader(settings: Settings) -> SpiderLoader:
     """The spiders of the project's SPIDER_MODULES."""
     return SpiderLoader(settings["SPIDER_MODULES"])
+
+
+def load_settings_anywhere(cmdline: Sequence[str] = ()) -> Settings:
+    """The project's settings inside a project, else the defaults (with SCRAPEKIT_* and -s)."""
+    if find_project() is not None:
+        return load_project_settings(cmdline)[1]
+    return Settings.load(project_file=None, spider_cls=None, env=os.environ, cmdline=cmdline)

@@ -6,6 +6,11 @@ folder) and in WAL mode with a busy timeout, so a second process on the same jar
 of corrupting it. A jar that cannot be read raises `CookieJarCorrupt` naming the fix; it is
 never reset silently. The interval (COOKIES_FLUSH_SECONDS) is the caller's to pass to
 `CookieSync`.
+
+A read-only store (`read_only=True`, for `scrapekit fetch/shell/parse/check --spider`) changes
+nothing on disk: no folder or file is created, the journal mode is not switched, expired
+cookies are skipped rather than deleted, and a jar no process has open (no `-wal` file) is read
+as an immutable file, so not even SQLite's `-wal`/`-shm` side files appear.
 """
 
 from __future__ import annotations
@@ -84,12 +89,16 @@ class SqliteCookieStore(CookieStore):
         path: the database file; its folder is created owner-only if missing.
         name: the session's name, used in the fix that error messages name.
         busy_timeout: seconds to wait for another process's write lock.
+        read_only: load only (see the module docstring); a missing file is an empty jar.
     """
 
     backend = "sqlite"
 
-    def __init__(self, path: Path, *, name: str, busy_timeout: float = 10.0) -> None:
+    def __init__(
+        self, path: Path, *, name: str, busy_timeout: float = 10.0, read_only: bool = False
+    ) -> None:
         super().__init__()
+        self.read_only = read_only
         self.path = Path(path)
         self.name = name
         self.busy_timeout = busy_timeout
@@ -102,11 +111,15 @@ class SqliteCookieStore(CookieStore):
         return str(self.path)
 
     async def __aenter__(self) -> SqliteCookieStore:
+        if self.read_only:
+            return self  # nothing to open: each load() is one short read
         async with self._lock:
             await self._connect()
         return self
 
     async def load(self) -> list[Cookie]:
+        if self.read_only:
+            return await self._load_read_only()
         async with self._lock:
             db = await self._connect()
             rows = await run_to_completion(self._load(db))
@@ -118,11 +131,13 @@ class SqliteCookieStore(CookieStore):
         keys = list(deletes)
         if not rows and not keys:
             return
+        self._refuse_if_read_only("saved")
         async with self._lock:
             db = await self._connect()
             await run_to_completion(self._write(db, rows, keys))
 
     async def clear(self) -> int:
+        self._refuse_if_read_only("cleared")
         async with self._lock:
             db = await self._connect()
             return await run_to_completion(self._clear(db))
@@ -133,6 +148,56 @@ class SqliteCookieStore(CookieStore):
             db, self._db = self._db, None
             if db is not None:
                 await run_to_completion(db.close())
+
+    # -- read-only ---------------------------------------------------------------------------
+
+    def _refuse_if_read_only(self, action: str) -> None:
+        if self.read_only:
+            raise SessionError(f"cookie jar {self.path} is open read-only and cannot be {action}")
+
+    async def _load_read_only(self) -> list[Cookie]:
+        """The unexpired cookies, read without writing anything (see the module docstring)."""
+        async with self._lock:
+            if self._closed:
+                raise RuntimeError(f"cookie store {self.path} is closed")
+            try:
+                rows = await run_to_completion(asyncio.to_thread(self._read_rows))
+            except sqlite3.Error as exc:
+                raise self._error(exc, "read") from exc
+        self._loaded += len(rows)
+        return [_cookie(row) for row in rows]
+
+    def _read_rows(self) -> list[Any]:
+        """Blocking (run in a thread): one short read; a missing jar has no cookies."""
+        if not self.path.exists():
+            return []
+        if not os.access(self.path, os.R_OK):
+            raise self._corrupt("permission denied", unreadable=True)
+        # No -wal file: no connection has the jar open (SQLite creates it on the first read
+        # and removes it when the last one closes), so the file is read as it is, without
+        # locks or side files. A crawl writing meanwhile would write to a new WAL, not to
+        # this file, until a checkpoint far later than this one read.
+        immutable = "&immutable=1" if not Path(f"{self.path}-wal").exists() else ""
+        uri = f"{self.path.resolve().as_uri()}?mode=ro{immutable}"
+        db = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None)
+        try:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise CookieJarCorrupt(
+                    f"cookie jar {self.path} was written by a newer scrapekit (schema version "
+                    f"{version}, this one reads {SCHEMA_VERSION}); upgrade scrapekit"
+                )
+            columns = [row[1] for row in db.execute("PRAGMA table_info(cookies)")]
+            if version == 0 and not columns:
+                return []  # created but never written: an empty jar
+            if version != SCHEMA_VERSION or tuple(columns) != _COLUMNS:
+                raise self._corrupt("not a scrapekit cookie jar: wrong schema")
+            return db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM cookies WHERE expires IS NULL OR expires > ?",
+                (time.time(),),
+            ).fetchall()
+        finally:
+            db.close()
 
     # -- transactions (each runs to completion even if its caller is cancelled) ---------------
 

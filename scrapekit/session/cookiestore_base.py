@@ -48,6 +48,9 @@ class CookieStore(AsyncResource, ABC):
     """
 
     backend: ClassVar[str]
+    #: A read-only store loads and never writes: `save` and `clear` raise SessionError, and
+    #: `load` leaves expired cookies where they are. `CookieSync` never saves to one.
+    read_only: bool = False
 
     def __init__(self) -> None:
         self._loaded = self._saved = self._deleted = self._flushes = 0
@@ -59,7 +62,8 @@ class CookieStore(AsyncResource, ABC):
 
     @abstractmethod
     async def load(self) -> list[Cookie]:
-        """Return every stored cookie that has not expired; expired ones are deleted on the way.
+        """Return every stored cookie that has not expired; expired ones are deleted on the way
+        (a read-only store skips them instead).
 
         Raises:
             CookieJarCorrupt: the stored jar cannot be read; it is left as it was.
@@ -178,6 +182,8 @@ class CookieSync(AsyncResource):
 
     Not `enabled` (COOKIES_ENABLED false), it loads nothing, saves nothing and says so in its
     statistics: a cookie a spider sets in a jar the session never uses is not a saved one.
+    With a read-only store it loads and then only forgets the jar's changes: the persisted
+    jar stays as it was (how `scrapekit fetch/shell --spider` look through a crawl's login).
     """
 
     def __init__(
@@ -214,6 +220,8 @@ class CookieSync(AsyncResource):
         for cookie in cookies:
             self.jar.add(cookie)
         self.loaded = len(cookies)
+        if self.store.read_only:
+            return self
         self._task = asyncio.create_task(self._flusher(), name="scrapekit cookie flusher")
         return self
 
@@ -231,7 +239,7 @@ class CookieSync(AsyncResource):
         async with self._lock:
             if self._closed:  # closed while this call waited for the flusher
                 raise RuntimeError("cookie sync is closed")
-            if not self.enabled:
+            if not self.enabled or self.store.read_only:
                 self.jar.drain_changes()  # nothing to save them to; keep the change log small
                 return 0
             return await run_to_completion(self._flush())
@@ -296,6 +304,8 @@ class CookieSync(AsyncResource):
                 await self._task
                 async with self._lock:
                     await self._flush()
+            elif self.store.read_only:
+                self.jar.drain_changes()
         finally:
             self._task = None
             async with self._lock:
