@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-C",
         "--project",
+        dest="project_dir",
         metavar="DIR",
         help="run as if started in DIR (the project folder), so cron needs no cd",
     )
@@ -106,12 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `scrapekit` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    if args.project is not None:
+    if args.project_dir is not None:
         try:
-            os.chdir(args.project)
+            os.chdir(args.project_dir)
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
-            print(f"scrapekit: error: -C {args.project}: {reason}", file=sys.stderr)
+            print(f"scrapekit: error: -C {args.project_dir}: {reason}", file=sys.stderr)
             return exitcodes.USAGE
     try:
         return int(args.run(args))

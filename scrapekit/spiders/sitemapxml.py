@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lxml import etree
-
 _GZIP_MAGIC = b"\x1f\x8b"
 _TYPES = ("urlset", "sitemapindex")
 
@@ -43,6 +41,8 @@ def is_gzip(body: bytes) -> bool:
 
 
 def _parser() -> Any:
+    from lxml import etree  # here: lxml loads with the first sitemap, not with scrapekit
+
     return etree.XMLPullParser(
         events=("start", "end"),
         resolve_entities=False,
@@ -60,6 +60,8 @@ def parse_sitemap(body: bytes) -> Sitemap:
     XML that breaks off (truncated, or broken further on) keeps the entries completed
     before the fault, and `errors` says where it broke.
     """
+    from lxml import etree
+
     parser = _parser()
     sitemap: Sitemap | None = None
     depth = 0
