@@ -326,7 +326,8 @@ class Response:
         ``::attr(href)`` strings)."""
         targets: list[Link] = list(urls) if urls is not None else []
         if css is not None:
-            targets.extend(self.css(css))
+            # Plain selectors take the nodes as they are: no Selector per link on the hot path.
+            targets.extend(self.css(css) if "::" in css else self.tree.css(css))
         out = []
         for target in targets:
             request = self.follow(target, callback, **kwargs)
