@@ -17,6 +17,7 @@ import sys
 import textwrap
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from scrapekit.exceptions import FrontierError
 from scrapekit.scheduler import Scheduler
 from scrapekit.scheduler.frontier import Entry, Lease
 from scrapekit.scheduler.frontier.sqlite import SqliteFrontier
+from scrapekit.scheduler.frontier.sqlite_batch import GroupCommit, Outcome, Work
 
 
 def entry(url: str, key: str = "a.test", *, meta: dict[str, object] | None = None) -> Entry:
@@ -87,17 +89,15 @@ async def test_a_failing_batch_fails_each_of_its_writes_and_applies_none(db: Pat
             "CREATE TRIGGER poison BEFORE INSERT ON requests WHEN NEW.record LIKE '%poison%' "
             "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
         )
-        results = await asyncio.gather(
-            frontier.push([entry("http://c.test/alone", "c.test")]),  # goes first, alone
-            # made while that one is in the thread: these three go together
+        assert await frontier.push([entry("http://c.test/alone", "c.test")]) == 1  # a batch
+        results = await asyncio.gather(  # made together: these three share the next batch
             frontier.commit(first, [entry("http://a.test/ok")]),
             frontier.commit(second, [entry("http://a.test/poison")]),
             frontier.push([entry("http://b.test/other", "b.test")]),
             return_exceptions=True,
         )
-        assert results[0] == 1
-        assert all(isinstance(r, FrontierError) for r in results[1:]), results
-        assert "could not be written (poisoned row)" in str(results[1])
+        assert all(isinstance(r, FrontierError) for r in results), results
+        assert "could not be written (poisoned row)" in str(results[0])
         assert frontier.statistics().pushed == before.pushed + 1
         assert (frontier.leased, len(frontier)) == (2, 1)
         assert rows(db) == ["http://a.test/1", "http://a.test/2", "http://c.test/alone"]
@@ -112,6 +112,31 @@ async def test_a_failing_batch_fails_each_of_its_writes_and_applies_none(db: Pat
             "http://a.test/ok",
             "http://b.test/other",
         ]
+
+
+async def test_a_small_batch_waits_for_more_writes_up_to_its_hold() -> None:
+    """Every batch costs the loop GIL hand-offs with the thread: a batch below FULL writes
+    waits up to HOLD for more, and a full one goes at once."""
+    sent: list[int] = []
+
+    def send(works: list[Work], landed: Callable[[Outcome], None]) -> None:
+        sent.append(len(works))
+        asyncio.get_running_loop().call_soon(landed, (True, [None] * len(works)))
+
+    batches = GroupCommit(asyncio.Lock(), send, full=3, hold=60.0)
+    first = [asyncio.create_task(batches.submit(_nothing, _nothing)) for _ in range(2)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert sent == []  # two of three: held
+    await asyncio.gather(*first, batches.submit(_nothing, _nothing))
+    assert sent == [3]
+    short = GroupCommit(asyncio.Lock(), send, full=3, hold=0.01)
+    await asyncio.wait_for(short.submit(_nothing, _nothing), 5)  # sent when its hold ends
+    assert sent == [3, 1]
+
+
+def _nothing(_: object) -> None:
+    return None
 
 
 async def test_a_cancelled_caller_leaves_its_write_to_land(db: Path) -> None:
