@@ -89,15 +89,17 @@ async def test_a_failing_batch_fails_each_of_its_writes_and_applies_none(db: Pat
             "CREATE TRIGGER poison BEFORE INSERT ON requests WHEN NEW.record LIKE '%poison%' "
             "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
         )
-        assert await frontier.push([entry("http://c.test/alone", "c.test")]) == 1  # a batch
-        results = await asyncio.gather(  # made together: these three share the next batch
+        results = await asyncio.gather(
+            frontier.push([entry("http://c.test/alone", "c.test")]),  # goes first, alone
+            # made while that one is in the thread: these three go together
             frontier.commit(first, [entry("http://a.test/ok")]),
             frontier.commit(second, [entry("http://a.test/poison")]),
             frontier.push([entry("http://b.test/other", "b.test")]),
             return_exceptions=True,
         )
-        assert all(isinstance(r, FrontierError) for r in results), results
-        assert "could not be written (poisoned row)" in str(results[0])
+        assert results[0] == 1
+        assert all(isinstance(r, FrontierError) for r in results[1:]), results
+        assert "could not be written (poisoned row)" in str(results[1])
         assert frontier.statistics().pushed == before.pushed + 1
         assert (frontier.leased, len(frontier)) == (2, 1)
         assert rows(db) == ["http://a.test/1", "http://a.test/2", "http://c.test/alone"]
@@ -115,24 +117,36 @@ async def test_a_failing_batch_fails_each_of_its_writes_and_applies_none(db: Pat
 
 
 async def test_a_small_batch_waits_for_more_writes_up_to_its_hold() -> None:
-    """Every batch costs the loop GIL hand-offs with the thread: a batch below FULL writes
-    waits up to HOLD for more, and a full one goes at once."""
+    """Every batch costs the loop GIL hand-offs with the thread: once writes come in company,
+    a batch below FULL writes waits up to HOLD for more, and a full one goes at once; a lone
+    writer awaiting each write is never held."""
     sent: list[int] = []
 
     def send(works: list[Work], landed: Callable[[Outcome], None]) -> None:
         sent.append(len(works))
         asyncio.get_running_loop().call_soon(landed, (True, [None] * len(works)))
 
+    async def turns(count: int = 5) -> None:
+        for _ in range(count):
+            await asyncio.sleep(0)
+
+    lone = GroupCommit(asyncio.Lock(), send, full=3, hold=60.0)
+    for _ in range(3):
+        await asyncio.wait_for(lone.submit(_nothing, _nothing), 5)
+    assert sent == [1, 1, 1]
     batches = GroupCommit(asyncio.Lock(), send, full=3, hold=60.0)
-    first = [asyncio.create_task(batches.submit(_nothing, _nothing)) for _ in range(2)]
-    for _ in range(5):
-        await asyncio.sleep(0)
-    assert sent == []  # two of three: held
-    await asyncio.gather(*first, batches.submit(_nothing, _nothing))
-    assert sent == [3]
+    # Three at once: the first goes alone, the two made while it is out go together.
+    await asyncio.gather(*(batches.submit(_nothing, _nothing) for _ in range(3)))
+    assert sent[3:] == [1, 2]
+    held = [asyncio.create_task(batches.submit(_nothing, _nothing)) for _ in range(2)]
+    await turns()
+    assert sent[3:] == [1, 2]  # two of three, after a batch with company: held
+    await asyncio.gather(*held, batches.submit(_nothing, _nothing))
+    assert sent[3:] == [1, 2, 3]
     short = GroupCommit(asyncio.Lock(), send, full=3, hold=0.01)
+    await asyncio.gather(*(short.submit(_nothing, _nothing) for _ in range(3)))
     await asyncio.wait_for(short.submit(_nothing, _nothing), 5)  # sent when its hold ends
-    assert sent == [3, 1]
+    assert sent[6:] == [1, 2, 1]
 
 
 def _nothing(_: object) -> None:

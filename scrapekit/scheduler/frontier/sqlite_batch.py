@@ -43,10 +43,12 @@ Send = Callable[[list[Work], Callable[[Outcome], None]], None]
 
 #: Writes in one transaction at most; the rest go in the next one.
 BATCH_LIMIT = 256
-#: A batch smaller than FULL waits up to HOLD seconds for more writes before it is sent.
-#: Every batch costs the event loop a few GIL hand-offs with the thread, whatever its size;
-#: waiting 3 ms halves the batches of a busy crawl, and its pages do not wait for their
-#: commits (the workers fetch on meanwhile).
+#: A batch smaller than FULL waits up to HOLD seconds for more writes before it is sent,
+#: when the batch before it had company (two writes or more). Every batch costs the event
+#: loop a few GIL hand-offs with the thread, whatever its size; waiting 3 ms halves the
+#: batches of a busy crawl, whose pages do not wait for their commits (the workers fetch on
+#: meanwhile), while a lone writer that awaits each write (start() read into the frontier)
+#: is not slowed down.
 FULL = 16
 HOLD = 0.003
 
@@ -82,6 +84,7 @@ class GroupCommit:
         self._hold = hold
         self._timer: asyncio.TimerHandle | None = None  # the hold of a small batch
         self._held = False  # the hold is over: send what is queued
+        self._company = False  # the last batch sent had two writes or more
         self._queue: list[_Write[Any]] = []
         self._sent: list[_Write[Any]] | None = None  # the batch in the thread
         self._quiet = asyncio.Event()  # nothing queued and nothing sent
@@ -99,10 +102,11 @@ class GroupCommit:
         return await done
 
     def kick(self) -> None:
-        """Send the next batch, unless one is in the thread or a read holds the lock."""
+        """Send the next batch, unless one is in the thread, a read holds the lock, or it is
+        small and held (see HOLD)."""
         if self._sent is not None or not self._queue or self._lock.locked():
             return
-        if len(self._queue) < self._full and self._hold > 0 and not self._held:
+        if self._company and len(self._queue) < self._full and self._hold > 0 and not self._held:
             if self._timer is None:
                 self._timer = asyncio.get_running_loop().call_later(self._hold, self._end_hold)
             return
@@ -111,6 +115,7 @@ class GroupCommit:
             self._timer = None
         self._held = False
         batch = self._sent = self._queue[: self._limit]
+        self._company = len(batch) > 1
         del self._queue[: self._limit]
         try:
             self._send([write.work for write in batch], self._landed)
