@@ -54,8 +54,8 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (
         2,
         "usage or configuration error (a bad setting, an unknown spider, a corrupt cookie "
-        "jar or frontier file, an unwritable STATS_FILE, state folder or jar): nothing was "
-        "fetched",
+        "jar, frontier file or HTTP cache file, an unwritable STATS_FILE, state folder or "
+        "jar): nothing was fetched",
     ),
     (
         3,
