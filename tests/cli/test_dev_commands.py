@@ -313,3 +313,31 @@ def test_dash_c_missing_folder_is_one_line_exit_2(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         f"scrapekit: error: -C {missing}: No such file or directory"
     ]
+
+
+# -- an unexpected error -----------------------------------------------------------------------
+
+
+def test_an_unexpected_error_names_the_command_that_failed(
+    project: Project, httpserver: HTTPServer
+) -> None:
+    """A bug in the spider under `parse` ends with a traceback and one line naming `parse`
+    (not `crawl`), exit 1."""
+    project.add_spider(
+        "buggy",
+        """
+        from scrapekit import Spider
+
+        class Buggy(Spider):
+            name = "buggy"
+
+            def __init__(self, **kwargs):
+                raise RuntimeError("spider constructor bug")
+        """,
+    )
+    result = project.run("parse", httpserver.url_for("/"), "--spider", "buggy")
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "scrapekit: parse failed: RuntimeError: spider constructor bug"
+    )
