@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from scrapekit.exceptions import ProjectError
+from scrapekit.exceptions import ProjectError, UsageError
 from scrapekit.project import SETTINGS_FILE, activate, find_project
 from scrapekit.settings import Settings
 from scrapekit.spider import Spider
@@ -48,3 +48,14 @@ def load_settings_anywhere(cmdline: Sequence[str] = ()) -> Settings:
     if find_project() is not None:
         return load_project_settings(cmdline)[1]
     return Settings.load(project_file=None, spider_cls=None, env=os.environ, cmdline=cmdline)
+
+
+def spider_arguments(pairs: list[str]) -> dict[str, str]:
+    """The `-a NAME=VALUE` spider arguments as keyword arguments."""
+    kwargs = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"-a {pair!r}: expected NAME=VALUE")
+        kwargs[name.strip()] = value
+    return kwargs

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from scrapekit import exitcodes, runlog
-from scrapekit.cli.common import load_project_settings, spider_loader
+from scrapekit.cli.common import load_project_settings, spider_arguments, spider_loader
 from scrapekit.engine import crawl
 from scrapekit.exceptions import UsageError
 from scrapekit.log import scrub_text
@@ -144,17 +144,6 @@ def _limits(args: argparse.Namespace) -> list[str]:
     if args.no_cache:
         cmdline.append("HTTPCACHE_ENABLED=false")
     return cmdline
-
-
-def spider_arguments(pairs: list[str]) -> dict[str, str]:
-    """The `-a NAME=VALUE` spider arguments as keyword arguments."""
-    kwargs = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise UsageError(f"-a {pair!r}: expected NAME=VALUE")
-        kwargs[name.strip()] = value
-    return kwargs
 
 
 def cmdline_settings(args: argparse.Namespace) -> list[str]:

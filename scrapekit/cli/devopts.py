@@ -50,17 +50,6 @@ def add_options(parser: argparse.ArgumentParser, *, spider_flag: bool = True) ->
     parser.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
 
 
-def spider_kwargs(args: argparse.Namespace) -> dict[str, str]:
-    """The -a NAME=VALUE pairs as keyword arguments."""
-    kwargs = {}
-    for pair in args.spider_args:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise UsageError(f"-a {pair!r}: expected NAME=VALUE")
-        kwargs[name.strip()] = value
-    return kwargs
-
-
 def load(args: argparse.Namespace, name: str | None) -> tuple[type[Spider] | None, Settings]:
     """The spider called `name` (None: no spider) and the settings it would crawl with, with
     logging configured from them; outside a project without a spider, the defaults."""

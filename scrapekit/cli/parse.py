@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from scrapekit import exitcodes
 from scrapekit.cli import devopts
-from scrapekit.cli.common import load_project_settings, spider_loader
+from scrapekit.cli.common import load_project_settings, spider_arguments, spider_loader
 from scrapekit.devsession import DevSession, open_dev_session
 from scrapekit.exceptions import UsageError
 from scrapekit.items import to_dict
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     name = args.spider or _spider_for(args.url, args)
     spider_cls, settings = devopts.load(args, name)
     assert spider_cls is not None
-    kwargs = devopts.spider_kwargs(args)
+    kwargs = spider_arguments(args.spider_args)
     request = Request(
         args.url,
         callback=args.callback,
