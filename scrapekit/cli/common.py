@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -59,3 +60,29 @@ def spider_arguments(pairs: list[str]) -> dict[str, str]:
             raise UsageError(f"-a {pair!r}: expected NAME=VALUE")
         kwargs[name.strip()] = value
     return kwargs
+
+
+def add_setting_option(parser: argparse.ArgumentParser, help: str | None = None) -> None:
+    """-s/--set KEY=VALUE (repeatable) into `args.settings`."""
+    parser.add_argument(
+        "-s",
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=help or "override a setting (may be repeated)",
+    )
+
+
+def add_spider_and_setting_options(parser: argparse.ArgumentParser) -> None:
+    """-a NAME=VALUE (into `args.spider_args`, see spider_arguments) and -s KEY=VALUE."""
+    parser.add_argument(
+        "-a",
+        dest="spider_args",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a spider argument (may be repeated)",
+    )
+    add_setting_option(parser)

@@ -10,7 +10,12 @@ import sys
 from typing import Any
 
 from scrapekit import log as logsetup
-from scrapekit.cli.common import load_project_settings, load_settings_anywhere, spider_loader
+from scrapekit.cli.common import (
+    add_spider_and_setting_options,
+    load_project_settings,
+    load_settings_anywhere,
+    spider_loader,
+)
 from scrapekit.exceptions import UsageError
 from scrapekit.settings import Settings
 from scrapekit.spider import Spider
@@ -24,23 +29,7 @@ def add_options(parser: argparse.ArgumentParser, *, spider_flag: bool = True) ->
             metavar="NAME",
             help="use this spider's settings and its persisted (logged-in) session",
         )
-    parser.add_argument(
-        "-a",
-        dest="spider_args",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set a spider argument (may be repeated)",
-    )
-    parser.add_argument(
-        "-s",
-        "--set",
-        dest="settings",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting (may be repeated)",
-    )
+    add_spider_and_setting_options(parser)
     parser.add_argument(
         "--login",
         action="store_true",

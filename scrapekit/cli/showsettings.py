@@ -17,7 +17,7 @@ import argparse
 import json
 from typing import Any
 
-from scrapekit.cli.common import load_project_settings, spider_loader
+from scrapekit.cli.common import add_setting_option, load_project_settings, spider_loader
 from scrapekit.cli.runspider import load_settings
 from scrapekit.exceptions import UsageError
 from scrapekit.log import REDACTED, hide_userinfo, is_secret, redact, scrub_text
@@ -36,15 +36,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--spider", metavar="NAME", help="include that spider's custom_settings (a project's)"
     )
-    parser.add_argument(
-        "-s",
-        "--set",
-        dest="settings",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting, as on `crawl` (may be repeated)",
-    )
+    add_setting_option(parser, "override a setting, as on `crawl` (may be repeated)")
     parser.set_defaults(run=run)
 
 
