@@ -33,6 +33,7 @@ from scrapekit.session.login import LoginManager, has_login
 from scrapekit.session.opener import open_jar, open_session
 from scrapekit.settings import Settings
 from scrapekit.spider import Spider
+from scrapekit.workers import status_allowed
 
 log = structlog.get_logger(__name__)
 
@@ -113,12 +114,7 @@ class DevSession:
 
     def _status_allowed(self, response: Response) -> bool:
         """HTTPERROR_ALLOWED_CODES and meta["handle_httpstatus_list"/"_all"], as in a crawl."""
-        meta = response.request.meta
-        if meta.get("handle_httpstatus_all"):
-            return True
-        status = response.status
-        allowed = self.settings["HTTPERROR_ALLOWED_CODES"]
-        return status in allowed or status in meta.get("handle_httpstatus_list", ())
+        return status_allowed(response, self.settings["HTTPERROR_ALLOWED_CODES"])
 
 
 @asynccontextmanager

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -359,11 +359,7 @@ class WorkerPool:
         raise _Refetch
 
     def _status_allowed(self, response: Response) -> bool:
-        meta = response.request.meta
-        if meta.get("handle_httpstatus_all"):
-            return True
-        status = response.status
-        return status in self._allowed_codes or status in meta.get("handle_httpstatus_list", ())
+        return status_allowed(response, self._allowed_codes)
 
     async def _retry(self, request: Request, decision: Retry) -> None:
         """Hand the request back to wait out its backoff (the host's pause is already set)."""
@@ -505,3 +501,13 @@ def _validators(response: Response, revisit: Mapping[str, Any] | None = None) ->
         etag = etag or revisit.get("etag")
         modified = modified or revisit.get("last_modified")
     return etag, modified
+
+
+def status_allowed(response: Response, allowed_codes: Collection[int]) -> bool:
+    """Whether a non-2xx response still reaches its callback: HTTPERROR_ALLOWED_CODES
+    (`allowed_codes`) or the request's meta["handle_httpstatus_list"/"_all"]."""
+    meta = response.request.meta
+    if meta.get("handle_httpstatus_all"):
+        return True
+    status = response.status
+    return status in allowed_codes or status in meta.get("handle_httpstatus_list", ())

@@ -54,8 +54,8 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (
         2,
         "usage or configuration error (a bad setting, an unknown spider, a corrupt cookie "
-        "jar or frontier file, an unwritable STATS_FILE, state folder or jar): nothing was "
-        "fetched",
+        "jar, frontier file or HTTP cache file, an unwritable STATS_FILE, state folder or "
+        "jar): nothing was fetched",
     ),
     (
         3,
@@ -104,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def failure_line(command: str, exc: BaseException) -> str:
+    """The last line of a failed run, naming the command (`scrapekit: parse failed: ...`)."""
+    return f"scrapekit: {command} failed: {error_line(exc)}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `scrapekit` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -123,12 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"scrapekit: {error_line(exc)}", file=sys.stderr)
         return exitcodes.TEMPFAIL
     except ScrapekitError as exc:
-        print(f"scrapekit: crawl failed: {error_line(exc)}", file=sys.stderr)
+        print(failure_line(args.command, exc), file=sys.stderr)
         return exitcodes.FAILED_RUN
     except KeyboardInterrupt:
         print("scrapekit: interrupted", file=sys.stderr)
         return exitcodes.INTERRUPTED_RUN
     except Exception as exc:  # a bug: keep the traceback, end with one line
         sys.stderr.write(scrub_text(traceback.format_exc()))
-        print(f"scrapekit: crawl failed: {error_line(exc)}", file=sys.stderr)
+        print(failure_line(args.command, exc), file=sys.stderr)
         return exitcodes.FAILED_RUN

@@ -16,7 +16,7 @@ from typing import Any
 
 from scrapekit import exitcodes
 from scrapekit.cli import devopts
-from scrapekit.cli.common import load_project_settings, spider_loader
+from scrapekit.cli.common import load_project_settings, spider_arguments, spider_loader
 from scrapekit.contracts import Outcome, run_contracts, spider_contracts
 from scrapekit.devsession import open_dev_session
 from scrapekit.settings import Settings
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         _, settings = load_project_settings(list(args.settings))
         names = spider_loader(settings).list()
-    kwargs = devopts.spider_kwargs(args)
+    kwargs = spider_arguments(args.spider_args)
     rows: list[tuple[str, ...]] = []
     failed = passed = 0
     for name in names:

@@ -11,7 +11,12 @@ import sys
 from typing import Any
 
 from scrapekit import exitcodes, runlog
-from scrapekit.cli.common import load_project_settings, spider_loader
+from scrapekit.cli.common import (
+    add_spider_and_setting_options,
+    load_project_settings,
+    spider_arguments,
+    spider_loader,
+)
 from scrapekit.engine import crawl
 from scrapekit.exceptions import UsageError
 from scrapekit.log import scrub_text
@@ -66,23 +71,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="write items to FILE, replacing it (may be repeated, and mixed with -o)",
     )
-    parser.add_argument(
-        "-a",
-        dest="spider_args",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set a spider argument (may be repeated)",
-    )
-    parser.add_argument(
-        "-s",
-        "--set",
-        dest="settings",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting (may be repeated)",
-    )
+    add_spider_and_setting_options(parser)
     parser.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
     parser.add_argument(
         "--log-format", choices=["auto", "console", "json"], help="log renderer (default: auto)"
@@ -144,17 +133,6 @@ def _limits(args: argparse.Namespace) -> list[str]:
     if args.no_cache:
         cmdline.append("HTTPCACHE_ENABLED=false")
     return cmdline
-
-
-def spider_arguments(pairs: list[str]) -> dict[str, str]:
-    """The `-a NAME=VALUE` spider arguments as keyword arguments."""
-    kwargs = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise UsageError(f"-a {pair!r}: expected NAME=VALUE")
-        kwargs[name.strip()] = value
-    return kwargs
 
 
 def cmdline_settings(args: argparse.Namespace) -> list[str]:

@@ -10,7 +10,12 @@ import sys
 from typing import Any
 
 from scrapekit import log as logsetup
-from scrapekit.cli.common import load_project_settings, load_settings_anywhere, spider_loader
+from scrapekit.cli.common import (
+    add_spider_and_setting_options,
+    load_project_settings,
+    load_settings_anywhere,
+    spider_loader,
+)
 from scrapekit.exceptions import UsageError
 from scrapekit.settings import Settings
 from scrapekit.spider import Spider
@@ -24,23 +29,7 @@ def add_options(parser: argparse.ArgumentParser, *, spider_flag: bool = True) ->
             metavar="NAME",
             help="use this spider's settings and its persisted (logged-in) session",
         )
-    parser.add_argument(
-        "-a",
-        dest="spider_args",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set a spider argument (may be repeated)",
-    )
-    parser.add_argument(
-        "-s",
-        "--set",
-        dest="settings",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting (may be repeated)",
-    )
+    add_spider_and_setting_options(parser)
     parser.add_argument(
         "--login",
         action="store_true",
@@ -48,17 +37,6 @@ def add_options(parser: argparse.ArgumentParser, *, spider_flag: bool = True) ->
         "without it the jar is only read and nothing logs in",
     )
     parser.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
-
-
-def spider_kwargs(args: argparse.Namespace) -> dict[str, str]:
-    """The -a NAME=VALUE pairs as keyword arguments."""
-    kwargs = {}
-    for pair in args.spider_args:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise UsageError(f"-a {pair!r}: expected NAME=VALUE")
-        kwargs[name.strip()] = value
-    return kwargs
 
 
 def load(args: argparse.Namespace, name: str | None) -> tuple[type[Spider] | None, Settings]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from scrapekit import exitcodes
 from scrapekit.cli import devopts
+from scrapekit.cli.common import spider_arguments
 from scrapekit.devsession import open_dev_session
 from scrapekit.exceptions import FetchError
 from scrapekit.log import error_line
@@ -49,7 +50,7 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fetch the URL and print it; exit 1 with one line if the fetch failed."""
     spider_cls, settings = devopts.load(args, args.spider)
-    kwargs = devopts.spider_kwargs(args)
+    kwargs = spider_arguments(args.spider_args)
 
     async def fetch() -> Response:
         async with open_dev_session(

@@ -23,12 +23,13 @@ from urllib.parse import urlsplit
 
 from scrapekit import exitcodes
 from scrapekit.cli import devopts
-from scrapekit.cli.common import load_project_settings, spider_loader
+from scrapekit.cli.common import load_project_settings, spider_arguments, spider_loader
 from scrapekit.devsession import DevSession, open_dev_session
 from scrapekit.exceptions import UsageError
 from scrapekit.items import to_dict
 from scrapekit.request import Request
 from scrapekit.spider import Spider
+from scrapekit.spiders import CrawlSpider
 
 
 def register(commands: Any) -> None:
@@ -44,7 +45,8 @@ def register(commands: Any) -> None:
         "-c",
         "--callback",
         metavar="CALLBACK",
-        help="the spider method to call (default: parse)",
+        help="the spider method to call (default: what the crawl would call: parse, or a "
+        "CrawlSpider's rule matching URL)",
     )
     parser.add_argument(
         "--depth",
@@ -68,13 +70,9 @@ def run(args: argparse.Namespace) -> int:
     name = args.spider or _spider_for(args.url, args)
     spider_cls, settings = devopts.load(args, name)
     assert spider_cls is not None
-    kwargs = devopts.spider_kwargs(args)
-    request = Request(
-        args.url,
-        callback=args.callback,
-        meta=devopts.json_option("--meta", args.meta),
-        cb_kwargs=devopts.json_option("--cb-kwargs", args.cb_kwargs),
-    )
+    kwargs = spider_arguments(args.spider_args)
+    meta = devopts.json_option("--meta", args.meta)
+    cb_kwargs = devopts.json_option("--cb-kwargs", args.cb_kwargs)
 
     async def parse() -> int:
         async with open_dev_session(
@@ -82,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
         ) as dev:
             if args.callback is not None:
                 _check_callback(dev.spider, args.callback)
+                request = Request(args.url, callback=args.callback)
+            else:
+                request = first_request(dev.spider, args.url)
+            request.meta.update(meta)
+            request.cb_kwargs.update(cb_kwargs)
             return await crawl_levels(dev, request, args.depth)
 
     try:
@@ -109,6 +112,14 @@ def _spider_for(url: str, args: argparse.Namespace) -> str:
         return matches[0]
     which = f"spiders {', '.join(matches)} all allow" if matches else "no spider allows"
     raise UsageError(f"{which} {host!r} (allowed_domains); name one with --spider NAME")
+
+
+def first_request(spider: Spider, url: str) -> Request:
+    """The request for URL with the callback the crawl would use: a CrawlSpider's matching
+    rule (or its start-page parsing), else the spider's default callback."""
+    if isinstance(spider, CrawlSpider):
+        return spider.request_for(url)
+    return Request(url)
 
 
 def _check_callback(spider: Spider, name: str) -> None:
@@ -139,7 +150,7 @@ async def crawl_levels(dev: DevSession, first: Request, depth: int) -> int:
                 print(f"scrapekit: {page.error}", file=sys.stderr)
             for output in page.outputs:
                 if isinstance(output, Request):
-                    emit(request_line(output, level))
+                    emit(request_line(dev.spider, output, level))
                     if level < depth and output.url not in seen:
                         seen.add(output.url)
                         following.append(output)
@@ -149,22 +160,25 @@ async def crawl_levels(dev: DevSession, first: Request, depth: int) -> int:
     return errors
 
 
-def request_line(request: Request, depth: int) -> dict[str, Any]:
-    """The JSON line of a yielded request."""
-    callback = request.callback
-    if callback is None:
-        name = "parse"
-    elif isinstance(callback, str):
-        name = callback
-    else:
-        name = getattr(callback, "__name__", repr(callback))
+def request_line(spider: Spider, request: Request, depth: int) -> dict[str, Any]:
+    """The JSON line of a yielded request, naming the callback the crawl would run."""
     return {
         "type": "request",
         "depth": depth,
         "method": request.method,
         "url": request.url,
-        "callback": name,
+        "callback": callback_name(spider, request),
     }
+
+
+def callback_name(spider: Spider, request: Request) -> str:
+    """The name of what parses `request` (a CrawlSpider names the rule's callback)."""
+    if isinstance(spider, CrawlSpider):
+        return spider.callback_name(request)
+    callback = request.callback
+    if callback is None:
+        callback = spider.resolve_callback(None)
+    return callback if isinstance(callback, str) else getattr(callback, "__name__", repr(callback))
 
 
 def emit(line: dict[str, Any]) -> None:

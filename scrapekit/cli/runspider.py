@@ -20,8 +20,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from scrapekit.cli.common import load_project_settings
-from scrapekit.cli.crawl import add_run_options, cmdline_settings, run_crawl, spider_arguments
+from scrapekit.cli.common import load_project_settings, spider_arguments
+from scrapekit.cli.crawl import add_run_options, cmdline_settings, run_crawl
 from scrapekit.exceptions import ProjectError, UsageError
 from scrapekit.project import find_project
 from scrapekit.settings import Settings

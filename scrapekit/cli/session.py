@@ -15,7 +15,7 @@ from scrapekit import state
 from scrapekit.cli.common import load_project_settings
 from scrapekit.exceptions import UsageError
 from scrapekit.session.cookiejar import Cookie
-from scrapekit.session.cookiestore import SqliteCookieStore, remove_jar
+from scrapekit.session.cookiestore import remove_jar
 from scrapekit.settings import Settings
 
 
@@ -62,7 +62,8 @@ def _flags(cookie: Cookie) -> str:
 
 
 async def _load(settings: Settings, name: str) -> list[Cookie]:
-    async with SqliteCookieStore(state.jar_path(settings, name), name=name) as store:
+    """The jar's cookies, read only: showing a session never purges or rewrites it."""
+    async with state.cookie_store(settings, name, read_only=True) as store:
         return await store.load()
 
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from scrapekit import exitcodes
 from scrapekit.cli import devopts
+from scrapekit.cli.common import spider_arguments
 from scrapekit.devsession import DevSession, open_dev_session
 from scrapekit.exceptions import FetchError
 from scrapekit.log import error_line, scrub_text
@@ -91,7 +92,7 @@ class ShellState:
 def run(args: argparse.Namespace) -> int:
     """Open the session, fetch URL, then evaluate -c CODE or start the interactive shell."""
     spider_cls, settings = devopts.load(args, args.spider)
-    kwargs = devopts.spider_kwargs(args)
+    kwargs = spider_arguments(args.spider_args)
     loop = asyncio.new_event_loop()
     try:
         opened = open_dev_session(settings, spider_cls, login=args.login, spider_kwargs=kwargs)

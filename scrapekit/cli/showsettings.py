@@ -7,7 +7,8 @@ or cmdline (-s). `--get KEY` prints the value alone. Inside a project the projec
 applies, outside one the defaults and the layers above them (as `runspider` sees them).
 Secrets are never printed: a setting whose name looks secret (a token, a password) shows ***,
 and so do secret-named entries inside a value (an Authorization header in
-DEFAULT_REQUEST_HEADERS) and passwords in URLs, as in the logs (log.py).
+DEFAULT_REQUEST_HEADERS) and passwords in URLs, as in the logs (log.py); PROXY's whole
+userinfo is hidden (a lone name there is often a token).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import argparse
 import json
 from typing import Any
 
-from scrapekit.cli.common import load_project_settings, spider_loader
+from scrapekit.cli.common import add_setting_option, load_project_settings, spider_loader
 from scrapekit.cli.runspider import load_settings
 from scrapekit.exceptions import UsageError
-from scrapekit.log import REDACTED, is_secret, redact, scrub_text
+from scrapekit.log import REDACTED, hide_userinfo, is_secret, redact, scrub_text
 from scrapekit.session.login import SPIDER_ATTRIBUTES
 from scrapekit.settings import Settings
 from scrapekit.settings.validate import unknown_setting
@@ -35,15 +36,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--spider", metavar="NAME", help="include that spider's custom_settings (a project's)"
     )
-    parser.add_argument(
-        "-s",
-        "--set",
-        dest="settings",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting, as on `crawl` (may be repeated)",
-    )
+    add_setting_option(parser, "override a setting, as on `crawl` (may be repeated)")
     parser.set_defaults(run=run)
 
 
@@ -85,8 +78,14 @@ def _login_attributes(settings: Settings, spider_cls: type[Spider]) -> None:
             settings.set(key, value, priority="spider", source=source)
 
 
+#: Settings holding a URL whose userinfo is a credential however it is written.
+CREDENTIAL_URLS = frozenset({"PROXY"})
+
+
 def shown_value(key: str, value: Any) -> Any:
     """The value as it may be shown: secrets hidden (see the module docstring)."""
+    if key in CREDENTIAL_URLS and isinstance(value, str):
+        return hide_userinfo(value)
     return redact({key: value})[key]
 
 
@@ -95,6 +94,8 @@ def where(settings: Settings, key: str) -> str:
     layer, source = settings.layer(key), settings.source(key)
     if source.startswith(f"-s {key}=") and is_secret(key):
         source = f"-s {key}={REDACTED}"
+    elif source.startswith(f"-s {key}=") and key in CREDENTIAL_URLS:
+        source = f"-s {key}={hide_userinfo(source.partition('=')[2])}"
     source = scrub_text(source)
     return layer if source == layer else f"{layer}: {source}"
 

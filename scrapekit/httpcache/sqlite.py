@@ -19,8 +19,8 @@ from typing import Any
 import aiosqlite
 import structlog
 
-from scrapekit import state
-from scrapekit.exceptions import HttpCacheCorrupt, HttpCacheError, PathNotWritable
+from scrapekit._sqlite import create_if_empty, open_private
+from scrapekit.exceptions import HttpCacheCorrupt, HttpCacheError
 from scrapekit.httpcache.base import CachedEntry, HttpCache
 
 log = structlog.get_logger(__name__)
@@ -101,40 +101,16 @@ class SqliteHttpCache(HttpCache):
             return self._db
 
     async def _open(self) -> aiosqlite.Connection:
-        path = self.path
-        try:
-            if await asyncio.to_thread(state.private_file, path):
-                log.warning("HTTP cache permissions tightened", path=str(path))
-        except OSError as exc:
-            raise PathNotWritable(
-                "the HTTP cache", str(path), state.problem(exc, path.parent), "STATE_DIR"
-            ) from exc
-        db = await aiosqlite.connect(path, timeout=self.busy_timeout, isolation_level=None)
-        try:
-            await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            await self._check_schema(db)  # first: a foreign file is left as it was
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA synchronous = NORMAL")
-        except BaseException as exc:
-            await db.close()
-            if isinstance(exc, sqlite3.Error):
-                raise self._error(exc, "opened") from exc
-            raise
-        return db
+        return await open_private(
+            self.path,
+            self.busy_timeout,
+            "HTTP cache",
+            self._check_schema,
+            lambda exc: self._error(exc, "opened"),
+        )
 
     async def _check_schema(self, db: aiosqlite.Connection) -> None:
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            version = await _scalar(db, "PRAGMA user_version")
-            tables = await _scalar(db, "SELECT count(*) FROM sqlite_master")
-            if version == 0 and tables == 0:
-                await db.execute(_SCHEMA)
-                await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                version = SCHEMA_VERSION
-            await db.execute("COMMIT")
-        finally:
-            if db.in_transaction:
-                await db.execute("ROLLBACK")
+        version = await create_if_empty(db, [_SCHEMA], SCHEMA_VERSION)
         if version > SCHEMA_VERSION:
             raise HttpCacheCorrupt(
                 str(self.path),
@@ -152,11 +128,6 @@ class SqliteHttpCache(HttpCache):
         if code.removeprefix("SQLITE_").split("_")[0] in _UNUSABLE:
             return HttpCacheCorrupt(str(self.path), f"corrupt or unreadable ({reason})")
         return HttpCacheError(f"HTTP cache {self.path} could not be {action} ({reason})")
-
-
-async def _scalar(db: aiosqlite.Connection, sql: str) -> int:
-    rows = list(await db.execute_fetchall(sql))
-    return int(rows[0][0])
 
 
 def _row(entry: CachedEntry) -> tuple[Any, ...]:

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from scrapekit._sqlite import create_if_empty, scalar
 from scrapekit.exceptions import CookieJarCorrupt, SessionError
 from scrapekit.session.cookiejar import Cookie
 from scrapekit.session.cookiestore_base import (
@@ -302,21 +303,9 @@ class SqliteCookieStore(CookieStore):
             log.warning("cookie jar permissions tightened", path=str(path))
 
     async def _check_schema(self, db: aiosqlite.Connection) -> None:
-        version = await _scalar(db, "PRAGMA user_version")
-        if version == 0:
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                # Checked again under the write lock: another process may have just created it.
-                version = await _scalar(db, "PRAGMA user_version")
-                tables = await _scalar(db, "SELECT count(*) FROM sqlite_master")
-                if version == 0 and tables == 0:
-                    await db.execute(_SCHEMA)
-                    await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                    version = SCHEMA_VERSION
-                await db.execute("COMMIT")
-            finally:
-                if db.in_transaction:
-                    await db.execute("ROLLBACK")
+        version = await scalar(db, "PRAGMA user_version")
+        if version == 0:  # checked again under the write lock: another process may create it
+            version = await create_if_empty(db, [_SCHEMA], SCHEMA_VERSION)
         if version > SCHEMA_VERSION:
             raise CookieJarCorrupt(
                 f"cookie jar {self.path} was written by a newer scrapekit (schema version "
@@ -362,11 +351,6 @@ def remove_jar(path: Path) -> bool:
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-async def _scalar(db: aiosqlite.Connection, sql: str) -> int:
-    rows = list(await db.execute_fetchall(sql))
-    return int(rows[0][0])
 
 
 def _prepare_files(path: Path) -> list[Path]:

@@ -108,6 +108,28 @@ class CrawlSpider(Spider):
             return self._parse
         return super().resolve_callback(callback, default=default)
 
+    def request_for(self, url: str) -> Request:
+        """The request the crawl would make for a link to `url`: through the first rule whose
+        extractor takes it (allow/deny and domains; restrict_css needs the linking page), else
+        as a start page. What `scrapekit parse URL` runs when no callback is named."""
+        for index, rule in enumerate(self._rules):
+            if rule.extractor.matches(url):
+                return Request(url, callback=self._rule_callback, meta={RULE_META_KEY: index})
+        return Request(url, callback=self._parse)
+
+    def callback_name(self, request: Request) -> str:
+        """What parses `request`, for people: the rule's callback (`rules[0] parse_item`,
+        `rules[1] (follow)`) for a rule's request, else the callback's name."""
+        callback = self.resolve_callback(request.callback)
+        index = request.meta.get(RULE_META_KEY)
+        if (
+            getattr(callback, "__func__", None) is CrawlSpider._rule_callback
+            and isinstance(index, int)
+            and 0 <= index < len(self._rules)
+        ):
+            return f"rules[{index}] {getattr(self._rules[index].callback, '__name__', '(follow)')}"
+        return str(getattr(callback, "__name__", callback))
+
     def parse_start_url(self, response: Response, **kwargs: Any) -> CallbackOutput:
         """Called with each start page (and each page requested without a callback); override
         it to extract items from them. Its outputs come before the followed links."""

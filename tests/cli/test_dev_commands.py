@@ -313,3 +313,72 @@ def test_dash_c_missing_folder_is_one_line_exit_2(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         f"scrapekit: error: -C {missing}: No such file or directory"
     ]
+
+
+# -- an unexpected error -----------------------------------------------------------------------
+
+
+def test_an_unexpected_error_names_the_command_that_failed(
+    project: Project, httpserver: HTTPServer
+) -> None:
+    """A bug in the spider under `parse` ends with a traceback and one line naming `parse`
+    (not `crawl`), exit 1."""
+    project.add_spider(
+        "buggy",
+        """
+        from scrapekit import Spider
+
+        class Buggy(Spider):
+            name = "buggy"
+
+            def __init__(self, **kwargs):
+                raise RuntimeError("spider constructor bug")
+        """,
+    )
+    result = project.run("parse", httpserver.url_for("/"), "--spider", "buggy")
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "scrapekit: parse failed: RuntimeError: spider constructor bug"
+    )
+
+
+# -- parse on a CrawlSpider --------------------------------------------------------------------
+
+CRAWL_SPIDER = """
+from scrapekit import CrawlSpider, LinkExtractor, Rule
+
+
+class Books(CrawlSpider):
+    name = "books"
+    allowed_domains = ["127.0.0.1"]
+    rules = (
+        Rule(LinkExtractor(allow=r"/product/"), callback="parse_item", cb_kwargs={"via": "rule"}),
+        Rule(LinkExtractor(allow=r"/catalogue/page-")),
+    )
+
+    def parse_item(self, response, via):
+        yield {"url": response.url, "title": response.css_first("h1").text(), "via": via}
+"""
+
+
+def test_parse_on_a_crawl_spider_uses_the_rule_the_crawl_would(
+    project: Project, demo_site: DemoSite
+) -> None:
+    """Without -c, a URL a rule takes is parsed by that rule's callback (with its cb_kwargs),
+    and a listing's requests name the rule that will parse them."""
+    project.add_spider("books", CRAWL_SPIDER)
+    product = demo_site.products[0]
+    result = project.run("parse", product_url(demo_site), "--spider", "books")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(x) for x in result.stdout.splitlines()] == [
+        {
+            "type": "item",
+            "depth": 1,
+            "item": {"url": product_url(demo_site), "title": product.title, "via": "rule"},
+        }
+    ]
+    listing = project.run("parse", f"{demo_site.url}/catalogue/page-1.html", "--spider", "books")
+    assert listing.returncode == 0, listing.stderr
+    callbacks = {json.loads(x)["callback"] for x in listing.stdout.splitlines()}
+    assert callbacks == {"rules[0] parse_item", "rules[1] (follow)"}

@@ -93,6 +93,25 @@ def test_session_show_hides_values_and_clear_logs_out(repo: Project) -> None:
     assert "no saved session 'demo'" in missing.stderr
 
 
+def test_session_show_leaves_the_jar_untouched(repo: Project) -> None:
+    """`session show` reads the jar only: an expired cookie stays, bytes and mtime unchanged."""
+    with DemoSite(products=2) as site:
+        assert crawl_demo(repo, site).returncode == 0
+    folder = repo.state / "demo"  # type: ignore[attr-defined]
+    with sqlite3.connect(folder / "session.db") as db:
+        db.execute(
+            "INSERT INTO cookies SELECT domain, path, 'stale', value, host_only, secure, "
+            "http_only, same_site, 1.0, creation, last_access FROM cookies LIMIT 1"
+        )
+    db.close()
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
+    assert "session.db" in before
+    shown = repo.run("session", "show", "demo", env={"SCRAPEKIT_STATE_DIR": str(folder.parent)})
+    assert shown.returncode == 0, shown.stderr
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
+    assert after == before
+
+
 def test_no_secret_reaches_the_logs(repo: Project) -> None:
     """At DEBUG, neither the password nor the session cookie value appears in any log line."""
     with DemoSite(products=30, password="hunter2-secret") as site:

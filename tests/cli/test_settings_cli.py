@@ -96,6 +96,24 @@ def test_secrets_are_never_printed(shop: Project) -> None:
     assert json.loads(got.stdout)["Authorization"] == "***"
 
 
+def test_proxy_credentials_are_never_printed(shop: Project) -> None:
+    """PROXY's userinfo (a password, or a lone token) is hidden in the value, in its -s
+    source and with --get."""
+    token_proxy = "http://tok3n-secret@proxy.example:3128"
+    result = shop.run("settings", "-s", f"PROXY={token_proxy}")
+    assert result.returncode == 0, result.stderr
+    assert "tok3n-secret" not in result.stdout
+    assert table(result.stdout)["PROXY"] == (
+        "http://***@proxy.example:3128",
+        "cmdline: -s PROXY=http://***@proxy.example:3128",
+    )
+    got = shop.run("settings", "--get", "PROXY", env={"SCRAPEKIT_PROXY": token_proxy})
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == "http://***@proxy.example:3128\n"
+    password = shop.run("settings", "--get", "PROXY", "-s", "PROXY=http://me:pa55@proxy:3128")
+    assert password.stdout == "http://me:***@proxy:3128\n"
+
+
 def test_get_prints_one_value(shop: Project) -> None:
     """--get KEY prints the value alone: text as is, anything else as JSON."""
     assert shop.run("settings", "--get", "RATE").stdout == "1.5\n"

@@ -1,12 +1,11 @@
-"""The genspider templates for CrawlSpider and SitemapSpider run as generated against a site."""
+"""The genspider templates for CrawlSpider and SitemapSpider run as generated against a site:
+`scrapekit genspider NAME URL --template crawl|sitemap`, then `scrapekit crawl NAME`."""
 
 from __future__ import annotations
 
 import gzip
 import json
-from importlib import resources
 from pathlib import Path
-from string import Template
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,18 +16,6 @@ from tests.conftest import Project
 pytestmark = pytest.mark.subprocess
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
-
-
-def render(template: str, project: Project, name: str, url: str) -> None:
-    """Write spiders/<name>.py from the packaged template, as genspider does."""
-    text = resources.files("scrapekit").joinpath(f"templates/spiders/{template}.py.tmpl")
-    source = Template(text.read_text(encoding="utf-8")).substitute(
-        name=name,
-        classname=name.title().replace("_", "") + "Spider",
-        domain=urlsplit(url).hostname,
-        url=url,
-    )
-    project.add_spider(name, source)
 
 
 def serve_site(httpserver: HTTPServer) -> None:
@@ -63,11 +50,12 @@ def serve_site(httpserver: HTTPServer) -> None:
 def test_a_rendered_template_crawls_a_site(
     httpserver: HTTPServer, project: Project, tmp_path: Path, template: str, expected: list[str]
 ) -> None:
-    """`scrapekit crawl NAME` runs the spider written from the template unchanged, and
-    its items are the site's pages (each once, with their titles)."""
+    """`scrapekit crawl NAME` runs the spider genspider wrote from the template unchanged,
+    and its items are the site's pages (each once, with their titles)."""
     serve_site(httpserver)
     name = f"{template}_site"
-    render(template, project, name, httpserver.url_for("/"))
+    made = project.run("genspider", name, httpserver.url_for("/"), "--template", template)
+    assert made.returncode == 0, made.stderr
     out = tmp_path / "items.jsonl"
     result = project.run("crawl", name, "-O", str(out), "--log-format", "json")
     assert result.returncode == 0, result.stderr

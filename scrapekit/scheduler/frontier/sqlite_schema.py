@@ -8,15 +8,14 @@ transient trouble (FrontierError). A foreign or newer file is refused before any
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 
 import aiosqlite
 import structlog
 
-from scrapekit import state
-from scrapekit.exceptions import FrontierCorrupt, FrontierError, PathNotWritable
+from scrapekit._sqlite import open_private
+from scrapekit.exceptions import FrontierCorrupt, FrontierError
 from scrapekit.scheduler.frontier import runs
 from scrapekit.scheduler.frontier.sqlite_queries import scalar
 
@@ -78,28 +77,16 @@ async def open_file(path: Path, busy_timeout: float) -> aiosqlite.Connection:
     Raises PathNotWritable if its folder cannot be made or written, FrontierCorrupt if the file
     is not a usable frontier of this schema version.
     """
-    try:
-        if await asyncio.to_thread(state.private_file, path):
-            log.warning("frontier permissions tightened", path=str(path))
-    except OSError as exc:
-        raise PathNotWritable(
-            "the frontier", str(path), state.problem(exc, path.parent), "STATE_DIR"
-        ) from exc
-    db = await aiosqlite.connect(path, timeout=busy_timeout, isolation_level=None)
-    try:
-        await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        await _check_schema(db, path)  # first: a foreign file is left as it was
-        await db.execute("PRAGMA journal_mode = WAL")
-        await db.execute("PRAGMA synchronous = NORMAL")
-        # Checkpoint the WAL every 64 MB rather than every 4 MB: each checkpoint copies pages
-        # and fsyncs in the commit thread, and a crawl commits many small transactions.
-        await db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
-    except BaseException as exc:
-        await db.close()
-        if isinstance(exc, sqlite3.Error):
-            raise sqlite_error(path, exc, "opened") from exc
-        raise
-    return db
+    # Checkpoint the WAL every 64 MB rather than every 4 MB: each checkpoint copies pages
+    # and fsyncs in the commit thread, and a crawl commits many small transactions.
+    return await open_private(
+        path,
+        busy_timeout,
+        "frontier",
+        lambda db: _check_schema(db, path),
+        lambda exc: sqlite_error(path, exc, "opened"),
+        pragmas=[f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}"],
+    )
 
 
 async def _check_schema(db: aiosqlite.Connection, path: Path) -> None:
