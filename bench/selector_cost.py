@@ -156,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
             f"| {name} | {median_range(times[name], '.1f')} | {min(times[name]):.1f} | "
             f"{median_range(paired[name], '.3f')} | {min(times[name]) / best_raw:.3f} |"
         )
-    glue = [n / e for n, e in zip(times["nodes"], times["engine"], strict=True)]
-    print(f"\nnodes over engine (the layer's own cost), paired median: {median_range(glue, '.3f')}")
+    print()
+    for name in ("nodes", "scrapy"):
+        glue = [t / e for t, e in zip(times[name], times["engine"], strict=True)]
+        print(f"{name} over engine, paired median (range): {median_range(glue, '.3f')}")
     return 0
 
 
