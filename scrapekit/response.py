@@ -27,7 +27,7 @@ import httpx2
 import structlog
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scrapekit._css import check_no_pseudo
+from scrapekit._css import check_no_pseudo, find_first, query_css
 from scrapekit._encodings import codec_for_label, decode
 from scrapekit._types import CallbackRef
 from scrapekit.exceptions import InvalidURL, NotHTMLError
@@ -206,12 +206,13 @@ class Response:
         A `SelectorList` (a list) of `Selector`s; an element Selector also acts as the
         selectolax node it wraps (`.text()`, `.attributes` ...).
         """
-        return select(self.tree, selector)
+        return select(self._tree if self._tree is not None else self.tree, selector)
 
     def css_first(self, selector: str) -> LexborNode | None:
         """The first selectolax node matching a CSS selector (no pseudo-elements), or None."""
-        check_no_pseudo(selector)
-        return self.tree.css_first(selector)
+        if "::" in selector:
+            check_no_pseudo(selector)
+        return find_first(self._tree if self._tree is not None else self.tree, selector)
 
     def xpath(self, query: str, namespaces: Mapping[str, str] | None = None, **kwargs: Any) -> Any:
         """parsel's `xpath()` on the page: a `parsel.SelectorList` (`.get()`, `.getall()` ...).
@@ -326,8 +327,8 @@ class Response:
         ``::attr(href)`` strings)."""
         targets: list[Link] = list(urls) if urls is not None else []
         if css is not None:
-            # Plain selectors take the nodes as they are: no Selector per link on the hot path.
-            targets.extend(self.css(css) if "::" in css else self.tree.css(css))
+            # What the selector selects as it is (nodes, ::attr strings): no Selector per link.
+            targets.extend(query_css(self.tree, css))
         out = []
         for target in targets:
             request = self.follow(target, callback, **kwargs)

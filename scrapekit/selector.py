@@ -11,6 +11,9 @@ an element `Selector` forwards every selectolax node method it does not define i
 against the nodes `css()` used to return keeps working. Pseudo-elements are read by
 scrapekit/_css.py: lexbor cannot select text or attribute nodes.
 
+A Selector is made only when an item of the list is seen (`_Unwrapped`): `css(...).get()`,
+`.getall()` and `.re()` read the nodes and strings lexbor gave, at selectolax's own cost.
+
 XPath goes through parsel, imported on first use only (`Selector.xpath()`,
 `Response.xpath()`), so a crawl that only uses CSS never loads lxml.
 """
@@ -18,15 +21,15 @@ XPath goes through parsel, imported on first use only (`Selector.xpath()`,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from html.entities import name2codepoint
 from operator import attrgetter
 from re import Pattern
-from typing import TYPE_CHECKING, Any, SupportsIndex, overload
+from typing import TYPE_CHECKING, Any, Self, SupportsIndex, overload
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scrapekit._css import check_no_pseudo, query_css, valueless
+from scrapekit._css import check_no_pseudo, find, query_css, selects_strings, valueless
 
 if TYPE_CHECKING:
     import parsel
@@ -36,21 +39,24 @@ __all__ = ["Selector", "SelectorList", "select"]
 
 def select(context: LexborHTMLParser | LexborNode, query: str) -> SelectorList:
     """The `SelectorList` for a CSS selector (with ``::text``/``::attr()``) on a tree or node."""
-    return _wrap(query_css(context, query))
+    if "::" not in query:
+        nodes: list[Any] = find(context, query)
+        return _Unwrapped(nodes)
+    if selects_strings(query):
+        return _Strings(query_css(context, query))
+    return _Unwrapped(query_css(context, query))
 
 
 _new = object.__new__
 _ROOT = attrgetter("root")
 
 
-def _wrap(roots: list[Any]) -> SelectorList:
-    out = SelectorList()
-    append = out.append
-    for root in roots:
-        sel = _new(Selector)
-        sel.root = root
-        append(sel)
-    return out
+def _html(node: LexborNode) -> str:
+    return node.html or ""
+
+
+def _attrib(node: LexborNode) -> dict[str, str]:
+    return {k: valueless(k) if v is None else v for k, v in node.attributes.items()}
 
 
 # -- regular expressions (parsel's rules) ---------------------------------------------------
@@ -221,7 +227,7 @@ class Selector:
         root = self.root
         if isinstance(root, str):
             return {}
-        return {k: valueless(k) if v is None else v for k, v in root.attributes.items()}
+        return _attrib(root)
 
     # -- the selectolax node API, forwarded ------------------------------------------------
 
@@ -318,12 +324,27 @@ class SelectorList(list[Selector]):
             return SelectorList(list.__getitem__(self, index))
         return list.__getitem__(self, index)
 
+    def __iadd__(self, other: Iterable[Selector]) -> Self:  # type: ignore[override, misc]
+        # Defined so that `selectors += response.css(...)` extends this list in place: without
+        # it Python would first try the right operand's __radd__ (see _Unwrapped).
+        self.extend(other)
+        return self
+
+    def _roots(self) -> Iterator[LexborNode | str]:
+        """What the Selectors hold, without going through the Python-level `__iter__`."""
+        return map(_ROOT, list.__iter__(self))
+
+    def _wrapped(self) -> SelectorList:
+        """This list, every item a Selector (already so: see `_Unwrapped`)."""
+        return self
+
     def css(self, query: str) -> SelectorList:
         """`css()` of every Selector, one flat list."""
-        out = SelectorList()
-        for sel in self:
-            out.extend(sel.css(query))
-        return out
+        found: list[Any] = []
+        for root in self._roots():
+            if not isinstance(root, str):
+                found.extend(query_css(root, query))
+        return _Unwrapped(found)
 
     def xpath(self, query: str, namespaces: dict[str, str] | None = None, **kwargs: Any) -> Any:
         """`xpath()` of every Selector, one flat `parsel.SelectorList`."""
@@ -342,23 +363,22 @@ class SelectorList(list[Selector]):
 
     def get(self, default: str | None = None) -> str | None:
         """The first Selector's `get()`, or `default` when the list is empty."""
-        for sel in self:  # list iteration, not the Python-level __getitem__
-            root = sel.root
-            return root if isinstance(root, str) else root.html or ""
+        for root in self._roots():
+            return root if isinstance(root, str) else _html(root)
         return default
 
     extract_first = get
 
     def getall(self) -> list[str]:
         """Every Selector's `get()`."""
-        return [root if type(root) is str else root.html or "" for root in map(_ROOT, self)]
+        return [root if isinstance(root, str) else _html(root) for root in self._roots()]
 
     extract = getall
 
     def re(self, regex: str | Pattern[str], replace_entities: bool = True) -> list[str]:
         """Every Selector's `re()`, one flat list ([] when nothing matches)."""
         pattern = re.compile(regex) if isinstance(regex, str) else regex
-        return [s for sel in self for s in sel.re(pattern, replace_entities)]
+        return [s for text in self.getall() for s in _regex(pattern, text, replace_entities)]
 
     @overload
     def re_first(
@@ -378,8 +398,8 @@ class SelectorList(list[Selector]):
     ) -> str | None:
         """The first match over the Selectors in order, or `default`."""
         pattern = re.compile(regex) if isinstance(regex, str) else regex
-        for sel in self:
-            found = sel.re(pattern, replace_entities)
+        for text in self.getall():
+            found = _regex(pattern, text, replace_entities)
             if found:
                 return found[0]
         return default
@@ -387,4 +407,100 @@ class SelectorList(list[Selector]):
     @property
     def attrib(self) -> dict[str, str]:
         """The first Selector's attributes, or {} when the list is empty."""
-        return self[0].attrib if self else {}
+        for root in self._roots():
+            return {} if isinstance(root, str) else _attrib(root)
+        return {}
+
+
+class _Unwrapped(SelectorList):
+    """What a query found, as a `SelectorList` that makes its `Selector`s only when needed.
+
+    A Selector is one Python object per selected node or string, and the common uses never
+    need one: `.get()`, `.getall()`, `.re()` and a chained `.css()` read the selectolax nodes
+    and strings this list holds. Anything that can see an item (indexing, iteration, `in`,
+    comparison, repr, copying, adding items ...) first wraps every item, in place, and turns
+    the list into a plain `SelectorList` (`__class__` assignment), which it stays from then on.
+    """
+
+    __slots__ = ()
+
+    def _wrapped(self) -> SelectorList:
+        roots: list[Any] = list.copy(self)
+        list.clear(self)
+        self.__class__ = SelectorList  # type: ignore[assignment]
+        append = self.append  # list's own, now
+        for root in roots:
+            sel = _new(Selector)
+            sel.root = root
+            append(sel)
+        return self
+
+    def __iter__(self) -> Iterator[Selector]:
+        return list.__iter__(self._wrapped())
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> Selector: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> SelectorList: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> Selector | SelectorList:
+        return self._wrapped()[index]
+
+    def __radd__(self, other: list[Any]) -> list[Any]:
+        # `[...] + response.css(...)`: list's own concatenation would copy the raw items.
+        return other + self._wrapped()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Unwrapped):
+            other._wrapped()
+        return list.__eq__(self._wrapped(), other)
+
+    def __ne__(self, other: object) -> bool:
+        if isinstance(other, _Unwrapped):
+            other._wrapped()
+        return list.__ne__(self._wrapped(), other)
+
+    def _roots(self) -> Iterator[LexborNode | str]:
+        return list.__iter__(self)  # type: ignore[arg-type]  # the items are the roots
+
+
+class _Strings(_Unwrapped):
+    """An `_Unwrapped` list of strings only (every part of the query ends in a pseudo-element)."""
+
+    __slots__ = ()
+
+    def get(self, default: str | None = None) -> str | None:  # type: ignore[override]
+        """The first string, or `default` when the list is empty."""
+        strings: list[Any] = self
+        return list.__getitem__(strings, 0) if self else default
+
+    extract_first = get  # type: ignore[assignment]
+
+    def getall(self) -> list[str]:
+        """Every string (a plain list)."""
+        strings: list[Any] = self
+        return list.copy(strings)
+
+    extract = getall
+
+
+def _wrapping(name: str) -> Callable[..., Any]:
+    method = getattr(SelectorList, name)
+
+    def wrapping(self: _Unwrapped, *args: Any, **kwargs: Any) -> Any:
+        return method(self._wrapped(), *args, **kwargs)
+
+    wrapping.__name__ = wrapping.__qualname__ = name
+    return wrapping
+
+
+# Every list method that reads or adds items, besides those defined above. The rest (len,
+# bool, del, clear, reverse) work the same on unwrapped items.
+for _name in (
+    "__setitem__", "__reversed__", "__contains__", "__lt__",
+    "__le__", "__gt__", "__ge__", "__add__", "__iadd__", "__mul__", "__rmul__", "__imul__",
+    "__repr__", "__reduce_ex__", "append", "extend", "insert", "pop", "remove",
+    "index", "count", "copy", "sort",
+):  # fmt: skip
+    setattr(_Unwrapped, _name, _wrapping(_name))

@@ -6,6 +6,7 @@ demo shop's pages and a page of awkward markup) and must give the same strings.
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -13,8 +14,10 @@ from collections import Counter
 
 import parsel
 import pytest
+from selectolax.lexbor import LexborHTMLParser
 
 from scrapekit import Response, Selector, SelectorList
+from scrapekit._css import find, find_first
 from scrapekit.demo.catalogue import build_catalogue
 from scrapekit.demo.pages import render_listing, render_login, render_product
 
@@ -417,3 +420,110 @@ def test_chained_selector_may_reach_ancestors_outside_the_element() -> None:
     html = "<body><div><p>x</p></div></body>"
     assert Selector(text=html).css("div")[0].css("body p::text").getall() == ["x"]
     assert parsel.Selector(text=html).css("div")[0].css("body p::text").getall() == []
+
+
+# -- the fast paths: lazily made Selectors, the shared CSS engine, tags() for bare names ------
+
+LIST_QUERIES = ["a", "p", "li", "missing", "a::attr(href)", "p::text", "h1, p::text", "div"]
+
+
+def eager(selected: SelectorList) -> SelectorList:
+    """The same list with every Selector made up front (the list as it was before)."""
+    return SelectorList([Selector(root=sel.root) for sel in list(selected)])
+
+
+@pytest.mark.parametrize("query", LIST_QUERIES)
+def test_lazily_wrapped_list_behaves_as_a_list_of_selectors(query: str) -> None:
+    """What css() returns makes its Selectors on first use: every list operation sees them."""
+    response = Response("http://shop.test/", body=AWKWARD.encode())
+    reference = eager(response.css(query))
+    probes = {
+        "len": lambda s: len(s),
+        "bool": lambda s: bool(s),
+        "get": lambda s: s.get(),
+        "get default": lambda s: s.get("none"),
+        "getall": lambda s: s.getall(),
+        "re": lambda s: s.re(r"\w+"),
+        "re_first": lambda s: s.re_first(r"\w+"),
+        "attrib": lambda s: s.attrib,
+        "chained": lambda s: s.css("*::text").getall(),
+        "iter": lambda s: [x.get() for x in s],
+        "reversed": lambda s: [x.get() for x in reversed(s)],
+        "index 0": lambda s: s[0].get() if s else None,
+        "index -1": lambda s: s[-1].get() if s else None,
+        "slice": lambda s: (type(s[1:]), s[1:].getall()),
+        "in": lambda s: bool(s) and s[0] in s,
+        "index()": lambda s: s.index(s[-1]) if s else None,
+        "count": lambda s: s.count(s[0]) if s else 0,
+        "equal": lambda s: s == reference,
+        "equal list": lambda s: list(s) == list(reference),
+        "add": lambda s: [x.get() for x in s + s],
+        "radd": lambda s: [x.get() for x in [] + s],  # noqa: RUF005
+        "mul": lambda s: [x.get() for x in s * 2],
+        "repr": lambda s: repr(s),
+        "copy": lambda s: (type(copy.copy(s)), copy.copy(s).getall()),
+        "pop": lambda s: s.pop().get() if s else None,
+        "append": lambda s: (s.append(reference[0]) if reference else None, s.getall()),
+    }
+    for name, probe in probes.items():
+        assert probe(response.css(query)) == probe(eager(response.css(query))), name
+
+
+def test_lazily_wrapped_list_becomes_a_plain_selector_list() -> None:
+    """Once an item is seen the list holds Selectors for good: the same object on each access."""
+    response = Response("http://shop.test/", body=AWKWARD.encode())
+    links = response.css("a")
+    first = links[0]
+    assert type(links) is SelectorList
+    assert links[0] is first
+    assert all(isinstance(x, Selector) for x in list.__iter__(links))
+    strings = response.css("a::attr(href)")
+    assert strings.getall() == ["/author/rene", "/page/2"]
+    assert strings.get() == "/author/rene"
+    assert type(strings) is not SelectorList  # get()/getall() made no Selector
+    assert [type(x) for x in strings] == [Selector, Selector]
+    assert type(strings) is SelectorList
+
+
+def test_adding_lazily_wrapped_lists_keeps_selectors() -> None:
+    """`+`, `+=` and `==` between lists see Selectors on both sides; `+=` extends in place."""
+    response = Response("http://shop.test/", body=AWKWARD.encode())
+    collected = SelectorList()
+    same = collected
+    collected += response.css("a::attr(href)")
+    collected += response.css("img")
+    assert collected is same
+    assert type(collected) is SelectorList
+    assert all(type(x) is Selector for x in list.__iter__(collected))
+    joined = [Selector(text="<p>x</p>")] + response.css("a::attr(href)")  # noqa: RUF005
+    assert [type(x) for x in joined] == [Selector, Selector, Selector]
+    assert response.css("a::attr(href)") == response.css("a::attr(href)")
+    assert response.css("a") != response.css("img")
+
+
+def test_engine_finds_what_selectolax_finds() -> None:
+    """find()/find_first() (shared engine, tags() for bare names) give selectolax's own nodes."""
+    queries = ["a", "p", "div", "li", "h1", "html", "body", "td", "a[href]", ".price", "ul li"]
+    for html in PAGES.values():
+        tree = LexborHTMLParser(html)
+        for query in queries:
+            assert find(tree, query) == tree.css(query), query
+            assert find_first(tree, query) == tree.css_first(query), query
+            for node in tree.css("div")[:5]:
+                assert find(node, query) == node.css(query), query
+    fragment = LexborHTMLParser("<p>a</p><div><p>b</p></div>", is_fragment=True)
+    assert [n.text() for n in find(fragment, "p")] == ["a", "b"]
+    assert find(fragment.root, "p") == fragment.root.css("p")
+    assert find_first(fragment, "p") == fragment.css_first("p")
+
+
+def test_shared_engine_serves_documents_in_turn() -> None:
+    """One engine for every document: each query finds its own document's nodes."""
+    one = Response("http://a.test/", body=b"<p class=x>one</p>")
+    two = Response("http://b.test/", body=b"<p class=x>two</p><p class=x>2</p>")
+    for _ in range(3):
+        assert one.css(".x::text").getall() == ["one"]
+        assert two.css(".x::text").getall() == ["two", "2"]
+        first = two.css_first(".x")
+        assert first is not None
+        assert first.text() == "two"
