@@ -56,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
             "genspider: expected NAME and URL_OR_DOMAIN, e.g. quotes quotes.toscrape.com"
         )
     name: str = args.name
-    if not scaffold.is_identifier(name):
+    if not scaffold.is_identifier(name) or name.startswith("__"):
         raise UsageError(
             f"genspider {name!r}: a spider name must be a Python identifier (it names its "
-            "module), e.g. quotes or books_2"
+            "module), not starting with __, e.g. quotes or books_2"
         )
     template = available.get(args.template)
     if template is None:
