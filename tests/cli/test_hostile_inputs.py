@@ -175,3 +175,39 @@ def test_proxy_port_out_of_range_says_so(project: Project, port: str) -> None:
     line = one_line(result)
     assert f"the port {port} is out of range (1-65535)" in line
     assert "secret" not in line
+
+
+def test_check_bad_url_fails_its_row_and_checks_the_others(
+    project: Project, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/p").respond_with_data("<p>x</p>", content_type="text/html")
+    project.add_spider(
+        "contr",
+        f'''\
+        from scrapekit import Spider
+
+
+        class Contr(Spider):
+            name = "contr"
+
+            def parse(self, response):
+                """@url notaurl
+                @returns items 1
+                """
+                yield {{"a": 1}}
+
+            def parse_good(self, response):
+                """@url {httpserver.url_for("/p")}
+                @returns items 1 1
+                """
+                yield {{"a": 1}}
+        ''',
+    )
+    result = project.run("check", "contr", "-s", "ROBOTSTXT_OBEY=false")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    first = ["contr", "parse", "(contracts)", "FAIL", "@url", "notaurl:", "no", "scheme;"]
+    assert rows[1][:8] == first
+    assert ["contr", "parse_good", "@returns", "items", "1", "1", "ok"] in rows
+    assert result.stdout.splitlines()[-1] == "checked 1 spider: 2 passed, 1 failed"
