@@ -211,3 +211,26 @@ def test_check_bad_url_fails_its_row_and_checks_the_others(
     assert rows[1][:8] == first
     assert ["contr", "parse_good", "@returns", "items", "1", "1", "ok"] in rows
     assert result.stdout.splitlines()[-1] == "checked 1 spider: 2 passed, 1 failed"
+
+
+@pytest.mark.parametrize("below", ["a-file/sub", "a-file"])
+def test_startproject_into_a_file_path_is_a_usage_error(tmp_path: Path, below: str) -> None:
+    (tmp_path / "a-file").write_text("keep")
+    result = scrapekit("startproject", "shop", str(tmp_path / below), cwd=tmp_path)
+    assert result.returncode == 2
+    line = one_line(result)
+    assert line.startswith("scrapekit: error: startproject: ")
+    assert str(tmp_path / below) in line
+    assert "; choose " in line
+    assert (tmp_path / "a-file").read_text() == "keep"
+
+
+def test_genspider_into_spiders_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text('SPIDER_MODULES = ["spiders"]\n')
+    (tmp_path / "spiders").write_text("")
+    result = scrapekit("genspider", "books", "example.com", cwd=tmp_path)
+    assert result.returncode == 2
+    assert one_line(result) == (
+        "scrapekit: error: genspider: cannot write spiders/books.py (File exists: "
+        f"{tmp_path / 'spiders'}); make spiders a folder you can write to"
+    )
