@@ -61,7 +61,15 @@ def describe_error(exc: Exception) -> str:
     ]
     frame = (user or frames)[-1] if frames else None
     where = f" ({frame.filename}:{frame.lineno})" if frame is not None else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    return f"{type_name(exc)}: {exc}{where}"
+
+
+def type_name(exc: BaseException) -> str:
+    """`ValueError`, or `re.error`: a builtin's bare name, any other with its module."""
+    kind = type(exc)
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _walk(names: Iterable[str]) -> Iterator[ModuleType]:

@@ -24,6 +24,7 @@ from scrapekit.exceptions import FetchError
 from scrapekit.log import error_line, scrub_text
 from scrapekit.request import Request
 from scrapekit.response import Response
+from scrapekit.spiderloader import type_name
 
 T = TypeVar("T")
 
@@ -142,13 +143,7 @@ def evaluate(source: str, namespace: dict[str, Any]) -> int:
     except Exception as exc:
         lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<-c>"]
         where = f" (CODE line {lines[-1]})" if lines else ""
-        kind = type(exc)
-        name = (
-            kind.__qualname__
-            if kind.__module__ == "builtins"
-            else f"{kind.__module__}.{kind.__qualname__}"
-        )
-        message = scrub_text(f"{name}: {exc}")
+        message = scrub_text(f"{type_name(exc)}: {exc}")
         print(f"scrapekit: shell -c raised {message}{where}", file=sys.stderr)
         return exitcodes.FAILED_RUN
     return exitcodes.OK

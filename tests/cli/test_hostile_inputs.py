@@ -234,3 +234,31 @@ def test_genspider_into_spiders_that_is_a_file_is_a_usage_error(tmp_path: Path) 
         "scrapekit: error: genspider: cannot write spiders/books.py (File exists: "
         f"{tmp_path / 'spiders'}); make spiders a folder you can write to"
     )
+
+
+def test_parse_callback_error_is_one_line_at_the_spider_line(
+    project: Project, httpserver: HTTPServer
+) -> None:
+    """What the callback yielded before raising is printed; the error is one line pointing at
+    the spider's own line (not a traceback ending in the selector library)."""
+    httpserver.expect_request("/p").respond_with_data("<p>x</p>", content_type="text/html")
+    project.add_spider(
+        "raiser",
+        """\
+        from scrapekit import Spider
+
+
+        class Raiser(Spider):
+            name = "raiser"
+
+            def parse(self, response):
+                yield {"ok": 1}
+                yield {"x": response.css("p::text").re("(")}
+        """,
+    )
+    result = project.run("parse", httpserver.url_for("/p"), "--spider", "raiser")
+    assert result.returncode == 1
+    assert result.stdout == '{"type": "item", "depth": 1, "item": {"ok": 1}}\n'
+    line = one_line(result)
+    assert line.startswith("scrapekit: callback raised re.error: re() '(' is not a valid regular")
+    assert line.endswith(f"({project.root / 'spiders' / 'raiser.py'}:9)")
