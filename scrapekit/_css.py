@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from selectolax.lexbor import LexborCSSSelector, LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborCSSSelector, LexborHTMLParser, LexborNode, SelectolaxError
 
 _SEP = "\x00"  # never inside a parsed text node (see the module docstring)
 _PSEUDO = re.compile(r"""(text|attr\(\s*(?:"([^"]*)"|'([^']*)'|([^)\s]+))\s*\))\s*""")
@@ -302,20 +302,27 @@ def _ordered(
 
 def query_css(context: LexborHTMLParser | LexborNode, query: str) -> list[Any]:
     """What a CSS selector selects in a tree or node: lexbor nodes, or strings for a
-    pseudo-element."""
-    parts = _parse(query) if "::" in query else None
-    if parts is None:
-        return find(context, query)
-    if len(parts) == 1:
-        return _evaluate(context, parts[0])
-    first = parts[0]
-    if all(
-        p.css is not None and (p.text, p.attr, p.deep) == (first.text, first.attr, first.deep)
-        for p in parts
-    ):  # "a::attr(href), link::attr(href)": lexbor unites the element selectors in order
-        joined = _Part(", ".join(p.css for p in parts if p.css), first.text, first.attr, first.deep)
-        return _evaluate(context, joined)
-    return [value for _, value in _ordered(context, parts)]
+    pseudo-element. A selector lexbor cannot parse raises ValueError naming it."""
+    try:
+        parts = _parse(query) if "::" in query else None
+        if parts is None:
+            return find(context, query)
+        if len(parts) == 1:
+            return _evaluate(context, parts[0])
+        first = parts[0]
+        if all(
+            p.css is not None and (p.text, p.attr, p.deep) == (first.text, first.attr, first.deep)
+            for p in parts
+        ):  # "a::attr(href), link::attr(href)": lexbor unites the element selectors in order
+            css = ", ".join(p.css for p in parts if p.css)
+            return _evaluate(context, _Part(css, first.text, first.attr, first.deep))
+        return [value for _, value in _ordered(context, parts)]
+    except SelectolaxError:
+        # selectolax says only "Can't parse CSS selector." and names neither selector nor fix.
+        raise ValueError(
+            f"CSS selector {query!r} is not valid CSS: check its brackets, quotes and "
+            "combinators (XPath goes to .xpath())"
+        ) from None
 
 
 @lru_cache(maxsize=512)

@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scrapekit.devsession import DevSession, PageResult
+from scrapekit.exceptions import InvalidURL
 from scrapekit.items import to_dict
-from scrapekit.request import Request
+from scrapekit.request import Request, check_url
 from scrapekit.spider import Spider
 
 KNOWN = ("url", "cb_kwargs", "meta", "returns", "scrapes")
@@ -122,9 +123,14 @@ def _prepare(spider: Spider, callback: str, contracts: list[Contract]) -> Callba
             problems.append(f"unknown contract @{contract.name} (known: @{', @'.join(KNOWN)})")
         elif contract.name == "url":
             try:
-                prepared.url = contract.text.format_map(_Attributes(spider))
+                url = contract.text.format_map(_Attributes(spider))
             except (KeyError, ValueError, IndexError) as exc:
                 problems.append(f"@url {contract.text}: cannot fill in {exc}")
+                continue
+            try:  # a bad @url fails this callback's row, not the whole check
+                prepared.url = check_url(url)
+            except InvalidURL as exc:
+                problems.append(f"@url {url}: {exc.problem}")
         elif contract.name in ("cb_kwargs", "meta"):
             try:
                 value = json.loads(contract.text)
@@ -139,6 +145,8 @@ def _prepare(spider: Spider, callback: str, contracts: list[Contract]) -> Callba
                 _bounds(contract)
             except ValueError as exc:
                 problems.append(str(exc))
+        elif contract.name == "scrapes" and not contract.text.split():
+            problems.append("@scrapes names no field: list them, e.g. @scrapes title price")
     if not prepared.url and not problems:
         problems.append("no @url line: add the page to check the other contracts against")
     if problems:
@@ -171,6 +179,8 @@ def _bounds(contract: Contract) -> tuple[str, int, float]:
         high: float = int(words[2]) if len(words) > 2 else math.inf
     except ValueError:
         raise ValueError(usage) from None
+    if low < 0 or high < low:
+        raise ValueError(f"{usage}, 0 <= MIN <= MAX")
     return _KINDS[words[0]], low, high
 
 

@@ -33,6 +33,7 @@ from scrapekit.session.login import LoginManager, has_login
 from scrapekit.session.opener import open_jar, open_session
 from scrapekit.settings import Settings
 from scrapekit.spider import Spider
+from scrapekit.spiderloader import describe_error
 from scrapekit.workers import status_allowed
 
 log = structlog.get_logger(__name__)
@@ -108,7 +109,8 @@ class DevSession:
                         f"callback yielded {type(output).__name__}, not an item or a Request"
                     )
         except Exception as exc:
-            result.error = f"callback raised {type(exc).__name__}: {scrub_text(str(exc))}"
+            # One line with the spider's own file:line, the part of the traceback that helps.
+            result.error = f"callback raised {scrub_text(describe_error(exc))}"
             result.traceback = scrub_text(traceback.format_exc())
         return result
 

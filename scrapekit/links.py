@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import urlsplit
 
+from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
+from scrapekit._utils import compile_regex
 from scrapekit.scheduler.fingerprint import canonicalize_url
 
 if TYPE_CHECKING:
@@ -61,9 +64,23 @@ def _strings(value: str | Iterable[str]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-def _compile(value: Regexes) -> tuple[re.Pattern[str], ...]:
+def _compile(value: Regexes, what: str) -> tuple[re.Pattern[str], ...]:
     items = (value,) if isinstance(value, str | re.Pattern) else tuple(value)
-    return tuple(item if isinstance(item, re.Pattern) else re.compile(item) for item in items)
+    return tuple(compile_regex(item, f"LinkExtractor({what}=...)") for item in items)
+
+
+def _check_css(selectors: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse a bad restrict_css selector when the spider is defined, not on every page."""
+    probe = LexborHTMLParser("")
+    for selector in selectors:
+        try:
+            probe.css(selector)
+        except SelectolaxError:
+            raise ValueError(
+                f"LinkExtractor(restrict_css={selector!r}): not a valid CSS selector; check "
+                "its brackets, quotes and combinators"
+            ) from None
+    return selectors
 
 
 def _host_in(host: str, domains: tuple[str, ...]) -> bool:
@@ -100,11 +117,11 @@ class LinkExtractor:
         unique: bool = True,
         deny_extensions: str | Iterable[str] | None = None,
     ) -> None:
-        self.allow_res = _compile(allow)
-        self.deny_res = _compile(deny)
+        self.allow_res = _compile(allow, "allow")
+        self.deny_res = _compile(deny, "deny")
         self.allow_domains = tuple(d.lower().strip(".") for d in _strings(allow_domains))
         self.deny_domains = tuple(d.lower().strip(".") for d in _strings(deny_domains))
-        self.restrict_css = _strings(restrict_css)
+        self.restrict_css = _check_css(_strings(restrict_css))
         self.tags = frozenset(t.lower() for t in _strings(tags))
         self.attrs = frozenset(a.lower() for a in _strings(attrs))
         self.canonicalize = canonicalize

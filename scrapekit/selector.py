@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Self, SupportsIndex, overload
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scrapekit._css import check_no_pseudo, find, query_css, selects_strings, valueless
+from scrapekit._utils import compile_regex
 
 if TYPE_CHECKING:
     import parsel
@@ -87,7 +88,7 @@ def _entity(match: re.Match[str]) -> str:
 
 def _regex(regex: str | Pattern[str], text: str, replace_entities: bool) -> list[str]:
     """parsel's `.re()` on one string: the "extract" group, else every group, else the match."""
-    pattern = re.compile(regex) if isinstance(regex, str) else regex
+    pattern = compile_regex(regex, "re()") if isinstance(regex, str) else regex
     if "extract" in pattern.groupindex:
         match = pattern.search(text)
         value = match.group("extract") if match is not None else None
@@ -377,7 +378,7 @@ class SelectorList(list[Selector]):
 
     def re(self, regex: str | Pattern[str], replace_entities: bool = True) -> list[str]:
         """Every Selector's `re()`, one flat list ([] when nothing matches)."""
-        pattern = re.compile(regex) if isinstance(regex, str) else regex
+        pattern = compile_regex(regex, "re()") if isinstance(regex, str) else regex
         return [s for text in self.getall() for s in _regex(pattern, text, replace_entities)]
 
     @overload
@@ -397,7 +398,7 @@ class SelectorList(list[Selector]):
         replace_entities: bool = True,
     ) -> str | None:
         """The first match over the Selectors in order, or `default`."""
-        pattern = re.compile(regex) if isinstance(regex, str) else regex
+        pattern = compile_regex(regex, "re()") if isinstance(regex, str) else regex
         for text in self.getall():
             found = _regex(pattern, text, replace_entities)
             if found:

@@ -9,9 +9,12 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import os
 import pkgutil
+import sysconfig
 import traceback
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from types import ModuleType
 
 from scrapekit.exceptions import ProjectError, SpiderNotFound
@@ -33,11 +36,40 @@ def _import(name: str) -> ModuleType:
 
 
 def _import_error(name: str, exc: Exception) -> ProjectError:
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return ProjectError(f"cannot import spider module {name!r}: {describe_error(exc)}")
+
+
+# Where library code lives: an error raised in there is located at the user's line instead.
+_LIBRARY_DIRS = tuple(
+    {str(Path(p).resolve()) + os.sep for k in ("stdlib", "platstdlib", "purelib", "platlib")
+     if (p := sysconfig.get_paths().get(k))}
+    | {str(Path(__file__).resolve().parent) + os.sep}
+)  # fmt: skip
+
+
+def describe_error(exc: Exception) -> str:
+    """`Type: message (file:line)`: a SyntaxError's line, else the innermost frame of the
+    user's code (a bad regex passed to a library is located at the line that passed it)."""
     if isinstance(exc, SyntaxError) and exc.filename:
-        where = f" ({exc.filename}:{exc.lineno})"
-    return ProjectError(f"cannot import spider module {name!r}: {type(exc).__name__}: {exc}{where}")
+        return f"SyntaxError: {exc.msg} ({exc.filename}:{exc.lineno})"
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [
+        f
+        for f in frames
+        if not f.filename.startswith("<")
+        and not str(Path(f.filename).resolve()).startswith(_LIBRARY_DIRS)
+    ]
+    frame = (user or frames)[-1] if frames else None
+    where = f" ({frame.filename}:{frame.lineno})" if frame is not None else ""
+    return f"{type_name(exc)}: {exc}{where}"
+
+
+def type_name(exc: BaseException) -> str:
+    """`ValueError`, or `re.error`: a builtin's bare name, any other with its module."""
+    kind = type(exc)
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _walk(names: Iterable[str]) -> Iterator[ModuleType]:

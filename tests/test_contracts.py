@@ -65,3 +65,33 @@ def test_bad_contracts_are_problems_not_skipped() -> None:
     assert "@url {nowhere}/x: cannot fill in 'nowhere'" in odd
     assert "@returns things 1: expected @returns items|requests [MIN [MAX]]" in odd
     assert "@cb_kwargs [1]: expected a JSON object" in odd
+
+
+class Hostile(Spider):
+    name = "hostile"
+
+    def parse_scheme(self, response: object) -> None:
+        """@url notaurl
+        @returns items 1
+        """
+
+    def parse_bounds(self, response: object) -> None:
+        """@url http://shop.test/x
+        @returns items 3 1
+        @scrapes
+        """
+
+
+def test_bad_url_bounds_and_empty_scrapes_are_problems() -> None:
+    """An @url that cannot be fetched, MIN above MAX and @scrapes without fields fail their
+    callback's row (a bad @url used to stop the whole check with no table)."""
+    by_name = {c.callback: c for c in spider_contracts(Hostile())}
+    assert by_name["parse_scheme"].problem == (
+        "@url notaurl: no scheme; use an absolute http(s) URL or response.follow()"
+    )
+    bounds = by_name["parse_bounds"].problem or ""
+    assert (
+        "@returns items 3 1: expected @returns items|requests [MIN [MAX]], 0 <= MIN <= MAX"
+        in bounds
+    )
+    assert "@scrapes names no field" in bounds

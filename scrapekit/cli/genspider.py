@@ -56,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
             "genspider: expected NAME and URL_OR_DOMAIN, e.g. quotes quotes.toscrape.com"
         )
     name: str = args.name
-    if not scaffold.is_identifier(name):
+    if not scaffold.is_identifier(name) or name.startswith("__"):
         raise UsageError(
             f"genspider {name!r}: a spider name must be a Python identifier (it names its "
-            "module), e.g. quotes or books_2"
+            "module), not starting with __, e.g. quotes or books_2"
         )
     template = available.get(args.template)
     if template is None:
@@ -75,8 +75,14 @@ def run(args: argparse.Namespace) -> int:
         "url": url,
         "env_prefix": name.upper(),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(scaffold.render(template, values), encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(scaffold.render(template, values), encoding="utf-8")
+    except OSError as exc:  # a read-only folder, or a file where spiders/ should be
+        raise UsageError(
+            f"genspider: cannot write {_relative(path)} ({exc.strerror or exc}: {exc.filename}); "
+            f"make {_relative(path.parent)} a folder you can write to"
+        ) from None
     shown = _relative(path)
     print(f"Created spider {name!r} using template {args.template!r} in {shown}")
     command = f"scrapekit crawl {name}" if in_project else f"scrapekit runspider {shown}"

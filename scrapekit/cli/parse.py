@@ -146,7 +146,6 @@ async def crawl_levels(dev: DevSession, first: Request, depth: int) -> int:
             page = await dev.parse(request)
             if page.error is not None:
                 errors += 1
-                sys.stderr.write(page.traceback or "")
                 print(f"scrapekit: {page.error}", file=sys.stderr)
             for output in page.outputs:
                 if isinstance(output, Request):

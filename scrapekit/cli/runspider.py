@@ -15,7 +15,6 @@ import importlib.util
 import inspect
 import os
 import sys
-import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,6 +25,7 @@ from scrapekit.exceptions import ProjectError, UsageError
 from scrapekit.project import find_project
 from scrapekit.settings import Settings
 from scrapekit.spider import Spider
+from scrapekit.spiderloader import describe_error
 
 
 def register(commands: Any) -> None:
@@ -107,14 +107,5 @@ def _import_file(path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[name]
-        raise ProjectError(f"cannot import {path}: {_where(exc)}") from exc
+        raise ProjectError(f"cannot import {path}: {describe_error(exc)}") from exc
     return module
-
-
-def _where(exc: Exception) -> str:
-    """`Type: message (file:line)` of the innermost frame, or of a SyntaxError's line."""
-    if isinstance(exc, SyntaxError) and exc.filename:
-        return f"SyntaxError: {exc.msg} ({exc.filename}:{exc.lineno})"
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"

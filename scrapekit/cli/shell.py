@@ -25,6 +25,7 @@ from scrapekit.exceptions import FetchError
 from scrapekit.log import error_line, scrub_text
 from scrapekit.request import Request
 from scrapekit.response import Response
+from scrapekit.spiderloader import type_name
 
 T = TypeVar("T")
 
@@ -116,16 +117,35 @@ def run(args: argparse.Namespace) -> int:
 
 
 def evaluate(source: str, namespace: dict[str, Any]) -> int:
-    """Print an expression's value, or run statements; a raised error: traceback, exit 1."""
+    """Print an expression's value, or run statements.
+
+    CODE that is not Python is a usage error (exit 2); CODE that raises prints one line, the
+    error and CODE's line, and exits 1: scrapekit's own frames would only hide the message.
+    """
+    expression = True
     try:
+        compiled = compile(source, "<-c>", "eval")
+    except SyntaxError:
+        expression = False
         try:
-            compiled = compile(source, "<-c>", "eval")
-        except SyntaxError:
-            exec(compile(source, "<-c>", "exec"), namespace)
-        else:
+            compiled = compile(source, "<-c>", "exec")
+        except SyntaxError as exc:
+            print(
+                f"scrapekit: shell -c: CODE is not valid Python: {exc.msg} (line {exc.lineno}); "
+                "quote CODE for the shell, e.g. -c 'response.css(\"title::text\").get()'",
+                file=sys.stderr,
+            )
+            return exitcodes.USAGE
+    try:
+        if expression:
             print(eval(compiled, namespace))
-    except Exception:
-        sys.stderr.write(scrub_text(traceback.format_exc()))
+        else:
+            exec(compiled, namespace)
+    except Exception as exc:
+        lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<-c>"]
+        where = f" (CODE line {lines[-1]})" if lines else ""
+        message = scrub_text(f"{type_name(exc)}: {exc}")
+        print(f"scrapekit: shell -c raised {message}{where}", file=sys.stderr)
         return exitcodes.FAILED_RUN
     return exitcodes.OK
 

@@ -41,9 +41,16 @@ def run(args: argparse.Namespace) -> int:
     root = folder.resolve()
     values = {"project": name, "path": str(root)}
     files = [(root / Path(relative), template) for relative, template in scaffold.project_files()]
-    for path, template in files:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(scaffold.render(template, values), encoding="utf-8")
+    try:
+        for path, template in files:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(scaffold.render(template, values), encoding="utf-8")
+    except OSError as exc:  # a parent that is a file, a read-only or missing file system
+        reason = exc.strerror or str(exc)
+        raise UsageError(
+            f"startproject: cannot create {folder} ({reason}: {exc.filename}); "
+            "choose a DIR in a folder you can write to"
+        ) from None
     print(f"New scrapekit project {name!r} in {root}, start a spider with:\n")
     print(f"    cd {folder}")
     print("    scrapekit genspider example example.com")

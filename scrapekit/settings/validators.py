@@ -240,9 +240,14 @@ def proxy_problem(url: str) -> str:
     if parts.scheme.lower() not in ("http", "https"):
         return "the scheme must be http or https"
     try:
-        parts.port  # noqa: B018  # raises ValueError for a port that is not a number
+        port = parts.port  # raises ValueError for a port that is not a number or out of range
     except ValueError:
+        given = parts.netloc.rpartition("@")[2].rpartition(":")[2]
+        if given.isdigit():
+            return f"the port {given} is out of range (1-65535)"
         return "the port is not a number (percent-encode ':', '/', '@' in the password)"
+    if port == 0:
+        return "the port 0 is out of range (1-65535)"
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         return "a proxy URL has no path (percent-encode '/', '?', '#' in the password)"
     if not parts.hostname:

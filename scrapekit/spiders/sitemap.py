@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from protego import Protego
 
 from scrapekit._types import CallbackOutput, Output
+from scrapekit._utils import compile_regex
 from scrapekit.exceptions import ConfigError, DecodingError, ResponseTooLarge
 from scrapekit.request import Request
 from scrapekit.session.body import gunzip
@@ -58,10 +59,13 @@ class SitemapSpider(Spider):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._sitemap_rules = [
-            (_regex(pattern), self._bind(index, callback))
+            (self._regex(pattern, f"sitemap_rules[{index}]"), self._bind(index, callback))
             for index, (pattern, callback) in enumerate(self.sitemap_rules)
         ]
-        self._follow = [_regex(pattern) for pattern in self.sitemap_follow]
+        self._follow = [
+            self._regex(pattern, f"sitemap_follow[{index}]")
+            for index, pattern in enumerate(self.sitemap_follow)
+        ]
 
     async def start(self) -> AsyncIterator[Request]:
         """One request per `sitemap_urls` entry."""
@@ -141,6 +145,13 @@ class SitemapSpider(Spider):
             self.logger.warning("sitemap ignored", url=response.url, reason=str(exc))
             return None
 
+    def _regex(self, pattern: Pattern, what: str) -> re.Pattern[str]:
+        """A rule's regex compiled; a bad one is a configuration error naming the rule."""
+        try:
+            return compile_regex(pattern, f"spider {self.name!r}: {what}")
+        except re.error as exc:
+            raise ConfigError(str(exc)) from None
+
     def _bind(self, index: int, callback: str | Callable[..., CallbackOutput]) -> Any:
         """A rule's callback as what a Request stores: the method, or None for a function
         (called through `_sitemap_rule_callback`, found by the rule's index)."""
@@ -158,7 +169,3 @@ class SitemapSpider(Spider):
         if getattr(callback, "__self__", None) is self:
             return callback
         return None
-
-
-def _regex(pattern: Pattern) -> re.Pattern[str]:
-    return pattern if isinstance(pattern, re.Pattern) else re.compile(pattern)

@@ -40,6 +40,9 @@ def is_gzip(body: bytes) -> bool:
     return body.startswith(_GZIP_MAGIC)
 
 
+_CHUNK = 1 << 20  # bytes fed to the parser at once, well under libxml2's 10 MB buffer limit
+
+
 def _parser() -> Any:
     from lxml import etree  # here: lxml loads with the first sitemap, not with scrapekit
 
@@ -66,27 +69,37 @@ def parse_sitemap(body: bytes) -> Sitemap:
     sitemap: Sitemap | None = None
     depth = 0
     errors = ""
+
+    def take_events() -> None:
+        nonlocal sitemap, depth
+        for event, element in parser.read_events():
+            if event == "start":
+                depth += 1
+                if depth == 1:
+                    kind = _local(element.tag)
+                    if kind not in _TYPES:
+                        raise MalformedSitemap(
+                            f"the root element is <{kind}>, not <urlset> or <sitemapindex>"
+                        )
+                    sitemap = Sitemap(kind)
+                continue
+            depth -= 1
+            if depth == 1 and sitemap is not None:
+                if (entry := _entry(element)) is not None:
+                    sitemap.entries.append(entry)
+                element.clear()  # the entries are kept as dicts; the tree need not grow
+
+    # Fed in chunks, its events taken as they come: libxml2 refuses one feed over 10 MB
+    # without huge_tree (a legal 50 MB sitemap would read as malformed), and the tree of
+    # entries already read is cleared instead of built whole first.
     try:
-        parser.feed(body)
+        for start in range(0, len(body), _CHUNK):
+            parser.feed(body[start : start + _CHUNK])
+            take_events()
         parser.close()
     except etree.XMLSyntaxError as exc:
         errors = str(exc)
-    for event, element in parser.read_events():
-        if event == "start":
-            depth += 1
-            if depth == 1:
-                kind = _local(element.tag)
-                if kind not in _TYPES:
-                    raise MalformedSitemap(
-                        f"the root element is <{kind}>, not <urlset> or <sitemapindex>"
-                    )
-                sitemap = Sitemap(kind)
-            continue
-        depth -= 1
-        if depth == 1 and sitemap is not None:
-            if (entry := _entry(element)) is not None:
-                sitemap.entries.append(entry)
-            element.clear()  # the entries are kept as dicts; the tree need not grow
+    take_events()
     if sitemap is None:
         raise MalformedSitemap(f"not XML ({errors or 'no root element'})")
     sitemap.errors = errors

@@ -169,11 +169,13 @@ def test_shell_c_prints_the_expression_without_a_spider(
     assert result.stdout == f"Hello {url}\n"
 
 
-def test_shell_c_error_is_a_traceback_and_exit_1(tmp_path: Path) -> None:
-    """Code that raises prints its traceback and exits 1; no URL is needed."""
+def test_shell_c_error_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """Code that raises prints the error in one line and exits 1; no URL is needed."""
     result = scrapekit("shell", "-c", "1 / 0", cwd=tmp_path)
     assert result.returncode == 1
-    assert "ZeroDivisionError" in result.stderr
+    assert result.stderr == (
+        "scrapekit: shell -c raised ZeroDivisionError: division by zero (CODE line 1)\n"
+    )
     assert result.stdout == ""
 
 

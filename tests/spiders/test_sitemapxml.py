@@ -115,3 +115,16 @@ def test_gunzip_of_a_truncated_header_is_a_decoding_error() -> None:
     """A gzip header with nothing after it inflates to nothing: refused, not an empty file."""
     with pytest.raises(DecodingError, match="corrupt or truncated"):
         gunzip(b"\x1f\x8b\x08\x00", 1000, "http://h/s.xml.gz")
+
+
+def test_a_sitemap_over_10_mb_reads_whole_and_clean() -> None:
+    """libxml2 refuses one buffer over 10 MB without huge_tree: a legal sitemap that size (the
+    protocol allows 50 MB) once read as malformed. Fed in chunks, every entry is read."""
+    path = "a" * 250
+    urls = "".join(f"<url><loc>http://h/{path}/{i}</loc></url>\n" for i in range(40_000))
+    body = f"<urlset {NS}>{urls}</urlset>".encode()
+    assert len(body) > 10_000_000
+    sitemap = parse_sitemap(body)
+    assert sitemap.errors == ""
+    assert len(sitemap.entries) == 40_000
+    assert sitemap.entries[-1]["loc"] == f"http://h/{path}/39999"
