@@ -168,21 +168,36 @@ def find(context: LexborHTMLParser | LexborNode, css: str) -> list[LexborNode]:
     if type(context) is LexborHTMLParser and css.isalnum() and css.isascii() and css[0].isalpha():
         return context.tags(css)
     node = _engine_root(context)
-    if node is None:
-        return context.css(css)
-    found: list[LexborNode] = _ENGINE.selector.find(css, node)
+    try:
+        if node is None:
+            return context.css(css)
+        found: list[LexborNode] = _ENGINE.selector.find(css, node)
+    except SelectolaxError:
+        raise invalid_selector(css) from None
     return found
 
 
 def find_first(context: LexborHTMLParser | LexborNode, css: str) -> LexborNode | None:
     """The first of `find()` (lexbor stops at it), or None."""
     node = _engine_root(context)
-    if node is None:
-        first: LexborNode | None = context.css_first(css)
-        return first
-    # find_first is the engine's public (cpdef) method; selectolax's stub leaves it out.
-    found = _ENGINE.selector.find_first(css, node)  # type: ignore[attr-defined]
+    try:
+        if node is None:
+            first: LexborNode | None = context.css_first(css)
+            return first
+        # find_first is the engine's public (cpdef) method; selectolax's stub leaves it out.
+        found = _ENGINE.selector.find_first(css, node)  # type: ignore[attr-defined]
+    except SelectolaxError:
+        raise invalid_selector(css) from None
     return found[0] if found else None
+
+
+def invalid_selector(query: str) -> ValueError:
+    """The error for a selector lexbor cannot parse: selectolax says only "Can't parse CSS
+    selector." and names neither the selector nor the fix."""
+    return ValueError(
+        f"CSS selector {query!r} is not valid CSS: check its brackets, quotes and "
+        "combinators (XPath goes to .xpath())"
+    )
 
 
 _MISSING: Any = object()
@@ -318,11 +333,7 @@ def query_css(context: LexborHTMLParser | LexborNode, query: str) -> list[Any]:
             return _evaluate(context, _Part(css, first.text, first.attr, first.deep))
         return [value for _, value in _ordered(context, parts)]
     except SelectolaxError:
-        # selectolax says only "Can't parse CSS selector." and names neither selector nor fix.
-        raise ValueError(
-            f"CSS selector {query!r} is not valid CSS: check its brackets, quotes and "
-            "combinators (XPath goes to .xpath())"
-        ) from None
+        raise invalid_selector(query) from None
 
 
 @lru_cache(maxsize=512)
