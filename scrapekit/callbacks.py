@@ -22,8 +22,16 @@ async def iterate_output(result: Any) -> AsyncIterator[Output]:
         result = await result
     if result is None:
         return
-    # A pydantic model is iterable (its field pairs): a returned item is one output.
-    if isinstance(result, Request | Mapping | str | bytes) or is_item(result):
+    # A pydantic model is iterable (its field pairs): a returned item is one output. A
+    # generator (most callbacks) is never an item: it skips the item check, and a crawl of
+    # dict items never loads itemadapter.
+    if inspect.isgenerator(result):
+        for output in result:
+            yield output
+    elif inspect.isasyncgen(result):
+        async for output in result:
+            yield output
+    elif isinstance(result, Request | Mapping | str | bytes) or is_item(result):
         yield result
     elif hasattr(result, "__aiter__"):
         async for output in result:

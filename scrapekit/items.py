@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Any
-
-from itemadapter import ItemAdapter
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from scrapekit._types import ItemLike
+
+if TYPE_CHECKING:
+    from itemadapter import ItemAdapter
 
 #: (seq, item id) of the item the pipelines are processing: set by the outbox reader.
 _CURRENT: ContextVar[tuple[int, str] | None] = ContextVar("scrapekit_item", default=None)
@@ -39,10 +41,19 @@ def current_seq() -> int | None:
     return None if current is None else current[0]
 
 
+@cache
+def adapter() -> type[ItemAdapter]:
+    """itemadapter's ItemAdapter, imported on first use: it imports attrs and pydantic when
+    installed (some 60 ms of start-up), which a crawl of dict items never needs."""
+    from itemadapter import ItemAdapter
+
+    return ItemAdapter
+
+
 def is_item(obj: object) -> bool:
     """Whether a callback output is an item (a Mapping, dataclass, attrs or pydantic instance)."""
     # itemadapter takes only dicts among Mappings; scrapekit has always taken any Mapping.
-    return isinstance(obj, Mapping) or ItemAdapter.is_item(obj)
+    return isinstance(obj, Mapping) or adapter().is_item(obj)
 
 
 def to_dict(item: ItemLike) -> dict[str, Any]:
@@ -52,9 +63,9 @@ def to_dict(item: ItemLike) -> dict[str, Any]:
         return item
     if isinstance(item, Mapping):
         return dict(item)
-    if not ItemAdapter.is_item(item):
+    if not adapter().is_item(item):
         raise TypeError(
             f"{type(item).__name__} is not an item: yield a dict, a Mapping, a dataclass, "
             "an attrs or a pydantic instance"
         )
-    return dict(ItemAdapter(item).items())
+    return dict(adapter()(item).items())

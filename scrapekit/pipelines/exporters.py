@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import structlog
-from itemadapter import ItemAdapter
 
 from scrapekit.exceptions import ComponentError, PipelineError
+from scrapekit.items import adapter
 
 log = structlog.get_logger(__name__)
 
@@ -60,8 +60,8 @@ def json_default(value: object) -> Any:
         return value.value
     if isinstance(value, Mapping):
         return dict(value)
-    if ItemAdapter.is_item(value):  # a nested dataclass, attrs or pydantic item
-        return ItemAdapter(value).asdict()
+    if (item_adapter := adapter()).is_item(value):  # a nested dataclass, attrs or pydantic item
+        return item_adapter(value).asdict()
     return str(value)
 
 
