@@ -12,6 +12,7 @@ The error tree::
     │   ├── FrontierCorrupt         the frontier's file is corrupt or foreign (names it and the fix)
     │   ├── HttpCacheCorrupt        the HTTP cache's file is corrupt or foreign (names the fix)
     │   ├── FeedNotResumable        a resumed crawl's feed file is not as the crawl left it
+    │   ├── FeedUnwritable          a feed's file cannot be created where it was asked for
     │   └── UsageError              bad command-line arguments
     ├── FetchError                  a request could not be fetched (.request, maybe .response)
     │   ├── TransportError          connect/read/write errors, resets, protocol errors
@@ -373,6 +374,18 @@ class FeedNotResumable(PipelineError, ConfigError):
         self.feed = feed
         self.problem = problem
         super().__init__(f"feed {feed} cannot be resumed: {problem}; {fix}")
+
+
+class FeedUnwritable(PipelineError, ConfigError):
+    """A feed's file (or its folder) cannot be created: a configuration error (exit code 2),
+    found before anything is fetched."""
+
+    def __init__(self, feed: str, reason: str) -> None:
+        self.feed = feed
+        super().__init__(
+            f"feed {feed} cannot be written: {reason}; give -o/-O (FEEDS) a path in a folder "
+            "you can write to"
+        )
 
 
 # -- control flow (not errors) ----------------------------------------------------------------

@@ -40,7 +40,7 @@ from typing import Any
 import structlog
 
 from scrapekit._types import ItemLike
-from scrapekit.exceptions import FeedNotResumable
+from scrapekit.exceptions import FeedNotResumable, FeedUnwritable
 from scrapekit.items import current_seq, to_dict
 from scrapekit.pipelines.exporters import Exporter, exporter_for, feed_format
 from scrapekit.scheduler.frontier.base import FeedMark
@@ -103,21 +103,24 @@ class FeedPipeline:
         if self._resume is not None and self._continue(self._resume):
             return
         path = self.path
-        if self.overwrite:
-            # Resolved so that a symlink stays a symlink: its target is what gets replaced.
-            self._target = self.path.resolve()
-            self._target.parent.mkdir(parents=True, exist_ok=True)
-            _remove_stale_parts(self._target)
-            path, self._lock = _create_temp(self._target)
         try:
-            self._exporter = exporter_for(
-                path, self.format, overwrite=self.overwrite, fields=self.fields
-            )
-        except BaseException:
             if self.overwrite:
-                path.unlink(missing_ok=True)
-                self._unlock()
-            raise
+                # Resolved so that a symlink stays a symlink: its target is what gets replaced.
+                self._target = self.path.resolve()
+                self._target.parent.mkdir(parents=True, exist_ok=True)
+                _remove_stale_parts(self._target)
+                path, self._lock = _create_temp(self._target)
+            try:
+                self._exporter = exporter_for(
+                    path, self.format, overwrite=self.overwrite, fields=self.fields
+                )
+            except BaseException:
+                if self.overwrite:
+                    path.unlink(missing_ok=True)
+                    self._unlock()
+                raise
+        except OSError as exc:
+            raise FeedUnwritable(os.fspath(self.path), _why_unwritable(self.path, exc)) from exc
         log.debug(
             "feed opened", path=os.fspath(self.path), format=self.format, overwrite=self.overwrite
         )
@@ -383,3 +386,14 @@ def _replace(temp: Path, target: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _why_unwritable(path: Path, exc: OSError) -> str:
+    """Why a feed's file could not be created, in words: a file standing where a folder must
+    be says so (the OS says "File exists" or "Not a directory")."""
+    for folder in path.absolute().parents:
+        if folder.exists():
+            if not folder.is_dir():
+                return f"{folder} is a file, not a folder"
+            break
+    return exc.strerror or str(exc)

@@ -29,6 +29,7 @@ from scrapekit.exceptions import (
     ComponentError,
     DropItem,
     FeedNotResumable,
+    FeedUnwritable,
     NotConfigured,
     PipelineError,
     ScrapekitError,
@@ -193,7 +194,9 @@ class PipelineManager(AsyncResource):
                     await _call(stage.open, self.spider)
                 except BaseException as exc:
                     await self._close_opened()
-                    if not isinstance(exc, Exception) or isinstance(exc, FeedNotResumable):
+                    if not isinstance(exc, Exception) or isinstance(
+                        exc, FeedNotResumable | FeedUnwritable
+                    ):
                         raise  # cancelled, or a one-line error of its own: let it go as is
                     raise PipelineError(
                         f"pipeline {stage.name} failed to open: {_describe_error(exc)}"

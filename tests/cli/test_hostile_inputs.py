@@ -262,3 +262,34 @@ def test_parse_callback_error_is_one_line_at_the_spider_line(
     line = one_line(result)
     assert line.startswith("scrapekit: callback raised re.error: re() '(' is not a valid regular")
     assert line.endswith(f"({project.root / 'spiders' / 'raiser.py'}:9)")
+
+
+@pytest.mark.parametrize("flag", ["-o", "-O"])
+def test_a_feed_that_cannot_be_created_is_a_configuration_error(
+    project: Project, flag: str, tmp_path: Path
+) -> None:
+    """A feed path under a file (or /proc) cannot be created: one line naming the feed and
+    the fix, exit 2, before anything is fetched."""
+    project.add_spider(
+        "one",
+        """\
+        from scrapekit import Spider
+
+
+        class One(Spider):
+            name = "one"
+            start_urls = ["http://127.0.0.1:9/never-fetched"]
+
+            def parse(self, response):
+                yield {"url": response.url}
+        """,
+    )
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    feed = blocker / "items.jsonl"
+    result = project.run("crawl", "one", flag, str(feed))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]  # after the log's "new run" line
+    assert f"feed {feed} cannot be written: {blocker} is a file, not a folder" in line
+    assert "a path in a folder you can write to" in line
