@@ -44,6 +44,17 @@ def ok_handler(arrivals: Arrivals, body: str = "<p>ok</p>") -> Any:
     return handle
 
 
+def spaced(times: list[float], gap: float, jitter: float = 0.03) -> bool:
+    """Whether arrivals keep `gap` apart: each pair within `jitter` of it (the server thread
+    records an arrival a little late under load, which shortens the gap after it), and the
+    whole run no shorter than its gaps (a burst cannot hide in the jitter)."""
+    times = sorted(times)
+    pairs = list(itertools.pairwise(times))
+    return all(b - a >= gap - jitter for a, b in pairs) and (
+        not pairs or times[-1] - times[0] >= gap * len(pairs) - jitter
+    )
+
+
 def max_in_window(times: list[float], window: float) -> int:
     """The most arrivals inside any sliding window of `window` seconds."""
     times = sorted(times)
@@ -242,7 +253,7 @@ async def test_robots_txt_disallow_and_crawl_delay(httpserver: HTTPServer) -> No
     assert all(path.startswith("/public") for path in arrivals.paths)
     assert stats["dropped"]["requests"]["robots.txt"] == 3
     times = sorted(arrivals.times["localhost"])
-    assert all(b - a >= 0.28 for a, b in itertools.pairwise(times))
+    assert spaced(times, 0.3), [round(b - a, 3) for a, b in itertools.pairwise(times)]
 
 
 @cache
@@ -470,7 +481,7 @@ async def test_pages_fetched_again_after_a_relogin_pass_the_rate_gate(
     assert stats["login"]["relogins"] == 1
     times = sorted(arrivals.times["localhost"])
     assert len(times) > 14  # some pages were fetched twice
-    assert all(b - a >= 0.08 for a, b in itertools.pairwise(times))  # 10/s, refetches too
+    assert spaced(times, 0.1), [round(b - a, 3) for a, b in itertools.pairwise(times)]  # 10/s
 
 
 async def test_a_host_slot_is_free_while_its_last_page_is_parsed(httpserver: HTTPServer) -> None:
