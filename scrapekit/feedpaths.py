@@ -67,7 +67,7 @@ def expand(path: str, *, spider: str, started: float, run: int | None) -> str:
     there is none (a memory frontier keeps no runs)."""
     names = used(path)
     if not names:
-        return path
+        return path.format()  # "{{" and "}}" are literal braces here too
     if "run" in names and run is None:
         raise PlaceholderError(
             '{run} needs numbered runs: use FRONTIER = "sqlite", or {time} instead'

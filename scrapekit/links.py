@@ -181,8 +181,8 @@ class LinkExtractor:
             return
         for selector in self.restrict_css:
             for region in tree.css(selector):
-                if "*" in self.tags or (region.tag or "").lower() in self.tags:
-                    yield region
+                # lexbor's node.css() matches the node itself too: a region that is a link
+                # comes out once, from here.
                 yield from region.css(self._selector)
 
 

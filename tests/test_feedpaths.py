@@ -23,6 +23,7 @@ def test_a_path_without_placeholders_is_unchanged_and_braces_can_be_escaped() ->
     assert feedpaths.expand("items.jsonl", spider="s", started=0, run=None) == "items.jsonl"
     assert feedpaths.expand("{{x}}-{run}.csv", spider="s", started=0, run=2) == "{x}-2.csv"
     assert feedpaths.used("{{spider}}.csv") == set()
+    assert feedpaths.expand("{{x}}.csv", spider="s", started=0, run=None) == "{x}.csv"
 
 
 def test_time_text_is_utc_without_colons() -> None:

@@ -133,3 +133,11 @@ def test_a_page_that_is_not_html_has_no_links() -> None:
         "http://shop.example/x", headers={"content-type": "application/json"}, body=b"{}"
     )
     assert LinkExtractor().extract_links(response) == []
+
+
+def test_a_restrict_css_region_that_is_a_link_gives_it_once() -> None:
+    """lexbor's node.css() matches the node itself: with unique=False a region that is the
+    link must still come out once, or it becomes two requests."""
+    response = page('<ul><li class="next"><a href="/p2">next</a></li></ul><a href="/x">x</a>')
+    extractor = LinkExtractor(restrict_css="li.next a", unique=False)
+    assert urls(extractor, response) == ["http://shop.example/p2"]

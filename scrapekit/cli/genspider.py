@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -96,19 +97,32 @@ def class_name(name: str) -> str:
     return words if words.endswith("Spider") else f"{words}Spider"
 
 
+#: A host as it can stand in the spider's source: no quote, backslash or space.
+_HOST = re.compile(r"[^\s\"'\\/]+")
+
+
 def start_url(target: str) -> tuple[str, str]:
     """(start URL, host) from a URL or a bare domain (which gets https:// and /)."""
     text = target.strip()
-    parts = urlsplit(text if "://" in text else f"https://{text}")
-    host = parts.hostname or ""
-    if parts.scheme not in ("http", "https") or not host or " " in text:
+    try:
+        parts = urlsplit(text if "://" in text else f"https://{text}")
+        host = parts.hostname or ""
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 host
+        parts, host = urlsplit(""), ""
+    if (
+        parts.scheme not in ("http", "https")
+        or not _HOST.fullmatch(host)
+        or any(char.isspace() for char in text)
+    ):
         raise UsageError(
             f"genspider: {target!r} is not a URL or a domain; e.g. quotes.toscrape.com or "
             "https://quotes.toscrape.com/page/1/"
         )
     if "://" not in text:
-        return parts._replace(path=parts.path or "/").geturl(), host
-    return text, host
+        text = parts._replace(path=parts.path or "/").geturl()
+    # Written into the spider's source as a string literal: a '"' or '\\' would end or bend
+    # it, and neither belongs raw in a URL.
+    return text.replace("\\", "%5C").replace('"', "%22"), host
 
 
 def _target(name: str, *, force: bool) -> tuple[Path, bool]:

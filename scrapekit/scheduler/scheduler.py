@@ -72,6 +72,10 @@ class CacheLookup(Protocol):
         """Whether a stored response will answer `request` (held for the worker)."""
         ...
 
+    def forget(self, request: Request) -> None:
+        """Drop the response held for `request`, which will not be processed now."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class SchedulerStatistics:
@@ -409,6 +413,8 @@ class Scheduler:
     async def release(self, request: Request) -> None:
         """A request from next_request() was abandoned (immediate stop): hand it back."""
         lease = self._lease_of(request)
+        if self.cache is not None:
+            self.cache.forget(request)  # a response held for it would outlive the request
         await self.frontier.release(lease)
         await self._finish(lease)
 

@@ -236,7 +236,10 @@ def proxy_problem(url: str) -> str:
     """What is wrong with a proxy URL, in words; "" when nothing is."""
     if any(char.isspace() for char in url):
         return "it contains whitespace"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL": a '[' or ']' outside an IPv6 host
+        return "it is not a valid URL (percent-encode '[', ']', '@', ':', '/' in the password)"
     if parts.scheme.lower() not in ("http", "https"):
         return "the scheme must be http or https"
     try:

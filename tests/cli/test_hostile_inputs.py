@@ -293,3 +293,24 @@ def test_a_feed_that_cannot_be_created_is_a_configuration_error(
     line = result.stderr.strip().splitlines()[-1]  # after the log's "new run" line
     assert f"feed {feed} cannot be written: {blocker} is a file, not a folder" in line
     assert "a path in a folder you can write to" in line
+
+
+def test_proxy_with_a_bracket_in_its_password_says_so(project: Project) -> None:
+    """urlsplit reads '[' as the start of an IPv6 host: one line, exit 2, no traceback and
+    no password."""
+    result = project.run("settings", "--get", "PROXY", "-s", "PROXY=http://u:s3[cret@h:3128")
+    assert result.returncode == 2
+    line = one_line(result)
+    assert "PROXY" in line
+    assert "percent-encode '[', ']'" in line
+    assert "s3[cret" not in line
+
+
+def test_genspider_writes_a_url_with_quotes_as_valid_python(project: Project) -> None:
+    """The URL is written into the spider's source: a '"' or a backslash is percent-encoded,
+    so the file compiles and crawls the URL meant."""
+    result = project.run("genspider", "quoted", 'https://e.com/s?q="a"&b=\\c')
+    assert result.returncode == 0, result.stderr
+    source = (project.root / "spiders" / "quoted.py").read_text()
+    compile(source, "quoted.py", "exec")
+    assert "https://e.com/s?q=%22a%22&b=%5Cc" in source

@@ -251,3 +251,30 @@ async def test_a_lease_read_while_the_scheduler_closes_is_handed_back(tmp_path: 
         scheduler.close("closespider_pagecount")
         assert await reading is None
         assert (len(frontier), frontier.leased) == (3, 0)
+
+
+class HeldResponses:
+    """An HTTP cache that answers every request and holds its response until taken."""
+
+    def __init__(self) -> None:
+        self.held: set[int] = set()
+
+    async def lookup(self, request: Request) -> bool:
+        self.held.add(id(request))
+        return True
+
+    def forget(self, request: Request) -> None:
+        self.held.discard(id(request))
+
+
+async def test_a_released_request_lets_go_of_its_cached_response() -> None:
+    """A request handed back (a stop, a lost login) will not be processed now: the response
+    the cache held for it is dropped, not kept for whatever object reuses its id."""
+    cache = HeldResponses()
+    scheduler = Scheduler(MemoryFrontier(), cache=cache)
+    assert await scheduler.enqueue(Request("http://a.test/1"))
+    request = await scheduler.next_request()
+    assert request is not None
+    assert cache.held == {id(request)}
+    await scheduler.release(request)
+    assert cache.held == set()
