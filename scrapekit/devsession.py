@@ -13,7 +13,6 @@ ROBOTSTXT_OBEY off; a crawl obeys it. Off-site and depth filters do not apply ei
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -55,8 +54,6 @@ class PageResult:
     outputs: list[Any] = field(default_factory=list)
     #: Why the page was not parsed to the end, in one line; None when it was.
     error: str | None = None
-    #: The callback's traceback (secrets scrubbed) when it raised.
-    traceback: str | None = None
 
 
 @dataclass
@@ -111,7 +108,6 @@ class DevSession:
         except Exception as exc:
             # One line with the spider's own file:line, the part of the traceback that helps.
             result.error = f"callback raised {scrub_text(describe_error(exc))}"
-            result.traceback = scrub_text(traceback.format_exc())
         return result
 
     def _status_allowed(self, response: Response) -> bool:
