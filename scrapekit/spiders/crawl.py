@@ -110,8 +110,9 @@ class CrawlSpider(Spider):
 
     def request_for(self, url: str) -> Request:
         """The request the crawl would make for a link to `url`: through the first rule whose
-        extractor takes it (allow/deny and domains; restrict_css needs the linking page), else
-        as a start page. What `scrapekit parse URL` runs when no callback is named."""
+        extractor takes it (allow/deny, domains and extensions: restrict_css, restrict_xpaths,
+        restrict_text and process_value need the linking page), else as a start page. What
+        `scrapekit parse URL` runs when no callback is named."""
         for index, rule in enumerate(self._rules):
             if rule.extractor.matches(url):
                 return Request(url, callback=self._rule_callback, meta={RULE_META_KEY: index})
