@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -141,3 +144,220 @@ def test_a_restrict_css_region_that_is_a_link_gives_it_once() -> None:
     response = page('<ul><li class="next"><a href="/p2">next</a></li></ul><a href="/x">x</a>')
     extractor = LinkExtractor(restrict_css="li.next a", unique=False)
     assert urls(extractor, response) == ["http://shop.example/p2"]
+
+
+# -- process_value, restrict_xpaths, restrict_text --------------------------------------------
+
+JS_PAGE = (
+    "<a href=\"javascript:goToPage('../other/page.html'); return false\">JS</a>"
+    '<a href="/about.html">About us</a>'
+)
+
+
+def go_to_page(value: str) -> str | None:
+    """Scrapy's documented example: the URL inside javascript:goToPage('...'), else None."""
+    match = re.search(r"javascript:goToPage\('(.*?)'", value)
+    return match.group(1) if match else None
+
+
+def test_process_value_rewrites_a_javascript_link_and_drops_the_rest() -> None:
+    """The value is given before link_url's checks (so javascript: reaches it); what it
+    returns is joined with the page's URL; None leaves the link out, uncounted."""
+    response = page(JS_PAGE)
+    assert LinkExtractor(process_value=go_to_page).extract_links(response) == [
+        Link("http://shop.example/other/page.html", "JS")
+    ]
+    assert response.dropped_links == {}
+    # Without it the javascript: link is skipped and counted, as before.
+    plain = page(JS_PAGE)
+    assert urls(LinkExtractor(), plain) == ["http://shop.example/about.html"]
+    assert plain.dropped_links == {"link scheme javascript": 1}
+
+
+def test_process_value_gets_values_as_scrapy_gives_them() -> None:
+    """Stripped and joined with the base URL (<base href> included); a value of another
+    scheme as it is; empty values never reach it and are counted as before."""
+    seen: list[str] = []
+
+    def record(value: str) -> str:
+        seen.append(value)
+        return value
+
+    response = page(
+        '<base href="http://cdn.example/root/"><a href="  x.html ">x</a>'
+        '<a href="mailto:a@b">m</a><a href="">e</a>'
+    )
+    assert urls(LinkExtractor(process_value=record), response) == ["http://cdn.example/root/x.html"]
+    assert seen == ["http://cdn.example/root/x.html", "mailto:a@b"]
+    assert response.dropped_links == {"link scheme mailto": 1, "link empty": 1}
+
+
+def test_process_value_output_goes_through_the_filters() -> None:
+    """allow/deny, unique and restrict_text apply to what process_value returned."""
+    response = page('<a href="/a?s=1">a</a><a href="/a?s=2">a again</a><a href="/b">b</a>')
+    extractor = LinkExtractor(process_value=lambda v: v.split("?")[0], deny=r"/b$")
+    assert urls(extractor, response) == ["http://shop.example/a"]
+
+
+def test_process_value_returning_something_else_is_an_error_naming_it() -> None:
+    """A return value that is neither str nor None raises TypeError naming the function."""
+    response = page('<a href="/a">a</a>')
+    with pytest.raises(TypeError, match=r"process_value=.*<lambda>\) returned bytes for "):
+        LinkExtractor(process_value=lambda v: v.encode()).extract_links(response)  # type: ignore[arg-type, return-value]
+    with pytest.raises(TypeError, match=r"LinkExtractor\(process_value='x'\): expected a"):
+        LinkExtractor(process_value="x")  # type: ignore[arg-type]
+
+
+def test_process_value_errors_propagate() -> None:
+    """What process_value raises is not swallowed: it surfaces from extract_links."""
+
+    def broken(value: str) -> str:
+        raise KeyError(value)
+
+    with pytest.raises(KeyError, match=re.escape("http://shop.example/a")):
+        LinkExtractor(process_value=broken).extract_links(page('<a href="/a">a</a>'))
+
+
+REGIONS = (
+    '<div id="nav"><a href="/n/1">n1</a><p><a href="/n/2" rel="nofollow">n <b>2</b></a></p></div>'
+    '<div class="main"><a href="/m/1">m1</a></div>'
+    '<!-- <a href="/comment">c</a> --><a href="/outside">out</a>'
+)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        pytest.param({"restrict_xpaths": "//div[@id='nav']"}, ["/n/1", "/n/2"], id="xpath"),
+        pytest.param(
+            {"restrict_xpaths": ["//div[@class='main']", "//div[@id='nav']//p"]},
+            ["/m/1", "/n/2"],
+            id="several-in-their-order",
+        ),
+        pytest.param({"restrict_xpaths": "//p/a"}, ["/n/2"], id="the-region-is-the-link"),
+        pytest.param(
+            {"restrict_xpaths": "//div[@id='nav']", "restrict_css": "div.main"},
+            ["/n/1", "/n/2", "/m/1"],
+            id="with-restrict-css",
+        ),
+        pytest.param(
+            {"restrict_xpaths": "//div[@id='nav']", "restrict_css": "#nav p"},
+            ["/n/1", "/n/2"],
+            id="overlapping-regions-once",
+        ),
+        pytest.param({"restrict_xpaths": "//table"}, [], id="no-region"),
+        pytest.param(
+            {"restrict_xpaths": "//div[re:test(@class, '^ma')]"}, ["/m/1"], id="exslt-regex"
+        ),
+    ],
+)
+def test_restrict_xpaths_reads_links_from_the_regions(
+    kwargs: dict[str, object], expected: list[str]
+) -> None:
+    """restrict_xpaths picks regions as restrict_css does (the region itself included, links
+    in comments not); with both, links of either, XPath regions first as in Scrapy."""
+    got = urls(LinkExtractor(**kwargs), page(REGIONS))  # type: ignore[arg-type]
+    assert got == ["http://shop.example" + path for path in expected]
+
+
+def test_restrict_xpaths_links_have_text_nofollow_and_the_other_filters() -> None:
+    """An XPath region's links carry the same text and nofollow flag as selectolax's, and
+    allow, tags, attrs and unique=False apply to them."""
+    response = page(REGIONS)
+    assert LinkExtractor(restrict_xpaths="//div[@id='nav']").extract_links(response) == (
+        LinkExtractor(restrict_css="#nav").extract_links(response)
+    )
+    assert LinkExtractor(restrict_xpaths="//p").extract_links(response) == [
+        Link("http://shop.example/n/2", "n 2", True)
+    ]
+    assert urls(LinkExtractor(restrict_xpaths="//div", allow=r"/m/"), response) == [
+        "http://shop.example/m/1"
+    ]
+    images = page('<div><img src="/i.html"><A HREF="/a">a</A></div><img src="/out.html">')
+    assert urls(LinkExtractor(restrict_xpaths="//div", tags="img", attrs="src"), images) == [
+        "http://shop.example/i.html"
+    ]
+    assert urls(LinkExtractor(restrict_xpaths="//div", tags="*", attrs="*"), images) == [
+        "http://shop.example/i.html",
+        "http://shop.example/a",
+    ]
+    twice = page('<div><a href="/x">1</a><a href="/x">2</a></div>')
+    assert len(urls(LinkExtractor(restrict_xpaths="//div", unique=False), twice)) == 2
+
+
+def test_restrict_xpaths_shares_the_pages_parse_with_response_xpath() -> None:
+    """The regions come from Response.xpath: the page is parsed by lxml once."""
+    response = page(REGIONS)
+    LinkExtractor(restrict_xpaths="//div").extract_links(response)
+    parsed = response._parsel
+    assert parsed is not None
+    assert response.xpath("//p/a/@href").get() == "/n/2"
+    assert response._parsel is parsed
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("//div[", "Invalid expression"),
+        ("//div[@id='x'", "Invalid predicate"),
+        ("div//", "Invalid expression"),
+        ("//x:div", "Undefined namespace prefix"),
+    ],
+)
+def test_a_bad_restrict_xpaths_is_refused_when_defined(expression: str, reason: str) -> None:
+    """A bad expression is a ValueError naming it, raised by the constructor (not per page)."""
+    named = f"LinkExtractor(restrict_xpaths={expression!r}): not a valid XPath expression"
+    with pytest.raises(ValueError, match="^" + re.escape(f"{named} ({reason}); check its")):
+        LinkExtractor(restrict_xpaths=["//div", expression])
+
+
+def test_restrict_xpaths_selecting_strings_is_an_error_naming_it() -> None:
+    """An expression that selects attributes or text has no links to read: said, not ignored."""
+    extractor = LinkExtractor(restrict_xpaths="//a/@href")
+    with pytest.raises(ValueError, match=r"restrict_xpaths='//a/@href'\) selected text or an"):
+        extractor.extract_links(page('<a href="/a">a</a>'))
+
+
+def test_restrict_text_keeps_links_whose_text_matches_any_regex() -> None:
+    """restrict_text regexes are searched in the link's text (nested tags' text included); a
+    link with the same URL and matching text later on the page is still taken."""
+    response = page(
+        '<a href="/p/2">2</a><a href="/p/2">Next <b>page</b></a><a href="/p/1">Previous</a>'
+        '<a href="/about">About us</a><img src="/i.html" alt="Next">'
+    )
+    assert LinkExtractor(restrict_text=r"Next page").extract_links(response) == [
+        Link("http://shop.example/p/2", "Next page")
+    ]
+    assert urls(LinkExtractor(restrict_text=[r"^Prev", re.compile("about", re.I)]), response) == [
+        "http://shop.example/p/1",
+        "http://shop.example/about",
+    ]
+    assert urls(LinkExtractor(restrict_text=r"."), response) == [
+        "http://shop.example/p/2",
+        "http://shop.example/p/1",
+        "http://shop.example/about",
+    ]
+    assert urls(LinkExtractor(restrict_text="Next", tags="img", attrs="src"), response) == []
+
+
+def test_a_bad_restrict_text_regex_is_refused_when_defined() -> None:
+    """As allow/deny: re.error naming the argument and the pattern."""
+    with pytest.raises(re.error, match=r"LinkExtractor\(restrict_text=\.\.\.\) '\(x' is not"):
+        LinkExtractor(restrict_text=["ok", "(x"])
+
+
+def test_extractors_without_xpaths_never_load_lxml() -> None:
+    """Only an extractor with restrict_xpaths imports parsel (and lxml)."""
+    code = (
+        "import sys, json\n"
+        "from scrapekit import LinkExtractor, Response\n"
+        "r = Response('http://x.test/', body=b'<div><a href=/y>Next</a></div>')\n"
+        "LinkExtractor(restrict_css='div', restrict_text='N', process_value=str).extract_links(r)\n"
+        "before = sorted(m for m in sys.modules if m.split('.')[0] in ('parsel', 'lxml'))\n"
+        "LinkExtractor(restrict_xpaths='//div').extract_links(r)\n"
+        "print(json.dumps([before, 'lxml' in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(out.stdout) == [[], True]

@@ -106,6 +106,17 @@ class Links(CrawlSpider):
             "LinkExtractor(restrict_css='div[['): not a valid CSS selector",
             id="restrict-css",
         ),
+        pytest.param(
+            "restrict_xpaths='//div['",
+            "LinkExtractor(restrict_xpaths='//div['): not a valid XPath expression "
+            "(Invalid expression)",
+            id="restrict-xpaths",
+        ),
+        pytest.param(
+            "restrict_text='Next ('",
+            f"LinkExtractor(restrict_text=...) 'Next (' {BAD_RE}",
+            id="restrict-text",
+        ),
     ],
 )
 def test_bad_link_extractor_is_located_at_the_spider_line(

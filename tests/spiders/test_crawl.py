@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -225,3 +226,115 @@ def test_follow_defaults_to_true_only_without_a_callback() -> None:
     assert Rule().follow is True
     assert Rule(callback="parse_item").follow is False
     assert Rule(callback="parse_item", follow=True).follow is True
+
+
+# -- process_value, restrict_xpaths, restrict_text ---------------------------------------------
+
+PORTED_PAGES = {
+    "/": """<div id="menu"><a href="/cat/x">X</a></div>
+        <nav class="pages"><a href="javascript:goToPage('/cat/y'); return false">2</a>
+        <a href="/drop/me">drop</a></nav>
+        <a href="/cat/z">outside the regions</a>""",
+    "/cat/x": """<ul class="items"><li><a href="/item/1">Details</a></li>
+        <li><a href="/item/2">Buy now</a></li></ul>
+        <div class="ads"><a href="/item/9">Details</a></div>""",
+    "/cat/y": """<ul class="items"><li><a href="/item/3">Details of <b>three</b></a></li></ul>""",
+}
+
+
+def serve_ported(httpserver: HTTPServer) -> str:
+    """A shop whose pagination is javascript:, with menus, item lists and ads."""
+    for path, body in PORTED_PAGES.items():
+        httpserver.expect_request(path).respond_with_data(body, content_type="text/html")
+    for path in ("/cat/z", "/drop/me", "/item/1", "/item/2", "/item/3", "/item/9"):
+        httpserver.expect_request(path).respond_with_data(
+            f"<h1>{path}</h1>", content_type="text/html"
+        )
+    return httpserver.url_for("/")
+
+
+def page_link(value: str) -> str | None:
+    """The URL in javascript:goToPage('...'); /drop/ links left out; others as they are."""
+    if match := re.search(r"goToPage\('(.*?)'", value):
+        return match.group(1)
+    return None if "/drop/" in value else value
+
+
+class Ported(CrawlSpider):
+    """Rules as a Scrapy project writes them: XPath and CSS regions, process_value, and
+    restrict_text."""
+
+    name = "ported"
+    rules = (
+        Rule(
+            LinkExtractor(
+                restrict_xpaths="//div[@id='menu']",
+                restrict_css="nav.pages",
+                process_value=page_link,
+            )
+        ),
+        Rule(
+            LinkExtractor(restrict_xpaths="//ul[@class='items']", restrict_text=r"^Details"),
+            callback="parse_item",
+        ),
+    )
+
+    def parse_item(self, response: Response) -> Any:
+        yield {"url": response.url, "link_text": response.meta["link_text"]}
+
+
+async def test_ported_rules_with_xpath_regions_process_value_and_restrict_text(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """restrict_xpaths and restrict_css regions both give links; process_value turns the
+    javascript: pagination into a page and drops /drop/; restrict_text keeps "Details" links
+    of the item lists only (not "Buy now", not the ads)."""
+    start = serve_ported(httpserver)
+    stats = await crawl_async(Ported, settings(tmp_path), start_urls=[start])
+    assert stats["finish_reason"] == "finished"
+    assert stats["errors"] == {}
+    assert fetched(httpserver) == ["/", "/cat/x", "/cat/y", "/item/1", "/item/3"]
+    assert sorted((i["url"], i["link_text"]) for i in feed(tmp_path)) == [
+        (httpserver.url_for("/item/1"), "Details"),
+        (httpserver.url_for("/item/3"), "Details of three"),
+    ]
+    assert "link scheme javascript" not in stats["dropped"]["requests"]
+
+
+def explode_on_b(value: str) -> str:
+    """A process_value with a bug on one link."""
+    if value.endswith("/b"):
+        raise RuntimeError(f"cannot read {value}")
+    return value
+
+
+async def test_a_process_value_error_is_the_pages_callback_error(
+    httpserver: HTTPServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What process_value raises is logged and counted as a callback error of the page (as a
+    process_links error is), with its traceback; the crawl goes on with the other pages."""
+
+    class Explodes(CrawlSpider):
+        name = "explodes"
+        rules = (Rule(LinkExtractor(process_value=explode_on_b), follow=True),)
+
+    httpserver.expect_request("/").respond_with_data(
+        '<a href="/a">a</a><a href="/other">o</a>', content_type="text/html"
+    )
+    httpserver.expect_request("/a").respond_with_data(
+        '<a href="/b">b</a><a href="/c">c</a>', content_type="text/html"
+    )
+    httpserver.expect_request("/other").respond_with_data("<p>x</p>", content_type="text/html")
+    stats = await crawl_async(
+        Explodes,
+        settings(tmp_path, LOG_LEVEL="ERROR", LOG_FORMAT="json"),
+        start_urls=[httpserver.url_for("/")],
+    )
+    assert stats["finish_reason"] == "finished"
+    assert stats["errors"] == {"callback": 1}
+    assert fetched(httpserver) == ["/", "/a", "/other"]
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    (error,) = [e for e in events if e["event"] == "callback error"]
+    assert error["url"] == httpserver.url_for("/a")
+    assert f"RuntimeError: cannot read {httpserver.url_for('/b')}" in error["error"]
+    assert "explode_on_b" in error["exception"]
