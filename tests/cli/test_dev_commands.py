@@ -384,3 +384,81 @@ def test_parse_on_a_crawl_spider_uses_the_rule_the_crawl_would(
     assert listing.returncode == 0, listing.stderr
     callbacks = {json.loads(x)["callback"] for x in listing.stdout.splitlines()}
     assert callbacks == {"rules[0] parse_item", "rules[1] (follow)"}
+
+
+# -- parse --meta and --cb-kwargs ---------------------------------------------------------------
+
+ECHO_SPIDER = """
+from scrapekit import Spider
+
+
+class Echo(Spider):
+    name = "echo"
+
+    def parse(self, response, **kwargs):
+        yield {"meta": dict(response.meta), "kwargs": kwargs}
+        yield response.follow("/next")
+"""
+
+
+def test_parse_gives_the_callback_the_meta_and_cb_kwargs(
+    project: Project, httpserver: HTTPServer
+) -> None:
+    """--meta lands in response.meta and --cb-kwargs in the callback's keyword arguments,
+    nested JSON values included; the requests it yields do not inherit them."""
+    httpserver.expect_request("/").respond_with_data("<p>x</p>", content_type="text/html")
+    httpserver.expect_request("/next").respond_with_data("<p>y</p>", content_type="text/html")
+    project.add_spider("echo", ECHO_SPIDER)
+    meta = {"source": "cli", "page": 3, "tags": ["a", "b"]}
+    cb_kwargs = {"shelf": "top", "limit": None, "opts": {"deep": True}}
+    result = project.run(
+        "parse", httpserver.url_for("/"), "--spider", "echo", "--depth", "2",
+        "--meta", json.dumps(meta), "--cb-kwargs", json.dumps(cb_kwargs),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    items = [x for x in map(json.loads, result.stdout.splitlines()) if x["type"] == "item"]
+    first, second = items
+    assert first["depth"] == 1
+    assert meta.items() <= first["item"]["meta"].items()
+    assert first["item"]["kwargs"] == cb_kwargs
+    assert second["depth"] == 2
+    assert "source" not in second["item"]["meta"]
+    assert second["item"]["kwargs"] == {}
+
+
+def test_parse_cb_kwargs_override_a_rules_own(project: Project, demo_site: DemoSite) -> None:
+    """On a CrawlSpider, --cb-kwargs win over the rule's cb_kwargs for the same name."""
+    project.add_spider("books", CRAWL_SPIDER)
+    result = project.run(
+        "parse", product_url(demo_site), "--spider", "books", "--cb-kwargs", '{"via": "cli"}'
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = [json.loads(x) for x in result.stdout.splitlines()]
+    assert line["item"]["via"] == "cli"
+
+
+@pytest.mark.parametrize("flag", ["--meta", "--cb-kwargs"])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        pytest.param('{"a": 1', "not valid JSON (Expecting ',' delimiter)", id="broken"),
+        pytest.param("", "not valid JSON (Expecting value)", id="empty"),
+        pytest.param("{'a': 1}", "not valid JSON (Expecting property name", id="python-dict"),
+        pytest.param("[1, 2]", "expected a JSON object such as '{\"key\": 1}'", id="list"),
+        pytest.param('"a"', "expected a JSON object such as '{\"key\": 1}'", id="string"),
+        pytest.param("null", "expected a JSON object such as '{\"key\": 1}'", id="null"),
+    ],
+)
+def test_parse_bad_meta_or_cb_kwargs_is_one_line_naming_the_option(
+    project: Project, httpserver: HTTPServer, flag: str, value: str, problem: str
+) -> None:
+    """Invalid JSON, or JSON that is not an object: one line naming the option and the value,
+    exit 2, and nothing is fetched."""
+    project.add_spider("echo", ECHO_SPIDER)
+    result = project.run("parse", httpserver.url_for("/"), "--spider", "echo", flag, value)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"scrapekit: error: {flag} {value!r}: {problem}")
+    assert httpserver.log == []
