@@ -94,6 +94,8 @@ def crawl(
     keyword arguments become spider attributes. A login that fails at start raises
     LoginFailed; one lost mid-crawl ends it with finish_reason "login_failed" (the error is
     in stats["error"] and stats["login"]["error"]) once the pages in flight have finished.
+    A PROXY that refuses the credentials or cannot be reached does the same with ProxyFailed
+    and "proxy_failed".
     """
     return asyncio.run(crawl_async(spider_cls, settings, **spider_kwargs))
 

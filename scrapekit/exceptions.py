@@ -27,6 +27,7 @@ The error tree::
     │   └── HttpStatusError         a response status the callback did not ask for (e.g. 404)
     ├── SessionError                the shared login session cannot be used
     │   ├── LoginFailed             login() raised, or the session is still logged out after it
+    │   ├── ProxyFailed             PROXY refused the credentials (407) or cannot be reached
     │   └── CookieJarCorrupt        the persisted cookie jar cannot be read (names the fix)
     ├── FrontierError               the durable frontier's file could not be read or written
     │   └── FrontierCorrupt         (also a ConfigError, above)
@@ -248,9 +249,28 @@ class HttpStatusError(FetchError):
 class SessionError(ScrapekitError):
     """The crawl's shared session cannot be used (exit code 1, or 2 for a corrupt jar)."""
 
+    finish_reason = "login_failed"
+    """The crawl's finish reason when this error ends it."""
+
 
 class LoginFailed(SessionError):
     """Logging in failed, or the session still looked logged out afterwards."""
+
+
+class ProxyFailed(SessionError):
+    """PROXY refused the session's credentials (HTTP 407) or cannot be reached.
+
+    Not a page's failure: every request goes through the one proxy and would fail the same
+    way, so a crawl ends early (exit code 1) instead of retrying or failing each page.
+    `proxy` is the URL with its credentials already hidden.
+    """
+
+    finish_reason = "proxy_failed"
+
+    def __init__(self, proxy: str, problem: str, fix: str) -> None:
+        self.proxy = proxy
+        self.problem = problem
+        super().__init__(f"proxy {proxy} (PROXY) {problem}; {fix}")
 
 
 class CookieJarCorrupt(SessionError, ConfigError):

@@ -78,7 +78,7 @@ def failure(
     if isinstance(exc, ConfigError):
         stats.finish_reason = "config_error"  # e.g. a corrupt cookie jar
     elif isinstance(exc, SessionError):
-        stats.finish_reason = "login_failed"
+        stats.finish_reason = exc.finish_reason  # a failed login, or a PROXY that refused
     else:
         stats.finish_reason = "error"
     return exc

@@ -28,6 +28,7 @@ FAILED = frozenset(
         "login_failed",  # the login failed, or was lost for good
         "no_page_succeeded",  # pages were tried, none was fetched and parsed
         "pipeline_error",  # a pipeline could not open
+        "proxy_failed",  # PROXY refused the credentials (407) or could not be reached
         "start_failed",  # start() raised before its first request
         "too_many_errors",  # more than MAX_ERRORS errors
     }

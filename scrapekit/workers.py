@@ -10,7 +10,8 @@ acknowledgement: one frontier commit, after which the outbox reader takes the it
 pipelines (pipelines/outbox.py; a worker waits for its room first, so a slow pipeline slows
 the crawl rather than growing memory). A worker never sleeps: every wait happens in the
 scheduler. A callback's exception is logged and counted; it never stops the crawl. Only a
-lost login (LoginFailed) or an unwritable feed ends it early, and both end it gracefully: the
+lost login (LoginFailed), a PROXY that refuses the session or cannot be reached (ProxyFailed:
+every request would fail alike) or an unwritable feed ends it early, all gracefully: the
 scheduler is closed, the pages already in flight finish (callbacks and items complete), then
 the crawl reports failure. With the HTTP cache on (httpcache/policy.py), a request the
 scheduler found in the cache is answered from it: nothing is sent, the response is not
@@ -190,10 +191,11 @@ class WorkerPool:
         if self.session_error is not None:
             return  # other workers meeting the same lost login: said once already
         self.session_error = error
-        self._log.error("login failed", error=str(error))
-        self.stats.finish_reason = "login_failed"
+        reason = error.finish_reason  # "login_failed", or "proxy_failed" for the PROXY
+        self._log.error(reason.replace("_", " "), error=str(error))
+        self.stats.finish_reason = reason
         self.stats.failure = str(error)
-        self.scheduler.close("login_failed")
+        self.scheduler.close(reason)
 
     # -- one request -------------------------------------------------------------------------
 

@@ -45,7 +45,8 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     ),
     (
         1,
-        "the run failed: a failed or lost login; more errors than MAX_ERRORS (callback and "
+        "the run failed: a failed or lost login; a PROXY that refuses the credentials (407) "
+        "or cannot be reached; more errors than MAX_ERRORS (callback and "
         "pipeline errors, requests that failed after their retries, lost logins; not HTTP "
         "statuses); no page succeeded (every page failed, got an HTTP error status no "
         "callback accepted, or was dropped by robots.txt); a feed that could not be written; "

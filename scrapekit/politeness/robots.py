@@ -45,6 +45,7 @@ from scrapekit.exceptions import (
     FetchError,
     InvalidURL,
     RedirectBlocked,
+    SessionError,
     TooManyRedirects,
 )
 from scrapekit.request import Request
@@ -177,7 +178,8 @@ class RobotsCache:
         )
 
     async def allowed(self, request: Request) -> bool:
-        """Whether robots.txt lets `request` through; never raises for a bad robots.txt.
+        """Whether robots.txt lets `request` through; never raises for a bad robots.txt
+        (only a SessionError, such as a PROXY that refuses, which stops the crawl anyway).
 
         True for robots.txt itself and for requests with `meta["dont_obey_robotstxt"]`.
         """
@@ -190,6 +192,8 @@ class RobotsCache:
             origin = origin_of(request.url)
             rules = await self._rules_for(origin)
             verdict = rules.can_fetch(request.url, self.user_agent)
+        except SessionError:  # e.g. a PROXY that refuses: the crawl's problem, not this host's
+            raise
         except Exception as exc:  # a bug here must not stop the crawl: fail open, loudly
             log.error("robots.txt error", origin=origin or request.url, error=repr(exc))
             return True
@@ -278,7 +282,8 @@ class RobotsCache:
             self._rules.popitem(last=False)
 
     async def _load(self, origin: str) -> _Rules:
-        """Fetch and judge one origin's robots.txt; only cancellation escapes."""
+        """Fetch and judge one origin's robots.txt; only cancellation and a SessionError
+        escape."""
         rules = await self._attempt(origin)
         if rules.parser is not None or rules.allow_all:
             self._outages.pop(origin, None)  # readable again: a later outage starts afresh
@@ -313,6 +318,8 @@ class RobotsCache:
         except FetchError as exc:
             self._by_status["error"] += 1
             return self._unreachable(origin, began, str(exc))
+        except SessionError:
+            raise
         except Exception as exc:  # a fetch function that breaks its contract: fail open
             self._by_status["error"] += 1
             log.error("robots.txt error", origin=origin, error=repr(exc))

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from scrapekit.exceptions import LoginFailed
+from scrapekit.exceptions import LoginFailed, SessionError
 
 if TYPE_CHECKING:
     from scrapekit.response import Response
@@ -253,7 +253,7 @@ class LoginManager:
                 with _lifecycle():
                     await self._spider.login(self._session)
                     failure = await self._verify()
-            except LoginFailed:
+            except SessionError:  # LoginFailed, or a PROXY that refuses: trying again won't help
                 raise
             except Exception as exc:
                 failure = LoginFailed(f"login() failed: {type(exc).__name__}: {exc}")

@@ -9,7 +9,8 @@ a stale keep-alive connection is sent again (`keepalive.py`). The session keeps 
 scrapekit's `FetchError` tree, with the request attached. Reads MAX_RESPONSE_BYTES,
 WARN_RESPONSE_BYTES, REDIRECT_ENABLED, REDIRECT_MAX_TIMES, COOKIES_ENABLED,
 PERSIST_SESSION_COOKIES and CONCURRENCY (the pool size), and the client settings (see
-`client.py`; PROXY is named, without its credentials, in the errors it causes);
+`client.py`; PROXY is named, without its credentials, in the errors it causes, and a proxy
+that refuses the credentials or cannot be reached raises ProxyFailed: see `proxy.py`);
 `meta["download_timeout"]` overrides DOWNLOAD_TIMEOUT for one request,
 `meta["max_response_bytes"]` MAX_RESPONSE_BYTES, and `meta["truncate_body"]` keeps the first
 that many bytes of a larger body instead of failing with ResponseTooLarge. The HTTP cache
@@ -36,6 +37,7 @@ from scrapekit.exceptions import (
     FetchError,
     FetchTimeout,
     InvalidURL,
+    ProxyFailed,
     TooManyRedirects,
     TransportError,
 )
@@ -48,6 +50,7 @@ from scrapekit.session.cookiejar import CookieJar
 from scrapekit.session.credentials import CredentialScope
 from scrapekit.session.forms import FormValue, form_request
 from scrapekit.session.keepalive import KeepAliveSender
+from scrapekit.session.proxy import PROXY_AUTH_REQUIRED, auth_refused, proxy_failure
 from scrapekit.session.redirects import RedirectCheck, RedirectFollower
 
 if TYPE_CHECKING:
@@ -210,6 +213,10 @@ class Session(AsyncResource):
                     else httpx2.Timeout(timeout),
                 )
                 http_response, chain = await self._redirects.send(http_request, request)
+                if self._proxy is not None and http_response.status_code == PROXY_AUTH_REQUIRED:
+                    # The proxy's answer, not the site's: no page ever gets through this way.
+                    await http_response.aclose()
+                    raise auth_refused(self._proxy)
                 try:
                     body = await read_body(
                         http_response,
@@ -235,7 +242,13 @@ class Session(AsyncResource):
                 exc.request = request
             self._errors[exc.reason] += 1
             raise
+        except ProxyFailed:
+            self._errors["proxy"] += 1
+            raise
         except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
+            if failed := proxy_failure(exc, self._proxy):
+                self._errors["proxy"] += 1
+                raise failed from exc
             error = _translate(exc, request, self._proxy)
             self._errors[error.reason] += 1
             raise error from exc
@@ -303,7 +316,7 @@ def _translate(
     cause = f"{type(exc).__name__}: {exc}" if str(exc) else repr(exc)
     detail = f"{request.url}: {cause}"
     if proxy is not None:
-        if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout):
+        if isinstance(exc, httpx2.ConnectTimeout):  # a refused connection is ProxyFailed
             detail = f"{request.url}: cannot connect to proxy {proxy} (PROXY): {cause}"
         elif isinstance(exc, httpx2.ProxyError):
             detail = f"{request.url}: proxy {proxy} (PROXY) refused the request: {cause}"

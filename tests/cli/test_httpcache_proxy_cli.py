@@ -1,112 +1,29 @@
 """`scrapekit crawl` with the HTTP cache (--no-cache, a corrupt file) and through a PROXY.
 
-The proxy is a small threaded forward proxy started by the test: it takes absolute-form
-GET/POST requests for http:// targets, requires Proxy-Authorization, passes the request on
-and counts what went through it, so the site's counters and the proxy's can be compared.
+The proxy is tests/proxyserver.py's forward proxy, started by the test; a proxy that refuses
+is tested in test_proxy_refused_cli.py.
 """
 
 from __future__ import annotations
 
-import base64
-import http.client
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from scrapekit.demo import DemoSite
 from tests.conftest import REPO, Project
+from tests.proxyserver import PASSWORD, ForwardProxy, running
 
 pytestmark = pytest.mark.subprocess
-
-PASSWORD = "pr0xy-Pa55word"
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te",
-              "trailer", "transfer-encoding", "upgrade"}  # fmt: skip
-
-
-class ForwardProxy(ThreadingHTTPServer):
-    """A forward proxy for http:// targets that requires user `alice` and PASSWORD."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
-        self.passed: list[tuple[str, str]] = []
-        self.refused = 0
-        self.lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://alice:{PASSWORD}@127.0.0.1:{self.server_port}"
-
-    @property
-    def shown(self) -> str:
-        """The proxy URL as scrapekit shows it."""
-        return f"http://alice:***@127.0.0.1:{self.server_port}"
-
-
-class _ProxyHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: ForwardProxy
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-    def do_GET(self) -> None:
-        self._forward()
-
-    def do_POST(self) -> None:
-        self._forward()
-
-    def _forward(self) -> None:
-        expected = "Basic " + base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        if self.headers.get("Proxy-Authorization") != expected:
-            with self.server.lock:
-                self.server.refused += 1
-            self._reply(407, [("Proxy-Authenticate", 'Basic realm="test"')], b"")
-            return
-        target = urlsplit(self.path)  # absolute form: http://host:port/path?query
-        assert target.scheme == "http", self.path
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-        upstream = http.client.HTTPConnection(target.netloc, timeout=10)
-        try:
-            path = target.path + (f"?{target.query}" if target.query else "")
-            upstream.request(self.command, path or "/", body=body or None, headers=headers)
-            answer = upstream.getresponse()
-            data = answer.read()
-            kept = [(k, v) for k, v in answer.getheaders() if k.lower() not in HOP_BY_HOP]
-            status = answer.status
-        finally:
-            upstream.close()
-        with self.server.lock:
-            self.server.passed.append((self.command, self.path))
-        self._reply(status, [(k, v) for k, v in kept if k.lower() != "content-length"], data)
-
-    def _reply(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 @pytest.fixture
 def proxy() -> Iterator[ForwardProxy]:
-    server = ForwardProxy()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with running(ForwardProxy()) as server:
+        yield server
 
 
 @pytest.fixture
@@ -215,20 +132,3 @@ def test_a_bad_proxy_url_is_one_line_and_exit_2(repo: Project, site: DemoSite) -
     assert len(lines) == 1
     assert lines[0].startswith("scrapekit: error: PROXY (-s): expected an http:// or https://")
     assert PASSWORD not in result.stderr
-
-
-def test_a_proxy_that_refuses_connections_is_named_in_the_error(
-    repo: Project, site: DemoSite, unreachable_origin: str
-) -> None:
-    """When the proxy refuses connections, the failure names the proxy (not the password)
-    and PROXY, and the run fails."""
-    port = unreachable_origin.rsplit(":", 1)[1]
-    proxy_url = f"http://alice:{PASSWORD}@127.0.0.1:{port}"
-
-    result = crawl_demo(repo, site, "-s", f"PROXY={proxy_url}", "-s", "RETRY_ENABLED=false")
-
-    assert result.returncode == 1
-    assert site.stats.requests == 0
-    assert PASSWORD not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    assert f"cannot connect to proxy http://alice:***@127.0.0.1:{port} (PROXY)" in last

@@ -1,0 +1,159 @@
+"""A PROXY that turns the session away (407, refused connection) raises ProxyFailed, naming
+the proxy without its password; the proxy's other answers stay one request's failure."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from scrapekit import ProxyFailed, Request, Response, Spider, crawl_async
+from scrapekit.exceptions import SessionError, TransportError
+from scrapekit.session import Session
+from scrapekit.settings import Settings
+from tests.proxyserver import PASSWORD, ForwardProxy, running
+
+WRONG = "not-the-Pa55word"
+
+
+def settings(**overrides: object) -> Settings:
+    """Validated defaults plus overrides."""
+    return Settings.load(project_file=None, spider_cls=None, env={}, overrides=overrides)
+
+
+@pytest.fixture
+def proxy() -> Iterator[ForwardProxy]:
+    with running(ForwardProxy()) as server:
+        yield server
+
+
+async def fetch(proxy_url: str, url: str) -> None:
+    """Fetch `url` through `proxy_url` in a fresh session."""
+    async with Session.from_settings(settings(PROXY=proxy_url, DOWNLOAD_TIMEOUT=5.0)) as s:
+        await s.fetch(Request(url))
+
+
+async def test_a_407_to_an_http_request_is_proxy_failed(
+    proxy: ForwardProxy, httpserver: HTTPServer
+) -> None:
+    """The proxy's 407 to a plain http:// request raises ProxyFailed (a SessionError, not the
+    page's response) naming the hidden URL and the fix; the site saw nothing."""
+    httpserver.expect_request("/").respond_with_data("page")
+
+    with pytest.raises(ProxyFailed) as caught:
+        await fetch(proxy.with_password(WRONG), httpserver.url_for("/"))
+
+    assert isinstance(caught.value, SessionError)
+    message = str(caught.value)
+    assert message == (
+        f"proxy {proxy.shown} (PROXY) refused the credentials (HTTP 407 Proxy Authentication "
+        "Required); check PROXY's user and password"
+    )
+    assert WRONG not in message
+    assert proxy.refused == 1
+    assert httpserver.log == []
+
+
+async def test_a_407_to_a_connect_is_proxy_failed(proxy: ForwardProxy) -> None:
+    """The proxy's 407 to the CONNECT of an https:// target (before any TLS) raises the same
+    ProxyFailed."""
+    with pytest.raises(ProxyFailed) as caught:
+        await fetch(proxy.with_password(WRONG), "https://127.0.0.1:9/secure")
+
+    assert proxy.connects == ["127.0.0.1:9"]
+    assert "refused the credentials (HTTP 407" in str(caught.value)
+    assert proxy.shown in str(caught.value)
+
+
+async def test_a_proxy_without_credentials_is_told_to_add_them(
+    proxy: ForwardProxy, httpserver: HTTPServer
+) -> None:
+    """A 407 to a PROXY given no credentials says the proxy asks for them."""
+    bare = f"http://127.0.0.1:{proxy.server_port}"
+
+    with pytest.raises(ProxyFailed, match="asks for credentials") as caught:
+        await fetch(bare, httpserver.url_for("/"))
+
+    assert str(caught.value).startswith(f"proxy {bare} (PROXY) ")
+    assert "http://user:password@host:port" in str(caught.value)
+
+
+async def test_an_unreachable_proxy_is_proxy_failed(unreachable_origin: str) -> None:
+    """A refused connection to the proxy raises ProxyFailed asking whether it runs."""
+    port = unreachable_origin.rsplit(":", 1)[1]
+
+    with pytest.raises(ProxyFailed) as caught:
+        await fetch(f"http://alice:{PASSWORD}@127.0.0.1:{port}", "http://example.invalid/")
+
+    message = str(caught.value)
+    assert message.startswith(f"proxy http://alice:***@127.0.0.1:{port} (PROXY) cannot be reached")
+    assert message.endswith("is the proxy running? check PROXY's host and port")
+    assert PASSWORD not in message
+
+
+async def test_another_connect_refusal_stays_a_transport_error(proxy: ForwardProxy) -> None:
+    """A CONNECT the proxy answers otherwise (502: it cannot reach that site) fails that one
+    request, as before: other sites may still work through the proxy."""
+    with pytest.raises(TransportError, match=r"\(PROXY\) refused the request.*502"):
+        await fetch(proxy.url, "https://127.0.0.1:9/secure")
+
+
+async def test_the_right_credentials_pass(proxy: ForwardProxy, httpserver: HTTPServer) -> None:
+    """With the right password the page comes through the proxy."""
+    httpserver.expect_request("/").respond_with_data("page")
+
+    async with Session.from_settings(settings(PROXY=proxy.url)) as session:
+        response = await session.fetch(Request(httpserver.url_for("/")))
+        errors = session.statistics().errors
+
+    assert response.status == 200
+    assert response.text == "page"
+    assert proxy.refused == 0
+    assert errors == {}
+
+
+async def test_proxy_failures_are_counted(proxy: ForwardProxy, httpserver: HTTPServer) -> None:
+    """The session's statistics count each refusal under "proxy"."""
+    async with Session.from_settings(settings(PROXY=proxy.with_password(WRONG))) as session:
+        for _ in range(2):
+            with pytest.raises(ProxyFailed):
+                await session.fetch(Request(httpserver.url_for("/")))
+        assert session.statistics().errors == {"proxy": 2}
+
+
+class Pages(Spider):
+    """Yields one item per page it is given; no login."""
+
+    name = "pages"
+
+    def parse(self, response: Response) -> Iterator[dict[str, str]]:
+        yield {"url": response.url}
+
+
+async def test_a_crawl_obeying_robots_stops_at_the_first_407(
+    proxy: ForwardProxy, httpserver: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A crawl whose first request (robots.txt) meets the 407 stops there with
+    finish_reason proxy_failed: robots.txt does not fail open, no page is tried, retried
+    nor handed to a callback."""
+    urls = [httpserver.url_for(f"/p/{n}") for n in range(5)]
+    settings = {
+        "PROXY": proxy.with_password(WRONG), "ROBOTSTXT_OBEY": True, "CONCURRENCY": 1,
+        "LOG_FORMAT": "json", "LOG_LEVEL": "INFO", "COOKIES_PERSIST": False,
+    }  # fmt: skip
+
+    stats = await crawl_async(Pages, settings, start_urls=urls)
+
+    assert stats["finish_reason"] == "proxy_failed"
+    assert stats["error"].startswith(f"proxy {proxy.shown} (PROXY) refused the credentials")
+    assert proxy.refused == 1
+    assert stats["retries"]["retries"] == 0
+    assert stats["session"]["errors"] == {"proxy": 1}
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line[:1] == "{"]
+    assert [e["event"] for e in events if e["level"] == "error"] == [
+        "proxy failed",
+        "crawl finished",
+    ]
+    assert WRONG not in json.dumps(events)
