@@ -8,6 +8,7 @@ anything (`.scrapekit/`, an untracked file) in the checkout.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -150,6 +152,15 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
+
+
+def crawl_finished(stderr: str) -> dict[str, Any]:
+    """The `crawl finished` record of a child crawl's JSON log (--log-format json)."""
+    for line in stderr.splitlines():
+        if line.startswith("{") and json.loads(line).get("event") == "crawl finished":
+            record: dict[str, Any] = json.loads(line)
+            return record
+    raise AssertionError(f"no crawl finished line in:\n{stderr}")
 
 
 @pytest.fixture

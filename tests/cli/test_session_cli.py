@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -20,15 +19,6 @@ from scrapekit.demo import DemoSite
 from tests.conftest import REPO, Project, child_env
 
 pytestmark = pytest.mark.subprocess
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Project:
-    """The repository's own project, with its state kept in tmp_path."""
-    project = Project.__new__(Project)
-    project.root = REPO
-    project.state = tmp_path / "state"  # type: ignore[attr-defined]
-    return project
 
 
 def crawl_demo(repo: Project, site: DemoSite, *args: str) -> subprocess.CompletedProcess[str]:
