@@ -217,6 +217,37 @@ def test_shell_reads_lines_and_fetch_replaces_response(
     assert "fetch(url_or_request)" in result.stdout
 
 
+def test_shell_hands_its_namespace_to_ipython_when_installed(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """With IPython importable, the shell embeds it with the live namespace (its fetch()
+    works from there) instead of the standard console. IPython itself is not a dependency:
+    a stand-in package on PYTHONPATH records what the shell gives it."""
+    httpserver.expect_request("/a").respond_with_data("A", content_type="text/plain")
+    httpserver.expect_request("/b").respond_with_data("B", content_type="text/plain")
+    embed = tmp_path / "fake" / "IPython" / "terminal" / "embed.py"
+    embed.parent.mkdir(parents=True)
+    (embed.parent.parent / "__init__.py").write_text("")
+    (embed.parent / "__init__.py").write_text("")
+    embed.write_text(
+        "class InteractiveShellEmbed:\n"
+        "    def __init__(self, banner1, user_ns):\n"
+        "        self.banner1, self.user_ns = banner1, user_ns\n"
+        "    def __call__(self):\n"
+        "        ns = self.user_ns\n"
+        "        print('embedded', 'fetch(url_or_request)' in self.banner1, ns['response'].text)\n"
+        f"        ns['fetch']({httpserver.url_for('/b')!r})\n"
+        "        print('then', ns['response'].text, ns['request'].url.endswith('/b'))\n"
+    )
+    result = scrapekit(
+        "shell", httpserver.url_for("/a"), cwd=tmp_path, stdin="",
+        env={"PYTHONPATH": str(tmp_path / "fake")},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "embedded True A" in result.stdout
+    assert "then B True" in result.stdout
+
+
 def test_login_without_a_spider_is_a_usage_error(tmp_path: Path) -> None:
     """--login needs a spider with a login(): one line, exit 2, nothing fetched."""
     result = scrapekit("shell", "--login", "-c", "1", cwd=tmp_path)
