@@ -25,7 +25,7 @@ def proxy() -> Iterator[ForwardProxy]:
 
 
 @pytest.fixture
-def demo_site() -> Iterator[DemoSite]:
-    """A six-product demo site, three products a page."""
+def small_site() -> Iterator[DemoSite]:
+    """A demo site of its own (six products, three a page), so its request counts are the test's."""
     with DemoSite(products=6, per_page=3) as demo:
         yield demo
