@@ -7,9 +7,10 @@ with the differences listed in docs/selectors.md (HTML serialization, HTML5 vs l
 
 selectolax stays the engine: a selector without a pseudo-element goes straight to lexbor, and
 an element `Selector` forwards every selectolax node method it does not define itself
-(`.text()`, `.attributes`, `.html`, `.css_first()`, `.parent`, `.iter()` ...), so code written
-against the nodes `css()` used to return keeps working. Pseudo-elements are read by
-scrapekit/_css.py: lexbor cannot select text or attribute nodes.
+(`.text()`, `.attributes`, `.html`, `.css_first()`, `.parent`, `.iter()` ...), so code
+written against the nodes `css()` used to return keeps working; that forwarding is its base,
+scrapekit/_node_api.py. Pseudo-elements are read by scrapekit/_css.py: lexbor cannot select
+text or attribute nodes.
 
 A Selector is made only when an item of the list is seen (`_Unwrapped`): `css(...).get()`,
 `.getall()` and `.re()` read the nodes and strings lexbor gave, at selectolax's own cost.
@@ -29,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Self, SupportsIndex, overload
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scrapekit._css import check_no_pseudo, find, query_css, selects_strings, valueless
+from scrapekit._css import find, query_css, selects_strings, valueless
+from scrapekit._node_api import NodeAPI
 from scrapekit._utils import compile_regex
 
 if TYPE_CHECKING:
@@ -108,7 +110,7 @@ def _regex(regex: str | Pattern[str], text: str, replace_entities: bool) -> list
 # -- the public classes ---------------------------------------------------------------------
 
 
-class Selector:
+class Selector(NodeAPI):
     """One selected element (wrapping a selectolax node) or one string (``::text``, ``::attr``).
 
     An element Selector is also the selectolax node it wraps: every node method or property it
@@ -229,84 +231,6 @@ class Selector:
         if isinstance(root, str):
             return {}
         return _attrib(root)
-
-    # -- the selectolax node API, forwarded ------------------------------------------------
-
-    def _node(self, name: str) -> LexborNode:
-        root = self.root
-        if isinstance(root, str):
-            raise AttributeError(
-                f"{name!r}: this Selector holds a string from ::text or ::attr(), not an "
-                "element; use .get()"
-            )
-        return root
-
-    # The hot part of the node API is forwarded by C-level getters (`attrgetter`): an element
-    # Selector costs almost nothing over the node. On a string Selector they raise
-    # AttributeError, and Python then calls __getattr__ below, which says why.
-    if TYPE_CHECKING:
-
-        def text(
-            self,
-            deep: bool = True,
-            separator: str = "",
-            strip: bool = False,
-            skip_empty: bool = False,
-        ) -> str:
-            """selectolax's `text()` of the element."""
-
-        def iter(self, include_text: bool = False, skip_empty: bool = False) -> Iterator[Any]:
-            """selectolax's `iter()`: the element's children."""
-
-        def css_matches(self, selector: str) -> bool:
-            """Whether the element matches a CSS selector (selectolax)."""
-
-        @property
-        def attributes(self) -> dict[str, str | None]:
-            """selectolax's attributes of the element (None for a valueless one)."""
-
-        @property
-        def attrs(self) -> Any:
-            """selectolax's editable attribute mapping."""
-
-        @property
-        def html(self) -> str | None:
-            """The element's outer HTML (selectolax's serialization)."""
-
-        @property
-        def tag(self) -> str | None:
-            """The element's tag name."""
-
-        @property
-        def parent(self) -> LexborNode | None:
-            """The parent selectolax node."""
-
-        @property
-        def id(self) -> str | None:
-            """The element's id attribute."""
-
-    else:
-        text = property(attrgetter("root.text"))
-        iter = property(attrgetter("root.iter"))
-        css_matches = property(attrgetter("root.css_matches"))
-        attributes = property(attrgetter("root.attributes"))
-        attrs = property(attrgetter("root.attrs"))
-        html = property(attrgetter("root.html"))
-        tag = property(attrgetter("root.tag"))
-        parent = property(attrgetter("root.parent"))
-        id = property(attrgetter("root.id"))
-
-    def css_first(self, query: str, default: Any = None, strict: bool = False) -> Any:
-        """selectolax's `css_first()`: the first matching node, or `default`."""
-        check_no_pseudo(query)
-        return self._node("css_first").css_first(query, default, strict)
-
-    def __getattr__(self, name: str) -> Any:
-        # Called for names not defined above (the rest of the selectolax node API), and when a
-        # forwarded getter above raised AttributeError (a string Selector).
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self._node(name), name)
 
 
 class SelectorList(list[Selector]):

@@ -36,20 +36,20 @@ remembers the page's fetch, and a push keeps out what an earlier crawl fetched t
 (recrawl.py).
 
 Parts. This module owns the `SqliteFrontier` class: the interface methods of the queues,
-which keep the file and the in-memory host index in step. The file itself (opening, the group
-commit, reads, the runs and outbox records) is sqlite_store.py's `SqliteStore`, its base; the
-index is hosts.py (shared with the memory backend); a host whose requests are rows, and its
+which change the file and the in-memory host index together. Under it, the host index as the
+file has it (rebuilt at open, each host's read-ahead refilled, retries recounted) is
+sqlite_index.py's `SqliteIndex`, its base; under that, the file itself (opening, the group
+commit, reads, the runs and outbox records) is sqlite_store.py's `SqliteStore`. The index
+is hosts.py (shared with the memory backend); a host whose requests are rows, and its
 read-ahead, are sqlite_ahead.py; the group commit is sqlite_batch.py; the schema, opening and
 error classes are sqlite_schema.py; the statements each transaction runs are sqlite_queries.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import json
-import math
 import os
 import sqlite3
 import time
@@ -74,22 +74,12 @@ from scrapekit.scheduler.frontier.base import (
     OutboxItem,
     PageItem,
 )
-from scrapekit.scheduler.frontier.hosts import HostIndex
 from scrapekit.scheduler.frontier.recent import RecentlySeen
 from scrapekit.scheduler.frontier.recrawl import Revisits
-from scrapekit.scheduler.frontier.sqlite_ahead import Ahead, ReadAhead, RowHost
+from scrapekit.scheduler.frontier.sqlite_ahead import Ahead, RowHost
+from scrapekit.scheduler.frontier.sqlite_index import SqliteIndex
 from scrapekit.scheduler.frontier.sqlite_pages import PageWrite, Queued, Row
-from scrapekit.scheduler.frontier.sqlite_queries import (
-    READY,
-    fetch,
-    first_ready,
-    in_thread,
-    recount,
-    scalar,
-    statement,
-    transaction,
-)
-from scrapekit.scheduler.frontier.sqlite_store import SqliteStore
+from scrapekit.scheduler.frontier.sqlite_queries import scalar, statement, transaction
 
 if TYPE_CHECKING:
     from scrapekit.settings import Settings
@@ -99,7 +89,7 @@ Held = Ahead
 log = structlog.get_logger(__name__)
 
 
-class SqliteFrontier(SqliteStore):
+class SqliteFrontier(SqliteIndex):
     """The durable frontier: a crawl's pending requests survive the process.
 
     Args:
@@ -113,7 +103,6 @@ class SqliteFrontier(SqliteStore):
     """
 
     backend = "sqlite"
-    _index: HostIndex[RowHost]
 
     def __init__(
         self,
@@ -125,19 +114,15 @@ class SqliteFrontier(SqliteStore):
         fresh: bool = False,
         recrawl_after: float = 0.0,
     ) -> None:
-        super().__init__(path, busy_timeout=busy_timeout)
+        super().__init__(
+            path, busy_timeout=busy_timeout, read_ahead=read_ahead, read_ahead_cap=read_ahead_cap
+        )
         self.fresh = fresh
         self.recrawl_after = recrawl_after
-        self._index = HostIndex(RowHost)
-        self._ahead = ReadAhead(max(read_ahead, 2), max(read_ahead_cap, 2))
         self._lease_ids = itertools.count(1)
         self._leases: dict[int, Held] = {}  # lease id -> (rank, row id, record)
         self._ending: set[int] = set()  # leases whose commit or retry is under way
         self._recent = RecentlySeen()
-        # A host's next rows are read once its read-ahead is down to this many (in a task of
-        # `_early`), so its leases rarely find it empty.
-        self._low_water = max(self._ahead.per_host // 4, 1)
-        self._early: set[asyncio.Task[None]] = set()
         self._next_id = 1
         self._seen = 0
         self._pushed = 0
@@ -184,31 +169,14 @@ class SqliteFrontier(SqliteStore):
             raise
 
     async def _rebuild(self, db: aiosqlite.Connection, wall: float) -> None:
-        """The host index, counters and pauses from the file (after the run is recorded)."""
-        now = wall - self._offset
+        """The counters, host index and pauses from the file (after the run is recorded)."""
         self._next_id = await scalar(db, "SELECT coalesce(max(id), 0) + 1 FROM requests") or 1
         self._seen = await scalar(db, "SELECT count(*) FROM seen")
         self._seq = await scalar(
             db, "SELECT max(coalesce((SELECT max(seq) FROM outbox), 0), "
             "coalesce((SELECT max(seq) FROM feeds), 0))"
         )  # fmt: skip
-        rows = await db.execute_fetchall(
-            "SELECT key, count(*), sum(not_before > ?), min(CASE WHEN not_before > ? "
-            "THEN not_before END) FROM requests GROUP BY key",
-            (wall, wall),
-        )
-        for key, count, later, due in rows:
-            host = self._index.host(key)
-            host.pending, host.later = int(count), int(later)
-            host.due = None if due is None else max(due - self._offset, now)
-            self._index.pending += host.pending
-        heads = await in_thread(db, partial(first_ready, keys=list(self._index.hosts), wall=wall))
-        for key, row, priority in heads:
-            self._index.hosts[key].head = (-int(priority), int(row))
-        for key, until in await db.execute_fetchall("SELECT key, until FROM pauses"):
-            self._index.host(key).paused_until = until - self._offset
-        for host in list(self._index.hosts.values()):
-            self._index.settle(host, 0)
+        await self._rebuild_index(db, wall)
 
     async def _abandon_run(self, db: aiosqlite.Connection) -> None:
         """Opening failed after the run was recorded: end its row as a configuration error
@@ -222,12 +190,6 @@ class SqliteFrontier(SqliteStore):
         )  # fmt: skip
         with contextlib.suppress(sqlite3.Error):
             await transaction(db, work)
-
-    async def aclose(self) -> None:
-        for task in list(self._early):
-            task.cancel()
-        await asyncio.gather(*self._early, return_exceptions=True)
-        await super().aclose()
 
     # -- queueing ----------------------------------------------------------------------------
 
@@ -290,14 +252,6 @@ class SqliteFrontier(SqliteStore):
                 return got
             await self._refill(got, now)
 
-    def _fire(self, now: float) -> list[RowHost]:
-        """Apply the host timers due by `now` (gates that passed); the hosts whose retries came
-        due, to be counted again from the file."""
-        fired = list(self._index.fire(now))  # settled after: a due host's timer stays due
-        for host, before in fired:
-            self._index.settle(host, before)
-        return [host for host, _ in fired if host.due is not None and host.due <= now]
-
     def _take(self, now: float) -> Lease | float | RowHost:
         """Lease from memory: the best open host's head, when its read-ahead holds it.
 
@@ -327,55 +281,6 @@ class SqliteFrontier(SqliteStore):
         self._leases[lease.id] = (rank, row, text)
         return lease
 
-    async def _refill(self, host: RowHost, now: float) -> None:
-        """Read the host's next ready rows into its read-ahead.
-
-        One read per host at a time: the other workers leasing from the host wait for that
-        read to land and then all lease from it, rather than queueing on the lock one loop
-        turn each (a dozen workers made that a 50 ms stall).
-        """
-        if host.reading is not None:
-            await host.reading.wait()
-            return
-        landed = host.reading = asyncio.Event()
-        try:
-            async with self._reading():  # the file says what memory says
-                if self._index.hosts.get(host.key) is not host:
-                    return  # the host is gone
-                if host.complete or (host.can_take() and len(host.ahead) > self._low_water):
-                    return  # another lease read them
-                db = await self._connect()
-                limit = len(host.leased) + self._ahead.per_host
-                args = (host.key, now + self._offset, limit)
-                rows = await self._read(db, partial(fetch, sql=READY, args=args))
-                if self._index.hosts.get(host.key) is host:
-                    self._fill(host, rows, limit, host.waits())
-        finally:
-            host.reading = None
-            landed.set()
-
-    def _read_early(self, host: RowHost, now: float) -> None:
-        """Start reading the host's next rows while it still has some read ahead, so that
-        its leases do not wait for the read when the last of them is taken."""
-        task = asyncio.get_running_loop().create_task(self._refill(host, now))
-        self._early.add(task)
-        task.add_done_callback(self._early_done)
-
-    def _early_done(self, task: asyncio.Task[None]) -> None:
-        self._early.discard(task)
-        if not task.cancelled():
-            task.exception()  # a failed read fails again, and is raised, in the lease that needs it
-
-    def _fill(self, host: RowHost, rows: list[Any], limit: int, before: int) -> None:
-        """Hold the ready rows a read gave (`limit` asked for), then settle the host (`before`:
-        its `waits()` before the read's news). A changed head is offered anew; one the file no
-        longer has is healed, not failed on."""
-        free = [(-int(p), int(r), str(t)) for r, p, t in rows if r not in host.leased]
-        self._ahead.fill(host, free, complete=len(rows) < limit)
-        if host.advertised != host.head:
-            host.advertised = None
-        self._index.settle(host, before)
-
     def _decode(self, row: int, text: str) -> Request:
         try:
             return records.decode(text)
@@ -383,30 +288,6 @@ class SqliteFrontier(SqliteStore):
             raise FrontierCorrupt(
                 str(self.path), f"holding an unreadable request (row {row}: {exc})"
             ) from exc
-
-    async def _recount(self, hosts: list[RowHost], now: float) -> None:
-        """Some hosts' retries came due: count what still waits, read their best rows."""
-        async with self._reading():
-            db = await self._connect()
-            wall = now + self._offset
-            for host in hosts:
-                if (
-                    self._index.hosts.get(host.key) is not host
-                    or host.due is None
-                    or host.due > now
-                ):
-                    continue  # gone, or counted by another lease meanwhile
-                limit = len(host.leased) + self._ahead.per_host
-                work = partial(recount, key=host.key, wall=wall, limit=limit)
-                count, due, best = await self._read(db, work)
-                before = host.waits()
-                host.later = count
-                # Never at or before `now`: a time that rounding moved back would wake it
-                # forever.
-                host.due = (
-                    None if due is None else max(due - self._offset, math.nextafter(now, math.inf))
-                )
-                self._fill(host, best, limit, before)
 
     # -- ending a lease ----------------------------------------------------------------------
 

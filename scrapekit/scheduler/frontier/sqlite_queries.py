@@ -3,8 +3,8 @@
 Plain functions over a connection, run in aiosqlite's thread (`in_thread`): each of push,
 commit, retry and pause is one such work function, and a group commit (sqlite_batch.py) runs
 the works of many calls in one hop and one transaction (`each`). They know the tables
-(sqlite_schema.py) but nothing of the in-memory host index, which the frontier (sqlite.py)
-keeps in step.
+(sqlite_schema.py) but nothing of the in-memory host index, which the frontier (sqlite.py,
+sqlite_index.py) keeps in step.
 """
 
 from __future__ import annotations

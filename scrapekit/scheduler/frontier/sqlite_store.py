@@ -5,7 +5,8 @@ opening and closing it (the schema is sqlite_schema.py), the one way memory writ
 work function run by the group commit, sqlite_batch.py, with what memory does once it is
 durable) and reads it (under the lock batches take too), and the records a crawl keeps beside
 its requests: its runs and start() position (runs.py), the items outbox and the feeds' marks.
-The queues, leases and host index on top of it are sqlite.py's `SqliteFrontier`.
+On top of it, the host index and its reads are sqlite_index.py's `SqliteIndex`, and the
+queues and leases sqlite.py's `SqliteFrontier`.
 """
 
 from __future__ import annotations
