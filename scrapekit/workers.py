@@ -3,19 +3,19 @@
 Stage 4 of the flow. CONCURRENCY tasks live in one TaskGroup. Each loops: take a request from
 the scheduler (which has already waited for the host's politeness gate), check robots.txt,
 fetch it through the shared session (logging in again first if the session turned out logged
-out), and then either hand it back to the scheduler to retry later (the retry policy decides;
-a Retry-After pauses the whole host) or run its callback (its errback on a final failure),
-collect the page's items and new requests, and give both back to the scheduler with its
-acknowledgement: one frontier commit, after which the outbox reader takes the items to the
-pipelines (pipelines/outbox.py; a worker waits for its room first, so a slow pipeline slows
-the crawl rather than growing memory). A worker never sleeps: every wait happens in the
-scheduler. A callback's exception is logged and counted; it never stops the crawl. Only a
-lost login (LoginFailed), a PROXY that refuses the session or cannot be reached (ProxyFailed:
-every request would fail alike) or an unwritable feed ends it early, all gracefully: the
-scheduler is closed, the pages already in flight finish (callbacks and items complete), then
-the crawl reports failure. With the HTTP cache on (httpcache/policy.py), a request the
-scheduler found in the cache is answered from it: nothing is sent, the response is not
-judged by the login lifecycle and gives the host's politeness no feedback; a response
+out: session/relogin.py), and then either hand it back to the scheduler to retry later (the
+retry policy decides; a Retry-After pauses the whole host) or run its callback (its errback on
+a final failure), collect the page's items and new requests (outputs.py), and give both back to
+the scheduler with its acknowledgement: one frontier commit, after which the outbox reader
+takes the items to the pipelines (pipelines/outbox.py; a worker waits for its room first, so a
+slow pipeline slows the crawl rather than growing memory). A worker never sleeps: every wait
+happens in the scheduler. A callback's exception is logged and counted; it never stops the
+crawl. Only a lost login (LoginFailed), a PROXY that refuses the session or cannot be reached
+(ProxyFailed: every request would fail alike) or an unwritable feed ends it early, all
+gracefully: the scheduler is closed, the pages already in flight finish (callbacks and items
+complete), then the crawl reports failure. With the HTTP cache on (httpcache/policy.py), a
+request the scheduler found in the cache is answered from it: nothing is sent, the response is
+not judged by the login lifecycle and gives the host's politeness no feedback; a response
 fetched for real is stored once it passed the login check.
 Reads CONCURRENCY, HTTPERROR_ALLOWED_CODES and CLOSESPIDER_{PAGE,ERROR}COUNT
 (CLOSESPIDER_ITEMCOUNT is the outbox reader's, where items are counted).
@@ -32,22 +32,20 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from scrapekit._types import Output
-from scrapekit.callbacks import callback_name, run_callback
+from scrapekit.callbacks import run_callback
 from scrapekit.exceptions import (
-    CallbackError,
-    CloseSpider,
     FetchError,
     FetchTimeout,
     HttpStatusError,
-    LoggedOut,
     RedirectBlocked,
     SessionError,
 )
-from scrapekit.items import is_item
+from scrapekit.outputs import OutputRouter
 from scrapekit.politeness.retry import GiveUp, Retry, RetryPolicy, parse_retry_after
 from scrapekit.request import Request
 from scrapekit.scheduler.frontier import recrawl
 from scrapekit.scheduler.scheduler import Validators
+from scrapekit.session.relogin import Refetch, fetch_logged_in
 
 if TYPE_CHECKING:
     from scrapekit.httpcache import ResponseCache
@@ -60,12 +58,6 @@ if TYPE_CHECKING:
     from scrapekit.settings import Settings
     from scrapekit.spider import Spider
     from scrapekit.stats import CrawlStats
-
-
-#: Times one page may be logged out right after a fresh login and still set off a re-login:
-#: only when other pages proved that login to work (the session expired again before the
-#: page's turn came: sessions shorter than the queue in front of it).
-PAGE_RELOGINS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +76,6 @@ _NOTHING = Page()
 
 #: Commits a worker keeps under way while it fetches its next pages (see `_work`).
 COMMITS_AHEAD = 4
-
-
-class _Refetch(Exception):
-    """The request must be fetched again, through its host's gate, under the new login."""
 
 
 class WorkerPool:
@@ -125,6 +113,9 @@ class WorkerPool:
         self.session_error: SessionError | None = None
         # Bound once, after logging is configured: the hot path then skips the lazy proxy.
         self._log = structlog.get_logger("scrapekit.workers").bind(spider=spider.name)
+        self._outputs = OutputRouter(
+            scheduler, count_error=self.count_error, start_item=self._start_item, log=self._log
+        )
 
     async def run(self) -> None:
         """Run every worker until the scheduler has nothing left (or was closed).
@@ -213,8 +204,8 @@ class WorkerPool:
         if cache is not None and (response := cache.take(request)) is not None:
             return await self._respond(request, response)
         try:
-            response = await self._fetch(request)
-        except _Refetch:
+            response = await fetch_logged_in(self.session, self.login, request)
+        except Refetch:
             # The page crossed a re-login: fetch it again through the host's gate (not a retry).
             await self.scheduler.retry_later(request, 0.0)
             return None
@@ -240,7 +231,7 @@ class WorkerPool:
             if pause:
                 await self.scheduler.pause_host(request, min(pause, self._retry_after_max))
         if cache is not None:
-            await cache.store(request, response)  # it passed the login check in _fetch
+            await cache.store(request, response)  # it passed the login check when fetched
         return await self._respond(request, response)
 
     async def _respond(self, request: Request, response: Response) -> Page | None:
@@ -287,7 +278,7 @@ class WorkerPool:
             self.count_error("callback")
             self._log.error("unknown callback", url=request.url, error=str(exc))
             return _NOTHING
-        new_requests, items, completed = await self._route(
+        new_requests, items, completed = await self._outputs.route(
             run_callback(callback, response, **request.cb_kwargs),
             url=request.url,
             depth=request.depth + 1,
@@ -318,48 +309,6 @@ class WorkerPool:
         self._log.debug("forbidden by robots.txt", url=request.url, reason=reason)
         return _NOTHING
 
-    async def _fetch(self, request: Request) -> Response:
-        """Fetch; if the response shows a lost login, log in again (once for all).
-
-        Raises _Refetch when the request must be fetched again under the new login; the
-        logged-out page never reaches the callback, and the refetch is not a retry.
-        """
-        login = self.login
-        if login is None:
-            return await self.session.fetch(request)
-        await login.wait_ready()
-        generation = login.generation
-        login.fetch_started()
-        try:
-            response = await self.session.fetch(request)
-        finally:
-            login.fetch_finished()
-        if login.generation != generation:
-            # A re-login finished while this request was in flight: its hops may mix the
-            # old session and the new one (e.g. redirected to the login page, which then
-            # rendered logged in). Fetch it again, wholly under the new login.
-            raise _Refetch
-        verdict = login.judge(response)
-        if verdict is not False:
-            # What proves the last re-login worked: a page judged logged in, or the very page
-            # that saw the session lost coming back fine under the new login. Other pages that
-            # cannot tell (None) prove nothing, so they never stop a login loop from counting.
-            if verdict or request.meta.get("relogged_in") == generation:
-                login.confirm()
-            return response
-        if request.meta.get("relogged_in") == generation:
-            # Logged out again right after a fresh login. If no other page proved that login
-            # to work (or this page keeps doing it), this page is the problem (a 401 area, a
-            # page that looks logged out), not the session; otherwise the session expired
-            # again before the page's turn came, and it is worth one more login.
-            again = int(request.meta.get("logged_out_again", 0)) + 1
-            if not login.proven or again > PAGE_RELOGINS:
-                raise LoggedOut(request, response)
-            request.meta["logged_out_again"] = again
-        await login.relogin(generation, request.url)
-        request.meta["relogged_in"] = login.generation
-        raise _Refetch
-
     def _status_allowed(self, response: Response) -> bool:
         return status_allowed(response, self._allowed_codes)
 
@@ -387,7 +336,7 @@ class WorkerPool:
                 self.count_error("callback")
                 self._log.error("unknown errback", url=request.url, error=str(exc))
                 return _NOTHING
-            new_requests, items, _ = await self._route(
+            new_requests, items, _ = await self._outputs.route(
                 run_callback(errback, error),
                 url=request.url,
                 depth=request.depth + 1,
@@ -424,61 +373,10 @@ class WorkerPool:
         scheduler is closed. `url` names the page (or "start()") for logs; new requests get
         `depth`.
         """
-        requests, _items, _completed = await self._route(
+        requests, _items, _completed = await self._outputs.route(
             outputs, url=url, depth=depth, callback=callback, enqueue_now=enqueue_now
         )
         return requests
-
-    async def _route(
-        self,
-        outputs: AsyncIterator[Output],
-        *,
-        url: str,
-        depth: int,
-        callback: Any,
-        enqueue_now: bool = False,
-    ) -> tuple[list[Request], list[Any], bool]:
-        """`route()`, also returning the items and whether the callback completed without
-        raising."""
-        requests: list[Request] = []
-        items: list[Any] = []
-        try:
-            async for output in outputs:
-                if isinstance(output, Request):
-                    output.depth = depth
-                    if not enqueue_now:
-                        requests.append(output)
-                    elif self.scheduler.close_reason is not None:
-                        break
-                    else:
-                        await self.scheduler.enqueue(output)
-                elif output is None:
-                    continue
-                elif is_item(output):
-                    if enqueue_now:
-                        await self._start_item(output)
-                    else:
-                        items.append(output)
-                else:
-                    self.count_error("bad output")
-                    self._log.error(
-                        "bad callback output",
-                        callback=callback_name(callback),
-                        url=url,
-                        output_type=type(output).__name__,
-                        hint="yield a Request, a dict, a dataclass or a Mapping",
-                    )
-        except CloseSpider as stop:
-            self._log.info("close spider", reason=stop.reason, url=url)
-            self.scheduler.close(stop.reason)
-        except SessionError:
-            raise
-        except Exception as exc:
-            self.count_error("callback")
-            error = CallbackError(callback_name(callback), url, exc)
-            self._log.error("callback error", url=url, error=str(error), exc_info=exc)
-            return requests, items, False
-        return requests, items, True
 
     async def _start_item(self, item: Any) -> None:
         """An item start() yielded: committed on its own (no page to commit it with)."""

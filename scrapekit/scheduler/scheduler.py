@@ -6,17 +6,18 @@ Stage 2 of the flow. The scheduler keeps three jobs and no queue of its own:
   check, then `Frontier.push` into the request's host queue (its rate-limit key);
 - hand-out: `Frontier.lease(now)` gives the best request of a host whose gate is open; the
   rate limiter then grants it a slot, or the lease goes back and the frontier keeps that
-  host's gate shut for as long as the limiter says (see frontier/base.py for the split). So a
-  request the scheduler takes is one it sends: a throttled host's backlog stays in the
-  frontier, and waiting for it costs nothing. A request the HTTP cache will answer
-  (`cache.lookup`) goes without a slot: a replay sends nothing, so politeness does not
-  apply (it still waits behind a gate that a live request of its host shut);
+  host's gate shut for as long as the limiter says (see frontier/base.py for the split, and
+  slots.py for the slots of the requests in flight). So a request the scheduler takes is one
+  it sends: a throttled host's backlog stays in the frontier, and waiting for it costs
+  nothing. A request the HTTP cache will answer (`cache.lookup`) goes without a slot: a
+  replay sends nothing, so politeness does not apply (it still waits behind a gate that a
+  live request of its host shut);
 - the end of the crawl: nothing pending or in flight, and no producer (the spider's `start()`)
   still running.
 
 A page's items go to the frontier with its acknowledgement (`done`), each with its stable
-id (the page's fingerprint and the item's index); the frontier's outbox hands them on to the
-pipelines once committed.
+id (the page's fingerprint and the item's index: itemids.py); the frontier's outbox hands
+them on to the pipelines once committed.
 
 Retries and Retry-After pauses are frontier state (a request's not-before time, a host's
 pause). Every request it refuses is counted by reason ("url too long", "duplicate",
@@ -29,13 +30,12 @@ URL_LENGTH_LIMIT, DEPTH_LIMIT and allowed_domains (through the filters) and STAR
 from __future__ import annotations
 
 import asyncio
-import itertools
 import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -49,8 +49,9 @@ from scrapekit.scheduler.frontier.base import (
     Frontier,
     FrontierStatistics,
     Lease,
-    PageItem,
 )
+from scrapekit.scheduler.itemids import ItemIds
+from scrapekit.scheduler.slots import BadMeta, CacheLookup, HostSlots
 
 if TYPE_CHECKING:
     from scrapekit.politeness.ratelimit import RateLimiter
@@ -63,18 +64,6 @@ Validators = tuple[str | None, str | None]
 # The loops that may go on without awaiting (a start() that never awaits, a run of refused
 # leases) hand the event loop back this often, so nothing else waits longer than that.
 _YIELD_EVERY = 0.005
-
-
-class CacheLookup(Protocol):
-    """What the scheduler asks the HTTP cache (httpcache/policy.py `ResponseCache`)."""
-
-    async def lookup(self, request: Request) -> bool:
-        """Whether a stored response will answer `request` (held for the worker)."""
-        ...
-
-    def forget(self, request: Request) -> None:
-        """Drop the response held for `request`, which will not be processed now."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,20 +107,15 @@ class Scheduler:
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()
         self._yielded_at = time.monotonic()
-        self._start_items = itertools.count()
-        # The leases of the requests in flight, by request (a list: the same Request object
-        # may be in flight twice with dont_filter). At most CONCURRENCY entries.
-        self._leases: dict[int, list[Lease]] = {}
-        # With robots.txt on, a host's first request goes alone: the robots.txt it fetches
-        # (and its Crawl-delay) is known before the host's other requests are let through.
-        # The frontier keeps the host's gate shut meanwhile.
-        self._probe = probe_new_hosts and limiter is not None
-        self._probing: set[str] = set()
-        self._known: set[str] = set()
-        # Leases whose host slot was freed when their response came (free_slot).
-        self._slot_freed: set[int] = set()
-        # Leases that took no host slot: answered by the HTTP cache.
-        self._no_slot: set[int] = set()
+        self._items = ItemIds(frontier, self._dropped)
+        self._slots = HostSlots(
+            frontier,
+            limiter,
+            cache=cache,
+            probe_new_hosts=probe_new_hosts,
+            clock=clock,
+            wake=self._wakeup.set,
+        )
         self.close_reason: str | None = None
         #: How many of start()'s outputs were read, set by the start feeder before it hands
         #: one on; `enqueue` stores it with the start request (a resumed crawl skips those).
@@ -189,10 +173,7 @@ class Scheduler:
                 error=str(exc),
             )
             return None
-        return Entry(request, key, self._slot_key(request), record)
-
-    def _slot_key(self, request: Request) -> str:
-        return self.limiter.key_for(request) if self.limiter is not None else ""
+        return Entry(request, key, self._slots.key_for(request), record)
 
     async def enqueue(self, request: Request) -> bool:
         """Filter a start request into the frontier now; return whether it was admitted."""
@@ -240,7 +221,7 @@ class Scheduler:
                     break
                 if await self._admit(got, now):
                     self._in_flight += 1
-                    self._leases.setdefault(id(got.request), []).append(got)
+                    self._slots.hold(got)
                     self._room.set()
                     if self._closed():  # closed while it was admitted
                         await self.release(got.request)
@@ -257,42 +238,22 @@ class Scheduler:
         return None
 
     async def _admit(self, lease: Lease, now: float) -> bool:
-        """Take the leased request's politeness slot, or hand the lease back and shut the gate.
+        """Take the leased request's politeness slot (see `HostSlots.take`), or hand the lease
+        back with its host's gate shut; a request whose meta the limiter cannot read is dropped.
 
         Returns whether the request may go now.
         """
-        key = lease.key
-        cache = self.cache
-        if cache is not None and key not in self._probing and await cache.lookup(lease.request):
-            self._no_slot.add(lease.id)
-            return True
-        limiter = self.limiter
-        if limiter is None:
-            return True
-        frontier = self.frontier
-        # On a refusal the gate is shut before the lease goes back: the frontier applies calls
-        # in the order they are made, so a slot freed meanwhile (open_gate) reopens it after.
-        if key in self._probing:  # a lease taken before the probe shut the gate
-            await frontier.close_gate(key, math.inf)
-            await frontier.release(lease)
-            return False
         try:
-            wait = await limiter.acquire(key, lease.request, now)
-        except ValueError as exc:
+            grant = await self._slots.take(lease, now)
+        except BadMeta as exc:
             self._dropped["bad meta"] += 1
             log.error("request dropped", url=lease.request.url, reason="bad meta", error=str(exc))
-            await frontier.commit(lease, ())
+            await self.frontier.commit(lease, ())
             self._wakeup.set()  # it may have been the last request
             return False
-        if wait > 0:
-            await frontier.close_gate(key, now + wait)
-            await frontier.release(lease)
+        if grant == "throttled":
             self._room.set()  # the host's backlog now waits: start() may read on
-            return False
-        if self._probe and key not in self._known:
-            self._probing.add(key)
-            await frontier.close_gate(key, math.inf)
-        return True
+        return grant == "go"
 
     def _closed(self) -> bool:
         """Whether close() was called: a method, since any await may have called it."""
@@ -337,7 +298,7 @@ class Scheduler:
         `validators` (the response's ETag and Last-Modified) say the page was fetched: a
         frontier that keeps a fetch history for RECRAWL_AFTER remembers it with them.
         """
-        lease = self._lease_of(request)
+        lease = self._slots.lease_of(request)
         candidates = [
             entry
             for new in new_requests
@@ -350,8 +311,7 @@ class Scheduler:
         needed = items or (kept is not None and not request.dont_filter)
         page = fingerprint(request) if needed else None
         fetched = Fetched(page, *kept) if kept is not None and page is not None else None
-        prefix = page.hex() if page is not None else ""
-        stored = self._page_items([(f"{prefix}:{n}", item) for n, item in enumerate(items)])
+        stored = self._items.of_page(page, items)
         not_due = frontier.not_due
         admitted = await frontier.commit(lease, candidates, stored, fetched=fetched)
         self._count_refused(len(candidates) - admitted, not_due)
@@ -378,27 +338,10 @@ class Scheduler:
         they would be read again, and delivered twice, up to the next start request stored).
         Without `start` the ids number the items in the order given.
         """
-        if start is None:
-            ids = [f"start:{next(self._start_items)}" for _ in items]
-        else:
-            ids = [f"start:{start - len(items) + n}" for n in range(len(items))]
-        stored = self._page_items(list(zip(ids, items, strict=True)))
+        stored = self._items.of_start(items, start)
         if stored or start is not None:
             # One step: the items and how far start() is stored (a durable frontier).
             await self.frontier.commit(None, (), stored, start=start)
-
-    def _page_items(self, items: list[tuple[str, Any]]) -> list[PageItem]:
-        """The items as the frontier takes them; one it cannot store is dropped alone."""
-        stored = []
-        for item_id, item in items:
-            try:
-                record = self.frontier.encode_item(item)
-            except (TypeError, ValueError) as exc:
-                self._dropped["unstorable item"] += 1
-                log.error("item dropped", item_id=item_id, reason="unstorable item", error=str(exc))
-                continue
-            stored.append(PageItem(item_id, item, record))
-        return stored
 
     async def retry_later(self, request: Request, delay: float) -> None:
         """Fetch the request again after `delay` seconds (its attempt counter is in meta).
@@ -406,53 +349,29 @@ class Scheduler:
         The attempt's end and the request's return to its host queue, with its not-before
         time, are one frontier step.
         """
-        lease = self._lease_of(request)
+        lease = self._slots.lease_of(request)
         await self.frontier.retry(lease, self._clock() + delay)
         await self._finish(lease)
 
     async def release(self, request: Request) -> None:
         """A request from next_request() was abandoned (immediate stop): hand it back."""
-        lease = self._lease_of(request)
+        lease = self._slots.lease_of(request)
         if self.cache is not None:
             self.cache.forget(request)  # a response held for it would outlive the request
         await self.frontier.release(lease)
         await self._finish(lease)
-
-    def _lease_of(self, request: Request) -> Lease:
-        leases = self._leases[id(request)]
-        lease = leases.pop()
-        if not leases:
-            del self._leases[id(request)]
-        return lease
 
     async def free_slot(self, request: Request) -> None:
         """The request's response came (its Retry-After, if any, already applied): free its
         host slot for the host's next request while the page is parsed and committed, as
         Scrapy frees a download slot when the download ends. The page stays leased and in
         flight until `done`. Called at most once per request; `done` frees it otherwise."""
-        leases = self._leases.get(id(request))
-        if leases and (lease := leases[-1]).id not in self._slot_freed:
-            self._slot_freed.add(lease.id)
-            if lease.id not in self._no_slot:
-                await self._free_slot(lease.key)
+        await self._slots.free(request)
 
     async def _finish(self, lease: Lease) -> None:
         self._in_flight -= 1
-        if lease.id in self._slot_freed:
-            self._slot_freed.discard(lease.id)
-        elif lease.id not in self._no_slot:
-            await self._free_slot(lease.key)
-        self._no_slot.discard(lease.id)
+        await self._slots.finish(lease)
         self._wakeup.set()
-
-    async def _free_slot(self, key: str) -> None:
-        if key in self._probing:
-            self._probing.discard(key)
-            self._known.add(key)
-        if self.limiter is not None:
-            await self.limiter.release(key, self._clock())
-            await self.frontier.open_gate(key)  # a slot freed: the host may go again
-            self._wakeup.set()
 
     # -- politeness feedback -----------------------------------------------------------------
 
@@ -462,7 +381,7 @@ class Scheduler:
         """Tell the host's gate how a request went (AutoThrottle adapts the host's rate)."""
         if self.limiter is not None:
             await self.limiter.feedback(
-                self._slot_key(request),
+                self._slots.key_for(request),
                 status=status,
                 latency=latency,
                 timed_out=timed_out,
@@ -477,7 +396,7 @@ class Scheduler:
         """
         if self.limiter is None:
             return
-        key = self._slot_key(request)
+        key = self._slots.key_for(request)
         until = self._clock() + seconds
         await self.limiter.pause(key, until)
         await self.frontier.pause(key, until)

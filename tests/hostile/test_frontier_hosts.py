@@ -192,7 +192,7 @@ async def test_a_huge_backlog_on_one_throttled_host_keeps_memory_and_the_loop_st
             if reading and expected > reading[0]:  # setting the crawl up is not under test
                 worst[0] = max(worst[0], now - expected)
             if schedulers:
-                held[0] = max(held[0], sum(map(len, schedulers[0]._leases.values())))
+                held[0] = max(held[0], sum(map(len, schedulers[0]._slots._leases.values())))
             rss.append((now, _rss_bytes()))
             handle[0] = loop.call_later(period, beat, now + period)
 
