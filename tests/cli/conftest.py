@@ -25,7 +25,8 @@ def proxy() -> Iterator[ForwardProxy]:
 
 
 @pytest.fixture
-def demo_site() -> Iterator[DemoSite]:
-    """A six-product demo site, three products a page."""
+def small_site() -> Iterator[DemoSite]:
+    """A six-product demo site, three products a page, for this test alone (the PROXY and
+    cache tests count its requests); other tests keep the session's `demo_site`."""
     with DemoSite(products=6, per_page=3) as demo:
         yield demo

@@ -42,19 +42,19 @@ def unreachable_proxy(unreachable_origin: str) -> tuple[str, str]:
 
 
 def test_a_crawl_through_a_proxy_refusing_the_password_stops_with_one_line(
-    repo: Project, demo_site: DemoSite, proxy: ForwardProxy
+    repo: Project, small_site: DemoSite, proxy: ForwardProxy
 ) -> None:
     """A wrong proxy password stops the crawl at its first request (no retries, no page
     handed to a callback): exit 1, finish_reason proxy_failed, a last line naming the proxy
     and the fix, the password in no output."""
-    result = crawl_demo(repo, demo_site, "-s", f"PROXY={proxy.with_password(WRONG)}")
+    result = crawl_demo(repo, small_site, "-s", f"PROXY={proxy.with_password(WRONG)}")
 
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         f"scrapekit: crawl failed: proxy {proxy.shown} (PROXY) {AUTH_FIX}"
     )
     assert proxy.refused == 1  # the login's first request: nothing is tried after it
-    assert demo_site.stats.requests == 0
+    assert small_site.stats.requests == 0
     record = crawl_finished(result.stderr)
     assert record["finish_reason"] == "proxy_failed"
     assert record["session"]["proxy"] == proxy.shown
@@ -62,16 +62,16 @@ def test_a_crawl_through_a_proxy_refusing_the_password_stops_with_one_line(
 
 
 def test_a_crawl_through_an_unreachable_proxy_stops_with_one_line(
-    repo: Project, demo_site: DemoSite, unreachable_origin: str
+    repo: Project, small_site: DemoSite, unreachable_origin: str
 ) -> None:
     """A proxy that refuses connections stops the crawl, retries on or not: exit 1, one
     line asking whether the proxy runs, the password hidden."""
     proxy_url, shown = unreachable_proxy(unreachable_origin)
 
-    result = crawl_demo(repo, demo_site, "-s", f"PROXY={proxy_url}")
+    result = crawl_demo(repo, small_site, "-s", f"PROXY={proxy_url}")
 
     assert result.returncode == 1, result.stderr
-    assert demo_site.stats.requests == 0
+    assert small_site.stats.requests == 0
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"scrapekit: crawl failed: proxy {shown} (PROXY) cannot be reached")
     assert last.endswith(REACH_FIX)
@@ -80,7 +80,7 @@ def test_a_crawl_through_an_unreachable_proxy_stops_with_one_line(
 
 
 def test_credentials_revoked_mid_crawl_keep_the_items_scraped(
-    repo: Project, demo_site: DemoSite, tmp_path: Path
+    repo: Project, small_site: DemoSite, tmp_path: Path
 ) -> None:
     """A proxy that starts answering 407 mid-crawl ends it early, gracefully: every product
     page that came through before has its item in the feed."""
@@ -89,7 +89,7 @@ def test_credentials_revoked_mid_crawl_keep_the_items_scraped(
     # first listing); of the next two (page 2 and three products arrive together) one at
     # least is a product; then the proxy refuses everything, page 2's products included.
     with running(ForwardProxy(refuse_after=8)) as proxy:
-        result = crawl_demo(repo, demo_site, "-s", f"PROXY={proxy.url}", "-o", str(feed))
+        result = crawl_demo(repo, small_site, "-s", f"PROXY={proxy.url}", "-o", str(feed))
         products = [url for _, url in proxy.passed if "/catalogue/product/" in url]
 
     assert result.returncode == 1, result.stderr
@@ -106,11 +106,11 @@ def test_credentials_revoked_mid_crawl_keep_the_items_scraped(
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_fetch_through_a_proxy_refusing_the_password_is_one_line(
-    repo: Project, demo_site: DemoSite, proxy: ForwardProxy, scheme: str
+    repo: Project, small_site: DemoSite, proxy: ForwardProxy, scheme: str
 ) -> None:
     """`scrapekit fetch` through a proxy answering 407 (to the request, or to the CONNECT of
     an https:// URL) prints one line naming the proxy and the fix, exit 1."""
-    url = f"{demo_site.url}/catalogue/page-1.html".replace("http:", f"{scheme}:", 1)
+    url = f"{small_site.url}/catalogue/page-1.html".replace("http:", f"{scheme}:", 1)
 
     result = repo.run("fetch", url, "-s", f"PROXY={proxy.with_password(WRONG)}")
 
@@ -120,16 +120,16 @@ def test_fetch_through_a_proxy_refusing_the_password_is_one_line(
         f"scrapekit: fetch failed: proxy {proxy.shown} (PROXY) {AUTH_FIX}"
     ]
     assert proxy.refused == 1
-    assert demo_site.stats.requests == 0
+    assert small_site.stats.requests == 0
 
 
 def test_fetch_through_an_unreachable_proxy_is_one_line(
-    repo: Project, demo_site: DemoSite, unreachable_origin: str
+    repo: Project, small_site: DemoSite, unreachable_origin: str
 ) -> None:
     """`scrapekit fetch` through a proxy that refuses connections: one line, exit 1."""
     proxy_url, shown = unreachable_proxy(unreachable_origin)
 
-    result = repo.run("fetch", f"{demo_site.url}/", "-s", f"PROXY={proxy_url}")
+    result = repo.run("fetch", f"{small_site.url}/", "-s", f"PROXY={proxy_url}")
 
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -140,10 +140,10 @@ def test_fetch_through_an_unreachable_proxy_is_one_line(
 
 
 def test_fetch_through_the_proxy_with_the_right_password_works(
-    repo: Project, demo_site: DemoSite, proxy: ForwardProxy
+    repo: Project, small_site: DemoSite, proxy: ForwardProxy
 ) -> None:
     """With the right password `scrapekit fetch` prints the page, which came via the proxy."""
-    url = f"{demo_site.url}/catalogue/page-1.html"
+    url = f"{small_site.url}/catalogue/page-1.html"
 
     result = repo.run("fetch", url, "-s", f"PROXY={proxy.url}")
 
@@ -154,11 +154,11 @@ def test_fetch_through_the_proxy_with_the_right_password_works(
 
 @pytest.mark.parametrize("command", ["shell", "parse"])
 def test_shell_and_parse_through_a_refusing_proxy_are_one_line(
-    repo: Project, demo_site: DemoSite, proxy: ForwardProxy, command: str
+    repo: Project, small_site: DemoSite, proxy: ForwardProxy, command: str
 ) -> None:
     """`shell URL -c` and `parse URL` through a proxy answering 407: one line, exit 1."""
     extra = ["-c", "response.status"] if command == "shell" else ["--spider", "demo"]
-    url = f"{demo_site.url}/catalogue/page-1.html"
+    url = f"{small_site.url}/catalogue/page-1.html"
 
     result = repo.run(command, url, *extra, "-s", f"PROXY={proxy.with_password(WRONG)}")
 
