@@ -94,7 +94,9 @@ def _check_xpaths(expressions: tuple[str, ...]) -> tuple[str, ...]:
     """Refuse a bad restrict_xpaths expression when the spider is defined, not on every page.
 
     Evaluated on an empty page through parsel, as pages will be, so an unknown function,
-    namespace prefix or variable is caught as well as a syntax error. parsel (and lxml) load
+    namespace prefix or variable is caught as well as a syntax error (one in a predicate no
+    element of the empty page reaches is caught by `_nodes`, on a page), and so is an
+    expression giving a value (`count(//a)`) rather than elements. parsel (and lxml) load
     here only for an extractor that has expressions.
     """
     if not expressions:
@@ -104,14 +106,36 @@ def _check_xpaths(expressions: tuple[str, ...]) -> tuple[str, ...]:
     probe = parsel.Selector(text="<html></html>")
     for expression in expressions:
         try:
-            probe.xpath(expression)
-        except ValueError as exc:  # parsel's "XPath error: <lxml's reason> in <expression>"
-            reason = str(exc).removeprefix("XPath error: ").removesuffix(f" in {expression}")
-            raise ValueError(
-                f"LinkExtractor(restrict_xpaths={expression!r}): not a valid XPath expression "
-                f"({reason}); check its brackets, quotes, function names and prefixes"
-            ) from None
+            found = probe.xpath(expression)
+        except ValueError as exc:
+            raise _invalid_xpath(expression, exc) from None
+        for selector in found:  # count(...), string(...), a comparison: a value on any page
+            _check_region(selector.root, expression)
     return expressions
+
+
+def _invalid_xpath(expression: str, exc: ValueError) -> ValueError:
+    """The error for parsel's "XPath error: <lxml's reason> in <expression>"."""
+    reason = str(exc).removeprefix("XPath error: ").removesuffix(f" in {expression}")
+    return ValueError(
+        f"LinkExtractor(restrict_xpaths={expression!r}): not a valid XPath expression "
+        f"({reason}); check its brackets, quotes, function names and prefixes"
+    )
+
+
+def _check_region(region: Any, expression: str) -> None:
+    """Refuse what an expression selected when it is not an element (text, an attribute,
+    a number or a boolean): links are read from elements only."""
+    if isinstance(region, str):
+        what = f"text or an attribute ({region[:40]!r})"
+    elif not hasattr(region, "iter"):
+        what = f"a {type(region).__name__} ({region!r})"
+    else:
+        return
+    raise ValueError(
+        f"LinkExtractor(restrict_xpaths={expression!r}) selected {what}, not an element; "
+        "select the elements that hold the links"
+    )
 
 
 class _Node(Protocol):
@@ -269,7 +293,11 @@ class LinkExtractor:
             yield from tree.css(self._selector)
             return
         for expression in self.restrict_xpaths:
-            for region in response.xpath(expression):
+            try:
+                regions = response.xpath(expression)
+            except ValueError as exc:  # e.g. a $variable in a predicate the empty probe skipped
+                raise _invalid_xpath(expression, exc) from None
+            for region in regions:
                 yield from self._xpath_nodes(region.root, expression)
         for selector in self.restrict_css:
             for region in tree.css(selector):
@@ -279,11 +307,7 @@ class LinkExtractor:
 
     def _xpath_nodes(self, region: Any, expression: str) -> Iterable[_Node]:
         """The elements of one restrict_xpaths region (itself included) with a wanted tag."""
-        if isinstance(region, str):
-            raise ValueError(
-                f"LinkExtractor(restrict_xpaths={expression!r}) selected text or an attribute "
-                f"({region[:40]!r}), not an element; select the elements that hold the links"
-            )
+        _check_region(region, expression)
         every = "*" in self.tags
         for element in region.iter():
             tag = element.tag

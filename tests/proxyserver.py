@@ -3,15 +3,19 @@
 It takes absolute-form GET/POST requests for http:// targets and CONNECT requests, requires
 user `alice` with PASSWORD in Proxy-Authorization (407 otherwise), passes plain requests on
 and counts what went through it, so the site's counters and the proxy's can be compared. It
-opens no tunnel: an authorised CONNECT is answered 502, which is enough to tell the proxy's
-refusal (407, before any TLS) from another failure. `refuse_after` makes it start refusing
-(407, as when its credentials are revoked) once that many requests went through.
+opens no tunnel unless `tunnel` is set: an authorised CONNECT is answered 502, which is
+enough to tell the proxy's refusal (407, before any TLS) from another failure; with `tunnel`
+it is answered 200 and the bytes are passed both ways (for a TLS failure with the site).
+`refuse_after` makes it start refusing (407, as when its credentials are revoked) once that
+many requests went through.
 """
 
 from __future__ import annotations
 
 import base64
 import http.client
+import select
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,12 +33,13 @@ class ForwardProxy(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, *, refuse_after: int | None = None) -> None:
+    def __init__(self, *, refuse_after: int | None = None, tunnel: bool = False) -> None:
         super().__init__(("127.0.0.1", 0), _ProxyHandler)
         self.passed: list[tuple[str, str]] = []
         self.refused = 0
         self.connects: list[str] = []
         self.refuse_after = refuse_after
+        self.tunnel = tunnel
         self.lock = threading.Lock()
 
     @property
@@ -79,9 +84,29 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.server.connects.append(self.path)
         if not self.server.authorised(self.headers.get("Proxy-Authorization")):
             self._refuse()
+        elif self.server.tunnel:
+            self._tunnel()
         else:
             self._reply(502, [], b"no tunnels through this proxy")
         self.close_connection = True
+
+    def _tunnel(self) -> None:
+        """Answer 200 and pass the bytes both ways until either side closes."""
+        host, _, port = self.path.rpartition(":")
+        with socket.create_connection((host, int(port)), timeout=10) as upstream:
+            self.send_response(200, "Connection established")
+            self.end_headers()
+            self.wfile.flush()
+            ends = [self.connection, upstream]
+            while True:
+                ready, _, _ = select.select(ends, [], [], 10)
+                if not ready:
+                    return
+                for end in ready:
+                    data = end.recv(65536)
+                    if not data:
+                        return
+                    (upstream if end is self.connection else self.connection).sendall(data)
 
     def _forward(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

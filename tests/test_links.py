@@ -318,6 +318,33 @@ def test_restrict_xpaths_selecting_strings_is_an_error_naming_it() -> None:
         extractor.extract_links(page('<a href="/a">a</a>'))
 
 
+@pytest.mark.parametrize(
+    ("expression", "what"),
+    [
+        ("count(//a)", "a float (0.0)"),
+        ("//a = 'one'", "a bool (False)"),
+        ("string(//a)", "text or an attribute ('')"),
+    ],
+)
+def test_restrict_xpaths_selecting_a_value_is_refused_when_defined(
+    expression: str, what: str
+) -> None:
+    """An expression that gives a number, a boolean or a string on every page (not a node
+    set) is refused by the constructor, naming what it selected."""
+    named = f"LinkExtractor(restrict_xpaths={expression!r}) selected {what}, not an element"
+    with pytest.raises(ValueError, match="^" + re.escape(named)):
+        LinkExtractor(restrict_xpaths=expression)
+
+
+def test_an_xpath_error_only_a_page_shows_is_a_line_naming_the_expression() -> None:
+    """An undefined $variable in a predicate the empty probe page never evaluates surfaces on
+    a page with such elements: the same ValueError naming the expression as when defined."""
+    extractor = LinkExtractor(restrict_xpaths="//a[@href=$next]")
+    named = "LinkExtractor(restrict_xpaths='//a[@href=$next]'): not a valid XPath expression"
+    with pytest.raises(ValueError, match="^" + re.escape(f"{named} (Undefined variable)")):
+        extractor.extract_links(page('<a href="/a">a</a>'))
+
+
 def test_restrict_text_keeps_links_whose_text_matches_any_regex() -> None:
     """restrict_text regexes are searched in the link's text (nested tags' text included); a
     link with the same URL and matching text later on the page is still taken."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     spider_cls, settings = devopts.load(args, name)
     assert spider_cls is not None
     kwargs = spider_arguments(args.spider_args)
-    meta = devopts.json_option("--meta", args.meta)
+    meta = _check_meta(devopts.json_option("--meta", args.meta))
     cb_kwargs = devopts.json_option("--cb-kwargs", args.cb_kwargs)
 
     async def parse() -> int:
@@ -93,6 +94,30 @@ def run(args: argparse.Namespace) -> int:
         devopts.quiet_stdout()
         return exitcodes.OK
     return exitcodes.FAILED_RUN if errors else exitcodes.OK
+
+
+#: The meta keys the fetch itself reads, with what each must be (whether a whole number, and
+#: the smallest value): checked here, since a wrong type would otherwise fail deep in the
+#: session with a traceback.
+_FETCH_META: dict[str, tuple[str, bool, float]] = {
+    "download_timeout": ("a number of seconds > 0", False, 1e-9),
+    "max_response_bytes": ("a whole number of bytes >= 0 (0: no limit)", True, 0),
+}
+
+
+def _check_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """`meta`, once the keys the fetch reads have values it can use; UsageError otherwise."""
+    for key, (expected, whole, least) in _FETCH_META.items():
+        if key not in meta:
+            continue
+        value = meta[key]
+        number = not isinstance(value, bool) and isinstance(value, int if whole else int | float)
+        if not number or not least <= value < math.inf:  # null, NaN and Infinity too
+            raise UsageError(
+                f"--meta: {key!r} must be {expected}, got {json.dumps(value)}; "
+                f"e.g. --meta '{{\"{key}\": 10}}'"
+            )
+    return meta
 
 
 def _spider_for(url: str, args: argparse.Namespace) -> str:

@@ -6,10 +6,14 @@ Required (a response for an http:// target, a ProxyError on the CONNECT of an ht
 before any TLS) and a refused connection to the proxy. Either fails every request alike, so
 the session raises ProxyFailed (a SessionError: the crawl stops early, as for a lost login)
 rather than a FetchError to retry or hand to a callback. A connect timeout is not one of
-them: a busy proxy may answer the next time, so it stays a retried FetchTimeout.
+them: a busy proxy may answer the next time, so it stays a retried FetchTimeout. Nor is a
+TLS failure on an https:// page: the handshake runs through the tunnel with the site (its
+certificate, its protocol), so it is that page's FetchError.
 """
 
 from __future__ import annotations
+
+import ssl
 
 import httpx2
 
@@ -34,11 +38,13 @@ def auth_refused(proxy: str) -> ProxyFailed:
     )
 
 
-def proxy_failure(exc: Exception, proxy: str | None) -> ProxyFailed | None:
-    """The ProxyFailed an httpx2 error stands for when going through `proxy`; None when it
-    is about one request (or there is no proxy)."""
+def proxy_failure(exc: Exception, proxy: str | None, url: str = "") -> ProxyFailed | None:
+    """The ProxyFailed an httpx2 error stands for when fetching `url` through `proxy`; None
+    when it is about one request (or there is no proxy)."""
     if proxy is None:
         return None
+    if url.lower().startswith("https:") and _tls_failure(exc):
+        return None  # the site's certificate or protocol, met through the tunnel
     if isinstance(exc, httpx2.ProxyError) and str(exc).split(" ", 1)[0] == "407":
         return auth_refused(proxy)  # the CONNECT of an https:// target was refused
     if isinstance(exc, httpx2.ConnectError):
@@ -48,3 +54,15 @@ def proxy_failure(exc: Exception, proxy: str | None) -> ProxyFailed | None:
         fix = "is the proxy running? check PROXY's host and port"
         return ProxyFailed(proxy, f"cannot be reached: {cause}", fix)
     return None
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    """Whether a TLS error (ssl.SSLError) is among `exc`'s causes."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLError):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False

@@ -246,7 +246,7 @@ class Session(AsyncResource):
             self._errors["proxy"] += 1
             raise
         except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
-            if failed := proxy_failure(exc, self._proxy):
+            if failed := proxy_failure(exc, self._proxy, request.url):
                 self._errors["proxy"] += 1
                 raise failed from exc
             error = _translate(exc, request, self._proxy)

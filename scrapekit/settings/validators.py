@@ -245,7 +245,9 @@ def proxy_problem(url: str) -> str:
     try:
         port = parts.port  # raises ValueError for a port that is not a number or out of range
     except ValueError:
-        given = parts.netloc.rpartition("@")[2].rpartition(":")[2]
+        hostport = parts.netloc.rpartition("@")[2]
+        given = hostport.rpartition("]")[2] if hostport.startswith("[") else hostport
+        given = given.partition(":")[2]  # all of it: "1:2" after "host:" is not a port
         if given.isdigit():
             return f"the port {given} is out of range (1-65535)"
         return "the port is not a number (percent-encode ':', '/', '@' in the password)"

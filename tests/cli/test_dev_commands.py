@@ -493,3 +493,33 @@ def test_parse_bad_meta_or_cb_kwargs_is_one_line_naming_the_option(
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"scrapekit: error: {flag} {value!r}: {problem}")
     assert httpserver.log == []
+
+
+@pytest.mark.parametrize(
+    ("meta", "problem"),
+    [
+        pytest.param('{"download_timeout": "abc"}', "'download_timeout' must be a number of "
+                     'seconds > 0, got "abc"', id="timeout-text"),
+        pytest.param('{"download_timeout": -1}', "'download_timeout' must be a number of "
+                     "seconds > 0, got -1", id="timeout-negative"),
+        pytest.param('{"download_timeout": null}', "'download_timeout' must be a number of "
+                     "seconds > 0, got null", id="timeout-null"),
+        pytest.param('{"max_response_bytes": "x"}', "'max_response_bytes' must be a whole "
+                     'number of bytes >= 0 (0: no limit), got "x"', id="bytes-text"),
+        pytest.param('{"max_response_bytes": 1.5}', "'max_response_bytes' must be a whole "
+                     "number of bytes >= 0 (0: no limit), got 1.5", id="bytes-fraction"),
+    ],
+)  # fmt: skip
+def test_parse_meta_the_fetch_cannot_use_is_one_line_naming_the_key(
+    project: Project, httpserver: HTTPServer, meta: str, problem: str
+) -> None:
+    """A --meta key the fetch reads (download_timeout, max_response_bytes) with a value it
+    cannot use is one line naming the key and an example, exit 2, nothing fetched; not a
+    traceback from deep in the session."""
+    project.add_spider("echo", ECHO_SPIDER)
+    result = project.run("parse", httpserver.url_for("/"), "--spider", "echo", "--meta", meta)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"scrapekit: error: --meta: {problem}; e.g. --meta '{{")
+    assert httpserver.log == []

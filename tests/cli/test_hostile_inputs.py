@@ -188,6 +188,17 @@ def test_proxy_port_out_of_range_says_so(project: Project, port: str) -> None:
     assert "secret" not in line
 
 
+@pytest.mark.parametrize("hostport", ["127.0.0.1:1:2", "[::1]:1:2", "127.0.0.1:80x"])
+def test_proxy_port_that_is_not_a_number_says_so(project: Project, hostport: str) -> None:
+    """A second colon after the port (often an unencoded ':' somewhere) is not "port 2 is
+    out of range": the port is not a number."""
+    result = project.run("settings", "--get", "PROXY", "-s", f"PROXY=http://u:secret@{hostport}")
+    assert result.returncode == 2
+    line = one_line(result)
+    assert "the port is not a number (percent-encode ':', '/', '@' in the password)" in line
+    assert "secret" not in line
+
+
 def test_check_bad_url_fails_its_row_and_checks_the_others(
     project: Project, httpserver: HTTPServer
 ) -> None:

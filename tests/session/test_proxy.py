@@ -100,6 +100,27 @@ async def test_another_connect_refusal_stays_a_transport_error(proxy: ForwardPro
         await fetch(proxy.url, "https://127.0.0.1:9/secure")
 
 
+async def test_a_tls_failure_with_the_site_through_the_tunnel_is_the_pages(
+    httpserver: HTTPServer,
+) -> None:
+    """An https:// page whose TLS fails (here: a plain-HTTP server) through a proxy that
+    tunnels it is that page's TransportError, not ProxyFailed: the proxy was reached and
+    let the CONNECT through, so other pages may still come."""
+    httpserver.expect_request("/").respond_with_data("plain")
+    url = httpserver.url_for("/").replace("http:", "https:", 1)
+
+    with running(ForwardProxy(tunnel=True)) as proxy:
+        async with Session.from_settings(settings(PROXY=proxy.url)) as session:
+            with pytest.raises(TransportError) as raised:
+                await session.fetch(Request(url))
+            errors = session.statistics().errors
+
+    assert not isinstance(raised.value, ProxyFailed)
+    assert "SSL" in str(raised.value)
+    assert proxy.connects == [url.removeprefix("https://").rstrip("/")]
+    assert "proxy" not in errors
+
+
 async def test_the_right_credentials_pass(proxy: ForwardProxy, httpserver: HTTPServer) -> None:
     """With the right password the page comes through the proxy."""
     httpserver.expect_request("/").respond_with_data("page")
