@@ -320,6 +320,8 @@ def _translate(
             detail = f"{request.url}: cannot connect to proxy {proxy} (PROXY): {cause}"
         elif isinstance(exc, httpx2.ProxyError):
             detail = f"{request.url}: proxy {proxy} (PROXY) refused the request: {cause}"
+        elif isinstance(exc, httpx2.TransportError):  # a reset, garbage, a stall: say the way
+            detail = f"{request.url} through proxy {proxy} (PROXY): {cause}"
     # Connect errors and connect/pool timeouts happen before a byte of the request was sent.
     sent = not isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
     if isinstance(exc, httpx2.TimeoutException):

@@ -3,7 +3,10 @@ the proxy without its password; the proxy's other answers stay one request's fai
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -98,6 +101,34 @@ async def test_another_connect_refusal_stays_a_transport_error(proxy: ForwardPro
     request, as before: other sites may still work through the proxy."""
     with pytest.raises(TransportError, match=r"\(PROXY\) refused the request.*502"):
         await fetch(proxy.url, "https://127.0.0.1:9/secure")
+
+
+@pytest.mark.parametrize("answer", [b"", b"\x00\xffGARBAGE\r\n\r\n"], ids=["closes", "garbage"])
+async def test_a_proxy_that_closes_or_answers_garbage_is_named_in_the_error(answer: bytes) -> None:
+    """A proxy that hangs up or answers garbage fails that request (it may be a blip) with
+    an error naming the proxy, password hidden: the connection went to it, not to the site."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        with pytest.raises(TransportError) as raised:
+            await fetch(f"http://alice:{PASSWORD}@127.0.0.1:{port}", "http://example.invalid/")
+    finally:
+        listener.close()
+
+    message = str(raised.value)
+    assert not isinstance(raised.value, ProxyFailed)
+    assert f"through proxy http://alice:***@127.0.0.1:{port} (PROXY): " in message
+    assert PASSWORD not in message
 
 
 async def test_a_tls_failure_with_the_site_through_the_tunnel_is_the_pages(
