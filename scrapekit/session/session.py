@@ -233,8 +233,9 @@ class Session(AsyncResource):
                     await http_response.aclose()
         except TimeoutError as exc:
             self._errors[FetchTimeout.reason] += 1
+            way = f" through proxy {self._proxy} (PROXY)" if self._proxy is not None else ""
             raise FetchTimeout(
-                f"{request.url}: no complete response within {timeout} s (DOWNLOAD_TIMEOUT)",
+                f"{request.url}: no complete response{way} within {timeout} s (DOWNLOAD_TIMEOUT)",
                 request=request,
             ) from exc
         except FetchError as exc:

@@ -13,7 +13,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from scrapekit import ProxyFailed, Request, Response, Spider, crawl_async
-from scrapekit.exceptions import SessionError, TransportError
+from scrapekit.exceptions import FetchError, SessionError, TransportError
 from scrapekit.session import Session
 from scrapekit.settings import Settings
 from tests.proxyserver import PASSWORD, ForwardProxy, running
@@ -32,9 +32,10 @@ def proxy() -> Iterator[ForwardProxy]:
         yield server
 
 
-async def fetch(proxy_url: str, url: str) -> None:
+async def fetch(proxy_url: str, url: str, download_timeout: float = 5.0) -> None:
     """Fetch `url` through `proxy_url` in a fresh session."""
-    async with Session.from_settings(settings(PROXY=proxy_url, DOWNLOAD_TIMEOUT=5.0)) as s:
+    overrides = {"PROXY": proxy_url, "DOWNLOAD_TIMEOUT": download_timeout}
+    async with Session.from_settings(settings(**overrides)) as s:
         await s.fetch(Request(url))
 
 
@@ -103,10 +104,15 @@ async def test_another_connect_refusal_stays_a_transport_error(proxy: ForwardPro
         await fetch(proxy.url, "https://127.0.0.1:9/secure")
 
 
-@pytest.mark.parametrize("answer", [b"", b"\x00\xffGARBAGE\r\n\r\n"], ids=["closes", "garbage"])
-async def test_a_proxy_that_closes_or_answers_garbage_is_named_in_the_error(answer: bytes) -> None:
-    """A proxy that hangs up or answers garbage fails that request (it may be a blip) with
-    an error naming the proxy, password hidden: the connection went to it, not to the site."""
+@pytest.mark.parametrize(
+    "answer", [b"", b"\x00\xffGARBAGE\r\n\r\n", None], ids=["closes", "garbage", "stalls"]
+)
+async def test_a_proxy_that_closes_or_answers_garbage_is_named_in_the_error(
+    answer: bytes | None,
+) -> None:
+    """A proxy that hangs up, answers garbage or stalls (None: past DOWNLOAD_TIMEOUT) fails
+    that request (it may be a blip) with an error naming the proxy, password hidden: the
+    connection went to it, not to the site."""
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
 
@@ -116,18 +122,22 @@ async def test_a_proxy_that_closes_or_answers_garbage_is_named_in_the_error(answ
                 conn, _ = listener.accept()
                 with conn:
                     conn.recv(65536)
-                    conn.sendall(answer)
+                    if answer is None:
+                        conn.recv(1)  # until the client gives up and closes
+                    else:
+                        conn.sendall(answer)
 
     threading.Thread(target=serve, daemon=True).start()
+    proxy_url = f"http://alice:{PASSWORD}@127.0.0.1:{port}"
     try:
-        with pytest.raises(TransportError) as raised:
-            await fetch(f"http://alice:{PASSWORD}@127.0.0.1:{port}", "http://example.invalid/")
+        with pytest.raises(FetchError) as raised:
+            await fetch(proxy_url, "http://example.invalid/", download_timeout=0.5)
     finally:
         listener.close()
 
     message = str(raised.value)
     assert not isinstance(raised.value, ProxyFailed)
-    assert f"through proxy http://alice:***@127.0.0.1:{port} (PROXY): " in message
+    assert f"through proxy http://alice:***@127.0.0.1:{port} (PROXY)" in message
     assert PASSWORD not in message
 
 
