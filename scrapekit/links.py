@@ -67,13 +67,39 @@ class Link:
     nofollow: bool = False
 
 
-def _strings(value: str | Iterable[str]) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(value)
+def _strings(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
+    """One str or an iterable of them as a tuple; None is none (as in Scrapy)."""
+    return _items(value, what, str)
 
 
-def _compile(value: Regexes, what: str) -> tuple[re.Pattern[str], ...]:
-    items = (value,) if isinstance(value, str | re.Pattern) else tuple(value)
+def _compile(value: Regexes | None, what: str) -> tuple[re.Pattern[str], ...]:
+    items = _items(value, what, str | re.Pattern)
     return tuple(compile_regex(item, f"LinkExtractor({what}=...)") for item in items)
+
+
+def _items(value: Any, what: str, kind: Any) -> tuple[Any, ...]:
+    """`value` as a tuple of `kind`; anything else (bytes, a number, a compiled bytes regex)
+    is a TypeError naming the argument, raised when the spider is defined."""
+    if value is None:
+        return ()
+    if isinstance(value, str | re.Pattern | bytes | bytearray):
+        items: tuple[Any, ...] = (value,)
+    else:
+        try:
+            items = tuple(value)
+        except TypeError:  # not iterable: a number, say
+            items = (value,)
+    for item in items:
+        bad = not isinstance(item, kind) or (
+            isinstance(item, re.Pattern) and not isinstance(item.pattern, str)
+        )
+        if bad:
+            expected = "a str or a list of str" if kind is str else "a regex (str) or a list"
+            raise TypeError(
+                f"LinkExtractor({what}={value!r}): expected {expected}, "
+                f"got {type(item).__name__} {item!r}"
+            )
+    return items
 
 
 def _check_css(selectors: tuple[str, ...]) -> tuple[str, ...]:
@@ -193,31 +219,42 @@ class LinkExtractor:
 
     def __init__(
         self,
-        allow: Regexes = (),
-        deny: Regexes = (),
-        allow_domains: str | Iterable[str] = (),
-        deny_domains: str | Iterable[str] = (),
-        restrict_css: str | Iterable[str] = (),
+        allow: Regexes | None = (),
+        deny: Regexes | None = (),
+        allow_domains: str | Iterable[str] | None = (),
+        deny_domains: str | Iterable[str] | None = (),
+        restrict_css: str | Iterable[str] | None = (),
         tags: str | Iterable[str] = ("a", "area"),
         attrs: str | Iterable[str] = ("href",),
         canonicalize: bool = False,
         unique: bool = True,
         deny_extensions: str | Iterable[str] | None = None,
-        restrict_xpaths: str | Iterable[str] = (),
+        restrict_xpaths: str | Iterable[str] | None = (),
         process_value: ProcessValue | None = None,
-        restrict_text: Regexes = (),
+        restrict_text: Regexes | None = (),
     ) -> None:
         self.allow_res = _compile(allow, "allow")
         self.deny_res = _compile(deny, "deny")
-        self.allow_domains = tuple(d.lower().strip(".") for d in _strings(allow_domains))
-        self.deny_domains = tuple(d.lower().strip(".") for d in _strings(deny_domains))
-        self.restrict_css = _check_css(_strings(restrict_css))
-        self.restrict_xpaths = _check_xpaths(_strings(restrict_xpaths))
-        self.tags = frozenset(t.lower() for t in _strings(tags))
-        self.attrs = frozenset(a.lower() for a in _strings(attrs))
+        self.allow_domains = tuple(
+            d.lower().strip(".") for d in _strings(allow_domains, "allow_domains")
+        )
+        self.deny_domains = tuple(
+            d.lower().strip(".") for d in _strings(deny_domains, "deny_domains")
+        )
+        self.restrict_css = _check_css(_strings(restrict_css, "restrict_css"))
+        self.restrict_xpaths = _check_xpaths(_strings(restrict_xpaths, "restrict_xpaths"))
+        self.tags = frozenset(t.lower() for t in _strings(tags, "tags"))
+        self.attrs = frozenset(a.lower() for a in _strings(attrs, "attrs"))
+        for what, names in (("tags", self.tags), ("attrs", self.attrs)):
+            if not names:
+                raise ValueError(f"LinkExtractor({what}=...) is empty; name at least one")
         self.canonicalize = canonicalize
         self.unique = unique
-        extensions = IGNORED_EXTENSIONS if deny_extensions is None else _strings(deny_extensions)
+        extensions = (
+            IGNORED_EXTENSIONS
+            if deny_extensions is None
+            else _strings(deny_extensions, "deny_extensions")
+        )
         self.deny_extensions = tuple("." + e.lower().lstrip(".") for e in extensions)
         if process_value is not None and not callable(process_value):
             raise TypeError(

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -388,3 +389,36 @@ def test_extractors_without_xpaths_never_load_lxml() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert json.loads(out.stdout) == [[], True]
+
+
+@pytest.mark.parametrize(
+    "name", ["allow", "deny", "allow_domains", "deny_domains", "restrict_css", "restrict_xpaths",
+             "restrict_text"],
+)  # fmt: skip
+def test_none_means_no_restriction_as_in_scrapy(name: str) -> None:
+    """A ported spider passing None (Scrapy accepts it) gets the default: every link."""
+    response = Response("http://x.test/", body=b"<div><a href=/y>y</a></div><a href=/z>z</a>")
+
+    links = LinkExtractor(**{name: None}).extract_links(response)
+
+    assert [link.url for link in links] == ["http://x.test/y", "http://x.test/z"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"restrict_xpaths": 5}, r"\(restrict_xpaths=5\): expected a str or a list of str, got"),
+        ({"restrict_xpaths": b"//a"}, r"restrict_xpaths=b'//a'\): expected a str .* got bytes"),
+        ({"restrict_text": re.compile(b"x")}, r"restrict_text=re.compile\(b'x'\)\): expected a"),
+        ({"allow": [r"/a", 1]}, r"LinkExtractor\(allow=\['/a', 1\]\): expected a .* got int 1"),
+    ],
+)  # fmt: skip
+def test_a_value_of_the_wrong_type_names_the_argument(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        LinkExtractor(**kwargs)
+
+
+@pytest.mark.parametrize("name", ["tags", "attrs"])
+def test_no_tags_or_attrs_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match=rf"LinkExtractor\({name}=\.\.\.\) is empty"):
+        LinkExtractor(**{name: ()})
