@@ -324,7 +324,7 @@ async def _run(
     async def feed_start_requests() -> None:
         errors = stats.error_count
         try:
-            await pool.route(
+            await pool.outputs.route(
                 lazy_start(), url="start()", depth=0, callback=spider.start, enqueue_now=True
             )
         finally:

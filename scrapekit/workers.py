@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from scrapekit._types import Output
 from scrapekit.callbacks import run_callback
 from scrapekit.exceptions import (
     FetchError,
@@ -113,7 +112,8 @@ class WorkerPool:
         self.session_error: SessionError | None = None
         # Bound once, after logging is configured: the hot path then skips the lazy proxy.
         self._log = structlog.get_logger("scrapekit.workers").bind(spider=spider.name)
-        self._outputs = OutputRouter(
+        #: Sorts what callbacks yield; the engine routes start()'s outputs through it too.
+        self.outputs = OutputRouter(
             scheduler, count_error=self.count_error, start_item=self._start_item, log=self._log
         )
 
@@ -278,7 +278,7 @@ class WorkerPool:
             self.count_error("callback")
             self._log.error("unknown callback", url=request.url, error=str(exc))
             return _NOTHING
-        new_requests, items, completed = await self._outputs.route(
+        new_requests, items, completed = await self.outputs.route(
             run_callback(callback, response, **request.cb_kwargs),
             url=request.url,
             depth=request.depth + 1,
@@ -336,7 +336,7 @@ class WorkerPool:
                 self.count_error("callback")
                 self._log.error("unknown errback", url=request.url, error=str(exc))
                 return _NOTHING
-            new_requests, items, _ = await self._outputs.route(
+            new_requests, items, _ = await self.outputs.route(
                 run_callback(errback, error),
                 url=request.url,
                 depth=request.depth + 1,
@@ -354,29 +354,6 @@ class WorkerPool:
                 error=str(error),
             )  # fmt: skip
         return _NOTHING
-
-    # -- outputs -----------------------------------------------------------------------------
-
-    async def route(
-        self,
-        outputs: AsyncIterator[Output],
-        *,
-        url: str,
-        depth: int,
-        callback: Any,
-        enqueue_now: bool = False,
-    ) -> list[Request]:
-        """Collect the new requests and the items, in order; return the requests.
-
-        A callback exception keeps what came before it. With `enqueue_now` (the start feeder)
-        requests are enqueued and items committed one by one, and reading stops once the
-        scheduler is closed. `url` names the page (or "start()") for logs; new requests get
-        `depth`.
-        """
-        requests, _items, _completed = await self._outputs.route(
-            outputs, url=url, depth=depth, callback=callback, enqueue_now=enqueue_now
-        )
-        return requests
 
     async def _start_item(self, item: Any) -> None:
         """An item start() yielded: committed on its own (no page to commit it with)."""
