@@ -17,6 +17,7 @@ The error tree::
     ├── FetchError                  a request could not be fetched (.request, maybe .response)
     │   ├── TransportError          connect/read/write errors, resets, protocol errors
     │   ├── FetchTimeout            a connect, read, write or pool timeout
+    │   ├── BadRequestMeta          a meta value the fetch reads cannot be used (not retried)
     │   ├── TooManyRedirects        the redirect limit was reached
     │   ├── InvalidURL              a URL that cannot be fetched (bad syntax, not http or https)
     │   ├── ResponseTooLarge        the body passed MAX_RESPONSE_BYTES
@@ -154,6 +155,18 @@ class FetchTimeout(FetchError):
     """A connect, read, write or pool timeout expired (DOWNLOAD_TIMEOUT)."""
 
     reason = "timeout"
+
+
+class BadRequestMeta(FetchError):
+    """A meta value the fetch reads cannot be used (`meta["download_timeout"] = "abc"`).
+
+    Nothing was sent, and the same request would fail the same way: it is not retried.
+    """
+
+    reason = "bad meta"
+
+    def __init__(self, message: str, *, request: Request | None = None) -> None:
+        super().__init__(message, request=request, request_sent=False)
 
 
 class TooManyRedirects(FetchError):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import sys
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +28,7 @@ from scrapekit.devsession import DevSession, open_dev_session
 from scrapekit.exceptions import UsageError
 from scrapekit.items import to_dict
 from scrapekit.request import Request
+from scrapekit.session.fetchmeta import fetch_meta_problem
 from scrapekit.spider import Spider
 from scrapekit.spiders import CrawlSpider
 
@@ -96,27 +96,15 @@ def run(args: argparse.Namespace) -> int:
     return exitcodes.FAILED_RUN if errors else exitcodes.OK
 
 
-#: The meta keys the fetch itself reads, with what each must be (whether a whole number, and
-#: the smallest value): checked here, since a wrong type would otherwise fail deep in the
-#: session with a traceback.
-_FETCH_META: dict[str, tuple[str, bool, float]] = {
-    "download_timeout": ("a number of seconds > 0", False, 1e-9),
-    "max_response_bytes": ("a whole number of bytes >= 0 (0: no limit)", True, 0),
-}
-
-
 def _check_meta(meta: dict[str, Any]) -> dict[str, Any]:
     """`meta`, once the keys the fetch reads have values it can use; UsageError otherwise."""
-    for key, (expected, whole, least) in _FETCH_META.items():
-        if key not in meta:
-            continue
-        value = meta[key]
-        number = not isinstance(value, bool) and isinstance(value, int if whole else int | float)
-        if not number or not least <= value < math.inf:  # null, NaN and Infinity too
-            raise UsageError(
-                f"--meta: {key!r} must be {expected}, got {json.dumps(value)}; "
-                f"e.g. --meta '{{\"{key}\": 10}}'"
-            )
+    problem = fetch_meta_problem(meta, none_ok=False)  # null is no limit: spell one out here
+    if problem is not None:
+        key = problem.key
+        raise UsageError(
+            f"--meta: {key!r} must be {problem.expected}, got {json.dumps(problem.value)}; "
+            f"e.g. --meta '{{\"{key}\": 10}}'"
+        )
     return meta
 
 

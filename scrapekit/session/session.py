@@ -33,6 +33,7 @@ import structlog
 
 from scrapekit._resource import AsyncResource
 from scrapekit.exceptions import (
+    BadRequestMeta,
     DecodingError,
     FetchError,
     FetchTimeout,
@@ -48,6 +49,7 @@ from scrapekit.session.body import read_body
 from scrapekit.session.client import build_client
 from scrapekit.session.cookiejar import CookieJar
 from scrapekit.session.credentials import CredentialScope
+from scrapekit.session.fetchmeta import fetch_meta_problem
 from scrapekit.session.forms import FormValue, form_request
 from scrapekit.session.keepalive import KeepAliveSender
 from scrapekit.session.proxy import PROXY_AUTH_REQUIRED, auth_refused, proxy_failure
@@ -196,7 +198,15 @@ class Session(AsyncResource):
 
         Raises a `FetchError` subclass carrying the request (and the response when one came).
         """
-        timeout = request.meta.get("download_timeout", self._timeout)
+        meta = request.meta
+        if meta and (problem := fetch_meta_problem(meta)) is not None:
+            self._errors[BadRequestMeta.reason] += 1
+            raise BadRequestMeta(
+                f"{request.url}: meta[{problem.key!r}] must be {problem.expected}, "
+                f"got {problem.value!r}",
+                request=request,
+            )
+        timeout = meta.get("download_timeout", self._timeout)
         self._requests += 1
         started = time.perf_counter()
         try:

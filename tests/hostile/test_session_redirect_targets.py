@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from scrapekit import FetchError, Request, Response, Spider, crawl_async
-from scrapekit.exceptions import BadRedirect, InvalidURL
+from scrapekit.exceptions import BadRedirect, BadRequestMeta, InvalidURL
 from scrapekit.session import Session
 from scrapekit.settings import Settings
 from tests.hostile.servers import RawServer
@@ -152,3 +153,41 @@ async def test_an_error_raised_without_its_request_gets_it_at_the_session(
         with pytest.raises(InvalidURL, match="refused by the check") as info:
             await session.fetch(request)
     assert info.value.request is request
+
+
+class BadMeta(Spider):
+    """One request whose meta the fetch cannot use, one good one; failures to the errback."""
+
+    name = "badmeta"
+    failures: ClassVar[list[FetchError]] = []
+
+    async def start(self) -> AsyncIterator[Request]:
+        yield Request(self.base + "/bad", meta={"download_timeout": "abc"}, errback=self.failed)
+        yield Request(self.base + "/good", errback=self.failed)
+
+    def parse(self, response: Response) -> Iterator[dict[str, Any]]:
+        yield {"page": response.url}
+
+    def failed(self, failure: FetchError) -> Iterator[dict[str, Any]]:
+        BadMeta.failures.append(failure)
+        yield {"failed": failure.request.url if failure.request else None}
+
+
+async def test_a_meta_value_the_fetch_cannot_use_fails_that_request_alone(
+    httpserver: HTTPServer,
+) -> None:
+    """In a crawl, a request whose meta the fetch cannot use fails once (not retried), reaches
+    its errback as BadRequestMeta, is counted as "bad meta" (never "internal"), and the other
+    page is scraped."""
+    httpserver.expect_request("/good").respond_with_data("<p>ok</p>", content_type="text/html")
+    BadMeta.failures.clear()
+    stats = await crawl_async(
+        BadMeta,
+        {"LOG_LEVEL": "CRITICAL", "ROBOTSTXT_OBEY": False, "COOKIES_PERSIST": False},
+        base=httpserver.url_for("").rstrip("/"),
+    )
+    assert stats["errors"] == {"bad meta": 1}
+    assert [type(failure) for failure in BadMeta.failures] == [BadRequestMeta]
+    assert stats["retries"]["retries"] == 0
+    assert stats["items"] == 2
+    assert [entry[0].path for entry in httpserver.log] == ["/good"]

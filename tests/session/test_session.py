@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -13,6 +14,7 @@ from werkzeug import Response as WResponse
 
 from scrapekit import Request, __version__
 from scrapekit.exceptions import (
+    BadRequestMeta,
     DecodingError,
     FetchTimeout,
     InvalidURL,
@@ -105,6 +107,29 @@ async def test_per_request_timeout_from_meta(httpserver: HTTPServer, session: Se
     httpserver.expect_request("/slow").respond_with_handler(slow)
     with pytest.raises(FetchTimeout):
         await session.fetch(Request(httpserver.url_for("/slow"), meta={"download_timeout": 0.1}))
+
+
+@pytest.mark.parametrize(
+    ("meta", "named"),
+    [
+        ({"download_timeout": "abc"}, "meta['download_timeout'] must be a number of seconds > 0"),
+        ({"download_timeout": -1}, "meta['download_timeout'] must be a number of seconds > 0"),
+        ({"download_timeout": float("nan")}, "meta['download_timeout'] must be a number"),
+        ({"max_response_bytes": "x"}, "meta['max_response_bytes'] must be a whole number"),
+        ({"max_response_bytes": 1.5}, "meta['max_response_bytes'] must be a whole number"),
+    ],
+)
+async def test_a_meta_value_the_fetch_cannot_use_fails_that_request(
+    httpserver: HTTPServer, session: Session, meta: dict[str, object], named: str
+) -> None:
+    """A download_timeout or max_response_bytes the fetch cannot use is BadRequestMeta naming
+    the key, before anything is sent; not a TypeError from deep in asyncio or httpx2."""
+    httpserver.expect_request("/").respond_with_data("ok")
+    with pytest.raises(BadRequestMeta, match=re.escape(named)) as raised:
+        await session.fetch(Request(httpserver.url_for("/"), meta=meta))
+    assert raised.value.request_sent is False
+    assert httpserver.log == []
+    assert session.statistics().errors == {"bad meta": 1}
 
 
 async def test_body_over_the_limit_is_cut_off(httpserver: HTTPServer, session: Session) -> None:
