@@ -93,10 +93,7 @@ class SqliteFrontier(SqliteIndex):
     """The durable frontier: a crawl's pending requests survive the process.
 
     Args:
-        path: the database file; its folder is created owner-only if missing.
-        busy_timeout: seconds to wait for another process's write lock.
-        read_ahead: ready rows read at a time for a host being leased from.
-        read_ahead_cap: rows held read ahead across all hosts, about.
+        path, busy_timeout, read_ahead, read_ahead_cap: as for SqliteIndex.
         fresh: discard an unfinished crawl's requests, fingerprints and pauses at open.
         recrawl_after: RECRAWL_AFTER in seconds (0 = off): pages are remembered when fetched,
             and a new crawl keeps out those an earlier one fetched more recently (recrawl.py).
