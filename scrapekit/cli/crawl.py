@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from typing import Any
@@ -165,12 +166,38 @@ def add_feeds(settings: Settings, feeds: list[tuple[str, str]]) -> None:
     settings.validate()
 
 
+#: Allocations (net) between two collections of the youngest generation; CPython's default is
+#: 700. See `_collect_less`.
+GC_THRESHOLD = 10_000
+
+
+def _collect_less() -> None:
+    """Run the cyclic garbage collector less often in this process, which is the crawl's.
+
+    A crawl makes and drops a few hundred objects a page (requests for every link, the HTTP
+    stack's coroutines, the page's commit), and many live a few milliseconds: a page's commit
+    to a durable frontier waits for its group commit. With the default threshold such
+    short-lived objects are caught alive by a collection every few pages and pushed into older
+    generations, which then need collecting too (a 2,000-page crawl of a local site ran some
+    250 collections with the SQLite frontier, 45 with the memory one). Raising the threshold
+    made such a crawl 3 % (memory frontier) to 6 % (SQLite) faster. Reference counting still
+    frees at once whatever is not in a reference cycle; only cyclic garbage waits longer, for
+    at most GC_THRESHOLD allocations. Only the CLI does this;
+    `scrapekit.crawl()` leaves its caller's process as it is. A lower threshold set by the
+    environment (a sitecustomize) is raised; a higher one is kept.
+    """
+    young, older, oldest = gc.get_threshold()
+    if 0 < young < GC_THRESHOLD:  # 0: collection is off, and stays off
+        gc.set_threshold(GC_THRESHOLD, older, oldest)
+
+
 def run_crawl(
     spider_cls: type[Spider], settings: Settings, args: argparse.Namespace, **spider_kwargs: Any
 ) -> int:
     """Run one crawl with the run options in `args`; print the failure or early stop; the exit
     code (3 if a signal stopped it)."""
     add_feeds(settings, args.feeds)
+    _collect_less()
     stats = crawl(spider_cls, settings, **spider_kwargs)
     reason = stats["finish_reason"]
     if reason in FAILED:
