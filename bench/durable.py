@@ -42,6 +42,7 @@ from run import (
     VARIANTS,
     Bench,
     _wait_exit,
+    cache_bytecode,
     child_env,
     environment,
     run_once,
@@ -470,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         shutil.copytree(PROJECT, tmp / "project", ignore=shutil.ignore_patterns("__pycache__"))
         (tmp / "out").mkdir()
+        cache_bytecode(tmp / "pycache")
         print(f"bench: runs write under {tmp}", flush=True)
         for part, run in (("throughput", throughput), ("known", known_urls), ("resume", resume)):
             if part in args.parts:
