@@ -86,6 +86,8 @@ if TYPE_CHECKING:
 
 #: A lease's row as leased: (rank, id, record); the record is put back as it was on release.
 Held = Ahead
+#: Items as the outbox stores them (json.dumps with these options would build one per item).
+_ITEMS = json.JSONEncoder(ensure_ascii=False, default=json_default)
 log = structlog.get_logger(__name__)
 
 
@@ -141,7 +143,7 @@ class SqliteFrontier(SqliteIndex):
         return records.encode(request)
 
     def encode_item(self, item: Any) -> str:
-        return json.dumps(to_dict(item), ensure_ascii=False, default=json_default)
+        return _ITEMS.encode(to_dict(item))
 
     def seen_before(self, fingerprint: bytes) -> bool:
         return fingerprint in self._recent

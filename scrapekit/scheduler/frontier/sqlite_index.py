@@ -148,6 +148,9 @@ class SqliteIndex(SqliteStore):
     def _fire(self, now: float) -> list[RowHost]:
         """Apply the host timers due by `now` (gates that passed); the hosts whose retries came
         due, to be counted again from the file."""
+        timers = self._index.timers
+        if not timers or timers[0][0] > now:  # the common case, on every lease: none due
+            return []
         fired = list(self._index.fire(now))  # settled after: a due host's timer stays due
         for host, before in fired:
             self._index.settle(host, before)
